@@ -1,0 +1,109 @@
+"""Avro single-object encoding: ``C3 01`` + 8-byte CRC-64-AVRO fingerprint (little-endian) + Avro body.
+
+Each message names its writer schema, so no registry server is needed: a reader keeps the schemas it knows by
+fingerprint and resolves the writer's schema against its own reader schema (Avro schema resolution).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from schemas.errors import InvalidRecordError, MalformedMessageError, UnknownSchemaError
+from schemas.events import LinkClick
+from schemas.registry import link_click_schema, link_click_schemas
+
+MAGIC = b"\xc3\x01"
+HEADER_SIZE = len(MAGIC) + 8
+
+
+def schema_fingerprint(schema: dict[str, Any]) -> bytes:
+    """Return the 8-byte little-endian CRC-64-AVRO fingerprint of ``schema``'s parsing canonical form."""
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+
+
+class AvroCodec:
+    """Encode records with one writer schema; decode messages written with any known schema.
+
+    Args:
+        writer_schema: the parsed schema ``encode`` writes.
+        reader_schema: the parsed schema ``decode`` resolves every message to.
+        known_schemas: writer schemas ``decode`` accepts, besides ``writer_schema``.
+    """
+
+    def __init__(
+        self,
+        writer_schema: dict[str, Any],
+        reader_schema: dict[str, Any] | None = None,
+        known_schemas: Iterable[dict[str, Any]] = (),
+    ) -> None:
+        self._writer = writer_schema
+        self._reader = reader_schema if reader_schema is not None else writer_schema
+        self._header = MAGIC + schema_fingerprint(writer_schema)
+        self._known = {schema_fingerprint(s): s for s in (*known_schemas, writer_schema)}
+
+    @property
+    def writer_fingerprint(self) -> bytes:
+        """The fingerprint every encoded message carries."""
+        return self._header[len(MAGIC) :]
+
+    def encode(self, record: dict[str, Any]) -> bytes:
+        """Return ``record`` as a single-object encoded message.
+
+        Raises:
+            InvalidRecordError: the record does not fit the writer schema.
+        """
+        buffer = io.BytesIO()
+        buffer.write(self._header)
+        try:
+            schemaless_writer(buffer, self._writer, record, strict_allow_default=True)
+        except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+            raise InvalidRecordError(f"record does not fit schema {self._writer['name']}: {exc}") from exc
+        return buffer.getvalue()
+
+    def decode(self, message: bytes) -> dict[str, Any]:
+        """Return the record in ``message``, resolved to the reader schema.
+
+        Raises:
+            MalformedMessageError: not single-object Avro, or the body is truncated or has trailing bytes.
+            UnknownSchemaError: the writer schema's fingerprint is not known to this codec.
+        """
+        if len(message) < HEADER_SIZE or message[: len(MAGIC)] != MAGIC:
+            raise MalformedMessageError(
+                f"not a single-object Avro message: expected {HEADER_SIZE}+ bytes starting with "
+                f"C3 01, got {len(message)} bytes starting with {message[:2].hex(' ') or 'nothing'}"
+            )
+        fp = message[len(MAGIC) : HEADER_SIZE]
+        writer = self._known.get(fp)
+        if writer is None:
+            raise UnknownSchemaError(f"unknown writer schema fingerprint {fp.hex()}")
+        body = io.BytesIO(message)
+        body.seek(HEADER_SIZE)
+        try:
+            record: dict[str, Any] = schemaless_reader(body, writer, self._reader)
+        except Exception as exc:  # fastavro raises many types (EOFError, IndexError, ValueError, ...)
+            raise MalformedMessageError(f"cannot decode Avro body: {type(exc).__name__}: {exc}") from exc
+        if body.tell() != len(message):
+            raise MalformedMessageError(
+                f"{len(message) - body.tell()} trailing bytes after the Avro body"
+            )
+        return record
+
+
+class LinkClickCodec:
+    """The click topic's codec: ``LinkClick`` events in, single-object Avro bytes out, and back."""
+
+    def __init__(self) -> None:
+        self._avro = AvroCodec(link_click_schema(), known_schemas=link_click_schemas())
+
+    def encode(self, event: LinkClick) -> bytes:
+        """Return ``event`` as a message for the click topic."""
+        return self._avro.encode(event.to_record())
+
+    def decode(self, message: bytes) -> LinkClick:
+        """Return the event in a click-topic message (any known schema version)."""
+        return LinkClick.from_record(self._avro.decode(message))
