@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
@@ -84,13 +84,11 @@ class AvroCodec:
         body = io.BytesIO(message)
         body.seek(HEADER_SIZE)
         try:
-            record: dict[str, Any] = schemaless_reader(body, writer, self._reader)
-        except Exception as exc:  # fastavro raises many types (EOFError, IndexError, ValueError, ...)
+            record = cast(dict[str, Any], schemaless_reader(body, writer, self._reader))
+        except Exception as exc:  # fastavro raises many types: EOFError, IndexError, ...
             raise MalformedMessageError(f"cannot decode Avro body: {type(exc).__name__}: {exc}") from exc
         if body.tell() != len(message):
-            raise MalformedMessageError(
-                f"{len(message) - body.tell()} trailing bytes after the Avro body"
-            )
+            raise MalformedMessageError(f"{len(message) - body.tell()} trailing bytes after the Avro body")
         return record
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from fastavro import parse_schema
 
@@ -17,8 +17,7 @@ LINK_CLICK_VERSIONS: tuple[str, ...] = ("link_click.v1.avsc", "link_click.v2.avs
 def load_schema(filename: str) -> dict[str, Any]:
     """Return the parsed schema stored as ``schemas/avro/<filename>``."""
     text = resources.files("schemas").joinpath("avro", filename).read_text(encoding="utf-8")
-    parsed: dict[str, Any] = parse_schema(json.loads(text), _write_hint=False)
-    return parsed
+    return cast(dict[str, Any], parse_schema(json.loads(text), _write_hint=False))
 
 
 def link_click_schemas() -> list[dict[str, Any]]:

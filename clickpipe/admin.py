@@ -1,0 +1,61 @@
+"""Topic administration: create the pipeline's topics, idempotently, before any worker starts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from clickpipe.errors import TopicAdminError
+from schemas.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(
+    bootstrap_servers: str,
+    specs: Iterable[TopicSpec],
+    *,
+    replication_factor: int = 1,
+    connect_timeout: float = 30.0,
+) -> list[str]:
+    """Create the topics in ``specs`` that do not exist yet; return the names created.
+
+    Existing topics are left as they are (a topic's partition count is never changed here).
+
+    Raises:
+        TopicAdminError: the broker could not be reached or refused a topic.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    try:
+        await asyncio.wait_for(_start(admin), connect_timeout)
+        existing = set(await admin.list_topics())
+        missing = [spec for spec in specs if spec.name not in existing]
+        created: list[str] = []
+        for spec in missing:
+            configs = {"cleanup.policy": "compact"} if spec.compacted else {}
+            topic = NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=configs)
+            try:
+                await admin.create_topics([topic])
+            except TopicAlreadyExistsError:
+                continue  # created by someone else meanwhile: that is the goal
+            created.append(spec.name)
+            log.info("created topic %s (%d partitions)", spec.name, spec.partitions)
+        return created
+    except (KafkaError, TimeoutError, OSError) as exc:
+        raise TopicAdminError(f"cannot create topics on {bootstrap_servers}: {exc!r}") from exc
+    finally:
+        await admin.close()
+
+
+async def _start(admin: AIOKafkaAdminClient) -> None:
+    """Start the admin client, retrying while the broker is not reachable yet."""
+    while True:
+        try:
+            await admin.start()
+            return
+        except KafkaError:
+            await asyncio.sleep(0.5)

@@ -1,0 +1,171 @@
+"""The ``clickpipe`` command: run the pipeline, or any one part of it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from clickpipe.admin import ensure_topics
+from clickpipe.broker import EmbeddedBroker
+from clickpipe.up import UpOptions, run_up
+from schemas.errors import ClickpipeError
+from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
+
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def _bootstrap_default() -> str:
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_BOOTSTRAP)
+
+
+def _given(namespace: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """Return the options the user gave (not None), to override settings from the environment."""
+    return {name: getattr(namespace, name) for name in names if getattr(namespace, name) is not None}
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    """Run the embedded broker in the foreground."""
+    with EmbeddedBroker(args.host, args.port) as broker:
+        print(f"embedded broker: {broker.bootstrap_servers} (in memory; Ctrl-C stops it)", flush=True)  # noqa: T201
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        with contextlib.suppress(KeyboardInterrupt):
+            broker.wait()
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    """Create the pipeline's topics."""
+    specs = pipeline_topics(args.partitions)
+    created = asyncio.run(
+        ensure_topics(args.bootstrap_servers, specs, replication_factor=args.replication_factor)
+    )
+    for spec in specs:
+        state = "created" if spec.name in created else "exists"
+        print(f"{spec.name:<24} {spec.partitions:>3} partitions  {state}")  # noqa: T201
+    return 0
+
+
+def cmd_producer(args: argparse.Namespace) -> int:
+    """Run the redirect service."""
+    from producer.main import serve  # only this command needs uvicorn and FastAPI
+    from producer.settings import ProducerSettings
+
+    overrides = _given(args, "host", "port", "bootstrap_servers")
+    if args.demo:
+        overrides["demo_link"] = True
+    serve(ProducerSettings(**overrides))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the stream worker."""
+    from stream_app.main import run_worker  # only this command needs Faust
+    from stream_app.settings import WorkerSettings
+
+    run_worker(WorkerSettings(**_given(args, "web_host", "web_port", "bootstrap_servers", "data_dir")))
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    """Run broker, topics, producer and worker together."""
+    return run_up(
+        UpOptions(
+            host=args.host,
+            broker_port=args.broker_port,
+            producer_port=args.producer_port,
+            worker_port=args.worker_port,
+            partitions=args.partitions,
+            external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
+        )
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``clickpipe`` command."""
+    parser = argparse.ArgumentParser(
+        prog="clickpipe",
+        description="Smart links with a click-analytics pipeline on Kafka. "
+        "Every command uses the broker in KAFKA_BOOTSTRAP_SERVERS when it is set.",
+    )
+    parser.add_argument("--log-level", default="INFO", help="Log level (default: %(default)s).")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser(
+        "up",
+        help="run the whole pipeline: embedded broker, topics, producer, worker",
+        description="Start the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set), create the topics, "
+        "then the redirect service with a demo link (slug 'demo') and the stream worker. "
+        "Ctrl-C stops everything.",
+    )
+    up.add_argument("--host", default="127.0.0.1", help="Address every part listens on (%(default)s).")
+    up.add_argument("--broker-port", type=int, default=9092, help="Embedded broker port (%(default)s).")
+    up.add_argument("--producer-port", type=int, default=8000, help="Redirect service port (%(default)s).")
+    up.add_argument("--worker-port", type=int, default=6066, help="Worker HTTP API port (%(default)s).")
+    up.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="Click topic partitions.")
+    up.set_defaults(handler=cmd_up)
+
+    broker = commands.add_parser(
+        "broker",
+        help="run the embedded Kafka-compatible broker (in memory)",
+        description="Run the embedded broker (Tansu) in the foreground and print its bootstrap address. "
+        "Data lives in memory and is gone when it stops: for demos and tests, not production.",
+    )
+    broker.add_argument("--host", default="127.0.0.1", help="Listen and advertised address (%(default)s).")
+    broker.add_argument("--port", type=int, default=9092, help="Port; 0 picks a free one (%(default)s).")
+    broker.set_defaults(handler=cmd_broker)
+
+    topics = commands.add_parser(
+        "topics",
+        help="create the pipeline's topics (idempotent)",
+        description="Create the click, dead-letter, late and aggregate topics that do not exist yet. "
+        "Existing topics are left unchanged.",
+    )
+    topics.add_argument("--bootstrap-servers", default=_bootstrap_default(), help="Broker (%(default)s).")
+    topics.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="Partitions per topic.")
+    topics.add_argument("--replication-factor", type=int, default=1, help="Replicas per partition.")
+    topics.set_defaults(handler=cmd_topics)
+
+    producer = commands.add_parser(
+        "producer",
+        help="run the redirect service (FastAPI)",
+        description="Serve GET /{slug} redirects and publish clicks to Kafka. Configured by "
+        "CLICKPIPE_PRODUCER_* variables; options given here win. API docs at /docs.",
+    )
+    producer.add_argument("--host", help="Bind address (default 127.0.0.1).")
+    producer.add_argument("--port", type=int, help="Port (default 8000).")
+    producer.add_argument("--bootstrap-servers", help="Kafka bootstrap servers.")
+    producer.add_argument("--demo", action="store_true", help="Create the demo link (slug 'demo').")
+    producer.set_defaults(handler=cmd_producer)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run the stream worker (Faust)",
+        description="Consume clicks, aggregate them and serve the aggregates over HTTP. Configured by "
+        "CLICKPIPE_WORKER_* variables; options given here win. Run several to share the partitions.",
+    )
+    worker.add_argument("--web-host", help="HTTP API bind address (default 127.0.0.1).")
+    worker.add_argument("--web-port", type=int, help="HTTP API port (default 6066).")
+    worker.add_argument("--bootstrap-servers", help="Kafka bootstrap servers.")
+    worker.add_argument("--data-dir", type=Path, help="Where the worker keeps its table state.")
+    worker.set_defaults(handler=cmd_worker)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``clickpipe`` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        code: int = args.handler(args)
+    except ClickpipeError as exc:
+        print(f"clickpipe {args.command}: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    return code

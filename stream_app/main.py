@@ -1,0 +1,16 @@
+"""Run the stream worker."""
+
+from __future__ import annotations
+
+import faust
+
+from stream_app.app import create_app
+from stream_app.settings import WorkerSettings
+
+
+def run_worker(settings: WorkerSettings) -> None:
+    """Run the Faust worker until SIGINT/SIGTERM (exits the process when done)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
+    worker.execute_from_commandline()
