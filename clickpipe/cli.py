@@ -45,7 +45,12 @@ def cmd_topics(args: argparse.Namespace) -> int:
     """Create the pipeline's topics."""
     specs = pipeline_topics(args.partitions)
     created = asyncio.run(
-        ensure_topics(args.bootstrap_servers, specs, replication_factor=args.replication_factor)
+        ensure_topics(
+            args.bootstrap_servers,
+            specs,
+            replication_factor=args.replication_factor,
+            connect_timeout=args.connect_timeout,
+        )
     )
     for spec in specs:
         state = "created" if spec.name in created else "exists"
@@ -131,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--bootstrap-servers", default=_bootstrap_default(), help="Broker (%(default)s).")
     topics.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="Partitions per topic.")
     topics.add_argument("--replication-factor", type=int, default=1, help="Replicas per partition.")
+    topics.add_argument(
+        "--connect-timeout", type=float, default=30.0, help="Seconds to wait for the broker (%(default)s)."
+    )
     topics.set_defaults(handler=cmd_topics)
 
     producer = commands.add_parser(

@@ -1,0 +1,87 @@
+"""The embedded broker manager, against the real binary."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from clickpipe.admin import ensure_topics
+from clickpipe.broker import EmbeddedBroker, port_answers
+from clickpipe.errors import BrokerStartError
+from schemas.topics import TopicSpec
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_broker_serves_kafka_and_stops_cleanly() -> None:
+    with EmbeddedBroker() as broker:
+        assert await ensure_topics(broker.bootstrap_servers, [TopicSpec("t", 2)]) == ["t"]
+        assert await ensure_topics(broker.bootstrap_servers, [TopicSpec("t", 2)]) == []
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+        await producer.start()
+        try:
+            await producer.send_and_wait("t", b"hello", key=b"k")
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            "t", bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            message = await consumer.getone()
+        finally:
+            await consumer.stop()
+        assert (message.key, message.value) == (b"k", b"hello")
+    assert not broker.running
+    assert not port_answers(broker.host, broker.port)
+    broker.stop()  # idempotent
+
+
+def test_broker_is_stopped_when_the_block_fails() -> None:
+    with pytest.raises(RuntimeError), EmbeddedBroker() as broker:
+        raise RuntimeError("test failure")
+    assert not broker.running
+    assert not port_answers(broker.host, broker.port)
+
+
+def test_port_in_use_is_a_clear_error() -> None:
+    with EmbeddedBroker() as first, pytest.raises(BrokerStartError, match="already in use"):
+        EmbeddedBroker(port=first.port).start()
+
+
+def test_broker_dies_with_a_killed_parent(tmp_path) -> None:
+    script = (
+        "import sys, time\n"
+        "from clickpipe.broker import EmbeddedBroker\n"
+        "b = EmbeddedBroker().start()\n"
+        "print(b.port, b._process.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    assert parent.stdout is not None
+    port, pid = (int(part) for part in parent.stdout.readline().split())
+    assert _pid_alive(pid)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    parent.stdout.close()
+    deadline = time.monotonic() + 10
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        try:
+            os.waitpid(pid, os.WNOHANG)  # reaps it only if it happens to be our child
+        except ChildProcessError:
+            pass
+    assert not _pid_alive(pid)
+    assert not port_answers("127.0.0.1", port)
