@@ -103,7 +103,7 @@ def run_up(options: UpOptions) -> int:
         producer_url = f"http://{options.host}:{options.producer_port}"
         worker_url = f"http://{options.host}:{options.worker_port}"
         _wait_http(f"{producer_url}/healthz", producer, options.ready_timeout)
-        _wait_http(f"{worker_url}/api/counts", worker, options.ready_timeout)
+        _wait_http(f"{worker_url}/healthz", worker, options.ready_timeout)
         _print_banner(bootstrap, embedded, producer_url, worker_url, token)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)

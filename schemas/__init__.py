@@ -1,5 +1,6 @@
 """The contract between clickpipe's producer and stream app: schemas, events, codec, topics, errors."""
 
+from schemas.aggregates import WindowAggregate, WindowAggregateCodec
 from schemas.codec import AvroCodec, LinkClickCodec, schema_fingerprint
 from schemas.errors import (
     ClickpipeError,
@@ -36,6 +37,8 @@ __all__ = [
     "SerializationError",
     "TopicSpec",
     "UnknownSchemaError",
+    "WindowAggregate",
+    "WindowAggregateCodec",
     "link_click_schema",
     "link_click_schemas",
     "load_schema",

@@ -1,22 +1,36 @@
-"""The Faust app: decode clicks, count them by link and by country, serve the counts.
+"""The Faust app: consume clicks in batches, fold them into event-time windows, emit and serve aggregates.
 
-Built by ``create_app(settings)``; nothing connects or reads the environment at import.
+Built by ``create_app(settings)``; nothing connects or reads the environment at import. The logic lives in
+framework-free modules (``windows``, ``aggregation``, ``engine``, ``query``); this module is wiring.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import faust
 from faust.types import EventT, StreamT
 from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import generate_latest
 
+from schemas.aggregates import WindowAggregateCodec
 from schemas.codec import LinkClickCodec
 from schemas.errors import SerializationError
 from schemas.events import EventType
-from stream_app.counting import country_key, sum_by_country
+from stream_app.aggregation import Click
+from stream_app.engine import Output
+from stream_app.faust_internals import check_version, take_events
+from stream_app.metrics import WorkerMetrics
 from stream_app.settings import WorkerSettings
+from stream_app.state import Partitions
+from stream_app.views import register_views
+
+# Prometheus' text format (aiohttp wants the charset apart, and UTF-8 is its default).
+PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
 def faust_config(settings: WorkerSettings) -> dict[str, Any]:
@@ -30,6 +44,7 @@ def faust_config(settings: WorkerSettings) -> dict[str, Any]:
         "web_host": settings.web_host,
         "web_bind": settings.web_host,
         "web_port": settings.web_port,
+        "canonical_url": settings.url,
         "broker_session_timeout": settings.session_timeout,
         "broker_heartbeat_interval": settings.heartbeat_interval,
         "broker_rebalance_timeout": settings.rebalance_timeout,
@@ -38,69 +53,140 @@ def faust_config(settings: WorkerSettings) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "autodiscover": False,
         "web_cors_options": None,
+        "stream_wait_empty": False,
+        "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
+        "broker_max_poll_records": max(500, settings.batch_size),
+        "broker_commit_every": max(10_000, settings.batch_size),
     }
 
 
 def create_app(settings: WorkerSettings | None = None) -> faust.App:
     """Build the stream worker's Faust app."""
+    check_version()
     settings = settings or WorkerSettings()
     app = faust.App(settings.app_id, **faust_config(settings))
-    codec = LinkClickCodec()
-    registry = CollectorRegistry()
-    processed = Counter("clickpipe_worker_events_processed", "Click events counted.", registry=registry)
-    dead_lettered = Counter(
-        "clickpipe_worker_events_dead_lettered", "Messages moved to the dead-letter topic.", registry=registry
-    )
+    metrics = WorkerMetrics()
+    click_codec = LinkClickCodec()
+    aggregate_codec = WindowAggregateCodec()
 
     clicks = _raw_topic(app, settings.clicks_topic, settings.partitions)
     dlq = _raw_topic(app, settings.dlq_topic, settings.partitions)
-    by_link = app.Table("clicks-by-link", default=int, partitions=settings.partitions)
-    by_country = app.Table("clicks-by-country", default=int, partitions=settings.partitions)
+    late = _raw_topic(app, settings.late_topic, settings.partitions)
+    aggregates = _raw_topic(app, settings.aggregates_topic, settings.partitions)
+    rows = app.Table("window-rows", partitions=settings.partitions)
+    partitions = Partitions(
+        app,
+        rows,
+        settings.clicks_topic,
+        settings.granularities(),
+        grace_ms=int(settings.grace_seconds * 1000),
+        idle_ms=int(settings.idle_seconds * 1000),
+        buckets=settings.buckets,
+    )
+    # The agent and the timer both change partition state; one at a time.
+    lock = asyncio.Lock()
 
     async def dead_letter(event: EventT[bytes], reason: str) -> None:
         message = event.message
-        headers = [
-            ("error", reason.encode()),
-            ("source.topic", message.topic.encode()),
-            ("source.partition", str(message.partition).encode()),
-            ("source.offset", str(message.offset).encode()),
-        ]
-        await dlq.send(key=message.key, value=message.value, headers=headers)
-        dead_lettered.inc()
+        await dlq.send(
+            key=message.key,
+            value=message.value,
+            headers=[
+                ("error", reason.encode()),
+                ("source.topic", message.topic.encode()),
+                ("source.partition", str(message.partition).encode()),
+                ("source.offset", str(message.offset).encode()),
+            ],
+        )
+        metrics.dead_lettered.inc()
 
-    @app.agent(clicks, name="count-clicks")
-    async def count_clicks(stream: StreamT[bytes]) -> None:
-        async for event in stream.events():
+    async def publish(partition: int, output: Output, sources: dict[int, EventT[bytes]]) -> None:
+        for aggregate in output.aggregates:
+            await aggregates.send(key=aggregate.key, value=aggregate_codec.encode(aggregate))
+        for click, windows in output.late:
+            message = sources[click.offset].message
+            await late.send(
+                key=message.key,
+                value=message.value,
+                headers=[
+                    ("late.windows", ",".join(windows).encode()),
+                    ("source.partition", str(partition).encode()),
+                    ("source.offset", str(click.offset).encode()),
+                ],
+            )
+            for window in windows:
+                metrics.late.labels(window).inc()
+        metrics.replayed.inc(output.replayed)
+        metrics.windows_closed.inc(output.closed_windows)
+        metrics.windows_expired.inc(output.expired_windows)
+
+    async def process(partition: int, events: Sequence[EventT[bytes]]) -> None:
+        batch: list[Click] = []
+        sources: dict[int, EventT[bytes]] = {}
+        for event in events:
             try:
-                click = codec.decode(event.value)
+                click = click_codec.decode(event.value)
             except SerializationError as exc:
                 await dead_letter(event, str(exc))
                 continue
-            if click.type is EventType.LINK_CLICK:
-                by_link[click.link_id] += 1
-                by_country[country_key(click.country, event.message.partition)] += 1
-            processed.inc()
-
-    @app.page("/api/counts")
-    class CountsView(View):
-        """Clicks counted so far, per link and per country (this worker's partitions)."""
-
-        async def get(self, request: Request) -> Response:
-            return self.json(
-                {
-                    "links": dict(by_link.items()),
-                    "countries": sum_by_country(dict(by_country.items())),
-                    "processed": _sample(registry, "clickpipe_worker_events_processed_total"),
-                    "dead_lettered": _sample(registry, "clickpipe_worker_events_dead_lettered_total"),
-                }
+            if click.type is not EventType.LINK_CLICK:
+                metrics.ignored.inc()
+                continue
+            offset = event.message.offset
+            sources[offset] = event
+            batch.append(
+                Click(
+                    offset=offset,
+                    timestamp_ms=int(click.timestamp.timestamp() * 1000),
+                    link_id=click.link_id,
+                    account_id=click.account_id,
+                    country=click.country,
+                    is_bot=click.is_bot,
+                )
             )
+        async with lock:
+            output = partitions.process(partition, batch)
+        await publish(partition, output, sources)
+        metrics.processed.inc(len(events))
+
+    @app.agent(clicks, name="aggregate-clicks")
+    async def aggregate_clicks(stream: StreamT[bytes]) -> None:
+        async for events in take_events(stream, settings.batch_size, settings.batch_seconds):
+            by_partition: defaultdict[int, list[EventT[bytes]]] = defaultdict(list)
+            for event in events:
+                by_partition[event.message.partition].append(event)
+            for partition, partition_events in by_partition.items():
+                await process(partition, partition_events)
+
+    async def close_idle_windows() -> None:
+        async with lock:
+            outputs = list(partitions.tick())
+        now = time.time()
+        open_windows = 0
+        for partition, output in outputs:
+            await publish(partition, output, {})
+        for partition, engine in partitions.engines():
+            metrics.watermark_lag.labels(str(partition)).set(now - engine.watermark.value_ms / 1000)
+            open_windows += engine.window_count()
+        metrics.windows_open.set(open_windows)
+
+    app.timer(settings.tick_seconds)(close_idle_windows)
+
+    register_views(app, partitions, settings.url)
 
     @app.page("/metrics")
     class MetricsView(View):
         """Prometheus metrics."""
 
         async def get(self, request: Request) -> Response:
-            return self.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+            return self.bytes(generate_latest(metrics.registry), content_type=PROMETHEUS_TEXT)
+
+    @app.page("/healthz")
+    class Health(View):
+        """Liveness: the worker's web server answers."""
+
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok", "partitions": partitions.owned()})
 
     return app
 
@@ -115,8 +201,3 @@ def _raw_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
         key_serializer="raw",
         value_serializer="raw",
     )
-
-
-def _sample(registry: CollectorRegistry, name: str) -> int:
-    """Return the current value of a counter in ``registry``."""
-    return int(registry.get_sample_value(name) or 0)

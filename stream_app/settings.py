@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from schemas.topics import CLICKS, CLICKS_DLQ, DEFAULT_PARTITIONS
+from schemas.topics import AGGREGATES, CLICKS, CLICKS_DLQ, CLICKS_LATE, DEFAULT_PARTITIONS
+from stream_app.windows import Granularity
 
 
 class WorkerSettings(BaseSettings):
@@ -37,6 +38,26 @@ class WorkerSettings(BaseSettings):
     partitions: int = Field(DEFAULT_PARTITIONS, ge=1, description="Partitions of the click topic.")
     clicks_topic: str = Field(CLICKS, description="Topic the clicks are read from.")
     dlq_topic: str = Field(CLICKS_DLQ, description="Topic undecodable messages are moved to.")
+    late_topic: str = Field(CLICKS_LATE, description="Topic clicks that missed their window go to.")
+    aggregates_topic: str = Field(AGGREGATES, description="Topic final window aggregates go to.")
+    windows: dict[str, int] = Field(
+        {"minute": 60, "hour": 3600}, description="Window sizes in seconds, by name (JSON)."
+    )
+    retention: dict[str, int] = Field(
+        {"minute": 86_400, "hour": 30 * 86_400},
+        description="Seconds a closed window is kept (and served) before it expires, by window name (JSON).",
+    )
+    grace_seconds: float = Field(10.0, ge=0, description="How late a click may arrive and still count.")
+    idle_seconds: float = Field(
+        10.0, gt=0, description="After this long without clicks, a partition's watermark follows the clock."
+    )
+    buckets: int = Field(8, ge=1, le=1024, description="State rows per window and partition.")
+    batch_size: int = Field(10_000, ge=1, description="Clicks taken per processing batch.")
+    batch_seconds: float = Field(0.2, gt=0, description="Longest wait to fill a batch.")
+    tick_seconds: float = Field(1.0, gt=0, description="How often idle partitions' windows are checked.")
+    advertised_url: str | None = Field(
+        None, description="URL other workers reach this one on (default http://WEB_HOST:WEB_PORT)."
+    )
     session_timeout: float = Field(10.0, gt=0, description="Consumer group session timeout, seconds.")
     heartbeat_interval: float = Field(1.0, gt=0, description="Consumer group heartbeat, seconds.")
     rebalance_timeout: float = Field(10.0, gt=0, description="Consumer group rebalance timeout, seconds.")
@@ -48,3 +69,29 @@ class WorkerSettings(BaseSettings):
         description="exactly_once needs transactions (Apache Kafka, not the embedded broker).",
     )
     log_level: str = Field("info", description="Worker log level.")
+
+    @model_validator(mode="after")
+    def _windows_have_retention(self) -> WorkerSettings:
+        missing = sorted(set(self.windows) - set(self.retention))
+        if missing:
+            raise ValueError(f"no retention for windows: {', '.join(missing)}")
+        if not self.windows or any(size <= 0 for size in self.windows.values()):
+            raise ValueError("windows must name at least one positive size in seconds")
+        return self
+
+    def granularities(self) -> tuple[Granularity, ...]:
+        """Return the configured windows, smallest first."""
+        return tuple(
+            sorted(
+                (
+                    Granularity(name, size * 1000, self.retention[name] * 1000)
+                    for name, size in self.windows.items()
+                ),
+                key=lambda gran: gran.size_ms,
+            )
+        )
+
+    @property
+    def url(self) -> str:
+        """The URL this worker's HTTP API is reached on."""
+        return self.advertised_url or f"http://{self.web_host}:{self.web_port}"

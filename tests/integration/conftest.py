@@ -192,7 +192,7 @@ def start_worker(broker: Broker, topics: Topics, services: Services, tmp_path: P
             "CLICKPIPE_WORKER_LOG_LEVEL": "warning",
             **{f"CLICKPIPE_WORKER_{key.upper()}": value for key, value in settings.items()},
         }
-        return services.start(name, ["worker", "--web-port", str(port)], env, "/api/counts", port)
+        return services.start(name, ["worker", "--web-port", str(port)], env, "/healthz", port)
 
     return start
 

@@ -6,6 +6,7 @@ import asyncio
 import random
 import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -33,16 +34,25 @@ async def _create_links(client: httpx.AsyncClient, count: int) -> dict[str, dict
     return links
 
 
-async def _wait_for_counts(worker: Service, expected_total: int, timeout: float = 120) -> dict[str, Any]:
+def _day_range() -> dict[str, str]:
+    now = datetime.now(UTC)
+    return {
+        "from": (now - timedelta(hours=2)).isoformat(),
+        "to": (now + timedelta(hours=2)).isoformat(),
+        "granularity": "hour",
+    }
+
+
+async def _wait_for_total(worker: Service, expected_total: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
-    counts: dict[str, Any] = {}
+    answer: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=worker.url) as client:
         while time.monotonic() < deadline:
-            counts = (await client.get("/api/counts")).json()
-            if sum(counts["links"].values()) >= expected_total:
-                return counts
+            answer = (await client.get("/api/stats/countries", params=_day_range())).json()
+            if answer["totals"]["total"] >= expected_total:
+                return
             await asyncio.sleep(0.25)
-    raise AssertionError(f"worker counted {counts} before the deadline, expected {expected_total} clicks")
+    raise AssertionError(f"worker answered {answer} before the deadline, expected {expected_total} clicks")
 
 
 async def test_clicks_over_http_are_counted_exactly(
@@ -73,10 +83,17 @@ async def test_clicks_over_http_are_counted_exactly(
 
         await asyncio.gather(*(click(slug, country) for slug, country in visits))
 
-    counts = await _wait_for_counts(worker, 1_000)
-    assert counts["links"] == dict(sent_links)
-    assert counts["countries"] == dict(sent_countries)
-    assert counts["dead_lettered"] == 0
+    await _wait_for_total(worker, 1_000)
+    async with httpx.AsyncClient(base_url=worker.url) as client:
+        top = (await client.get("/api/stats/top-links", params={**_day_range(), "limit": "100"})).json()
+        by_country = (await client.get("/api/stats/countries", params=_day_range())).json()
+        metrics = (await client.get("/metrics")).text
+    assert {link["link_id"]: link["total"] for link in top["links"]} == dict(sent_links)
+    assert {country: counts["total"] for country, counts in by_country["countries"].items()} == dict(
+        sent_countries
+    )
+    assert by_country["totals"] == {"total": 1_000, "human": 1_000, "bot": 0}
+    assert "clickpipe_worker_events_dead_lettered_total 0.0" in metrics
 
 
 async def test_undecodable_message_goes_to_dead_letter_topic(
@@ -109,4 +126,5 @@ async def test_undecodable_message_goes_to_dead_letter_topic(
     assert headers["source.offset"] == str(metadata.offset)
     assert "not a single-object Avro message" in headers["error"]
     async with httpx.AsyncClient(base_url=worker.url) as client:
-        assert (await client.get("/api/counts")).json()["dead_lettered"] == 1
+        metrics = (await client.get("/metrics")).text
+    assert "clickpipe_worker_events_dead_lettered_total 1.0" in metrics

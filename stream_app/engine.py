@@ -1,0 +1,193 @@
+"""One source partition's windowed state: fold batches in, close windows, expire them, answer reads.
+
+Framework-free: rows live in a ``RowStore`` (the Faust table in the worker, a dict in tests), and what must
+leave the partition (final aggregates, late clicks) is returned for the caller to send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from schemas.aggregates import WindowAggregate
+from stream_app.aggregation import UNKNOWN_COUNTRY, Batch, Click, Row, fold, merge, new_row, row_key
+from stream_app.windows import Granularity, Watermark
+
+
+class RowStore(Protocol):
+    """Key-value storage of one partition's rows (and its meta row)."""
+
+    def get(self, key: str) -> Any | None:
+        """Return the value stored under ``key``, or None."""
+        ...
+
+    def set(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` durably (changelog-backed in the worker)."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Forget ``key``."""
+        ...
+
+
+@dataclass(slots=True)
+class Output:
+    """What a step produced for the world outside the partition."""
+
+    aggregates: list[WindowAggregate] = field(default_factory=list)
+    late: list[tuple[Click, tuple[str, ...]]] = field(default_factory=list)
+    replayed: int = 0
+    closed_windows: int = 0
+    expired_windows: int = 0
+
+
+def meta_key(partition: int) -> str:
+    """Return the key of a partition's meta row."""
+    return f"meta|{partition}"
+
+
+class PartitionEngine:
+    """Windowed aggregation of one source partition.
+
+    Args:
+        partition: the source partition; every row written here belongs to it.
+        store: where rows live (must already hold what was recovered for this partition).
+        granularities: the window sizes to count in.
+        grace_ms: lateness allowed before a window closes.
+        idle_ms: idle time after which the watermark follows the wall clock.
+        buckets: rows per window and partition (links are spread over them).
+    """
+
+    def __init__(
+        self,
+        partition: int,
+        store: RowStore,
+        granularities: Sequence[Granularity],
+        *,
+        grace_ms: int,
+        idle_ms: int,
+        buckets: int,
+    ) -> None:
+        self.partition = partition
+        self._store = store
+        self._grans = {gran.name: gran for gran in granularities}
+        self._buckets = buckets
+        meta = store.get(meta_key(partition)) or {}
+        self.watermark = Watermark(
+            grace_ms=grace_ms,
+            idle_ms=idle_ms,
+            max_event_ms=meta.get("max"),
+            value_ms=meta.get("wm", 0),
+        )
+        self._emitted: dict[str, int] = {name: meta.get("emitted", {}).get(name, 0) for name in self._grans}
+        self._windows: dict[str, set[int]] = {
+            name: set(meta.get("windows", {}).get(name, [])) for name in self._grans
+        }
+
+    def process(self, clicks: Sequence[Click], wall_ms: int) -> Output:
+        """Count a batch of this partition's clicks (in offset order), then close and expire windows."""
+        rows: dict[tuple[str, int, int], Row] = {}
+
+        def row(gran: str, start: int, bucket: int) -> Row:
+            key = (gran, start, bucket)
+            found = rows.get(key)
+            if found is None:
+                found = rows[key] = self._store.get(row_key(gran, start, self.partition, bucket)) or new_row()
+            return found
+
+        batch: Batch = fold(
+            clicks,
+            self._grans.values(),
+            self.watermark.value_ms,
+            self._buckets,
+            lambda gran, start, bucket: int(row(gran, start, bucket)["o"]),
+        )
+        for (gran, start, bucket), delta in batch.deltas.items():
+            target = row(gran, start, bucket)
+            merge(target, delta)
+            self._store.set(row_key(gran, start, self.partition, bucket), target)
+            self._windows[gran].add(start)
+        for click in clicks:
+            self.watermark.observe(click.timestamp_ms, wall_ms)
+        output = self._close_and_expire(wall_ms)
+        output.late = batch.late
+        output.replayed = batch.replayed
+        self._save_meta()
+        return output
+
+    def tick(self, wall_ms: int) -> Output:
+        """Let the wall clock advance an idle partition's watermark; close and expire windows."""
+        before = self.watermark.value_ms
+        output = self._close_and_expire(wall_ms)
+        if self.watermark.value_ms != before:
+            self._save_meta()
+        return output
+
+    def windows(self, granularity: str, from_ms: int, to_ms: int) -> Iterator[tuple[int, Row]]:
+        """Yield (window start, row) for this partition's windows starting in ``[from_ms, to_ms)``."""
+        gran = self._grans[granularity]
+        for start in sorted(self._windows[granularity]):
+            if from_ms <= start < to_ms and not gran.is_expired(start, self.watermark.value_ms):
+                for bucket in range(self._buckets):
+                    found = self._store.get(row_key(granularity, start, self.partition, bucket))
+                    if found is not None:
+                        yield start, found
+
+    def window_count(self) -> int:
+        """Return how many windows this partition holds (open, or closed within retention)."""
+        return sum(len(starts) for starts in self._windows.values())
+
+    def is_closed(self, granularity: str, start_ms: int) -> bool:
+        """True when the window has closed (its counts are final)."""
+        return self._grans[granularity].is_closed(start_ms, self.watermark.value_ms)
+
+    def _close_and_expire(self, wall_ms: int) -> Output:
+        output = Output()
+        watermark = self.watermark.tick(wall_ms)
+        for name, gran in self._grans.items():
+            starts = self._windows[name]
+            for start in sorted(starts):
+                if not gran.is_closed(start, watermark):
+                    break
+                if gran.end(start) > self._emitted[name]:
+                    output.aggregates.extend(self._aggregates(gran, start))
+                    self._emitted[name] = gran.end(start)
+                    output.closed_windows += 1
+                if gran.is_expired(start, watermark):
+                    for bucket in range(self._buckets):
+                        self._store.delete(row_key(name, start, self.partition, bucket))
+                    starts.discard(start)
+                    output.expired_windows += 1
+        return output
+
+    def _aggregates(self, gran: Granularity, start: int) -> Iterable[WindowAggregate]:
+        for bucket in range(self._buckets):
+            found = self._store.get(row_key(gran.name, start, self.partition, bucket))
+            if found is None:
+                continue
+            for link_id, (account_id, total, bot, countries) in sorted(found["l"].items()):
+                yield WindowAggregate(
+                    granularity=gran.name,
+                    window_start_ms=start,
+                    window_end_ms=gran.end(start),
+                    link_id=link_id,
+                    account_id=account_id,
+                    clicks=total,
+                    bot=bot,
+                    countries={
+                        (None if country == UNKNOWN_COUNTRY else country): (c[0], c[1])
+                        for country, c in sorted(countries.items())
+                    },
+                )
+
+    def _save_meta(self) -> None:
+        self._store.set(
+            meta_key(self.partition),
+            {
+                "max": self.watermark.max_event_ms,
+                "wm": self.watermark.value_ms,
+                "emitted": dict(self._emitted),
+                "windows": {name: sorted(starts) for name, starts in self._windows.items()},
+            },
+        )

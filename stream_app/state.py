@@ -1,0 +1,104 @@
+"""The worker's partitions: one ``PartitionEngine`` per owned source partition, over the Faust table."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import faust
+from faust.types import TableT
+
+from stream_app.engine import Output, PartitionEngine
+from stream_app.faust_internals import generation, partition_context, recovery_completed
+from stream_app.windows import Granularity
+
+
+class TableRowStore:
+    """A RowStore over a Faust table; use it inside ``partition_context`` of the row's partition."""
+
+    def __init__(self, table: TableT[str, Any]) -> None:
+        self._table = table
+
+    def get(self, key: str) -> Any | None:
+        """Return the value under ``key``, or None."""
+        return self._table.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        """Store ``value`` (and send it to the table's changelog)."""
+        self._table[key] = value
+
+    def delete(self, key: str) -> None:
+        """Delete ``key`` (a changelog tombstone)."""
+        if key in self._table:
+            del self._table[key]
+
+
+class Partitions:
+    """The engines of the source partitions this worker owns, created after recovery, dropped on revoke."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        table: TableT[str, Any],
+        topic: str,
+        granularities: Sequence[Granularity],
+        *,
+        grace_ms: int,
+        idle_ms: int,
+        buckets: int,
+    ) -> None:
+        self._app = app
+        self._store = TableRowStore(table)
+        self._topic = topic
+        self.granularities = tuple(granularities)
+        self._grace_ms = grace_ms
+        self._idle_ms = idle_ms
+        self._buckets = buckets
+        self._engines: dict[int, PartitionEngine] = {}
+        self._generation = -1
+
+    def owned(self) -> list[int]:
+        """Source partitions assigned to this worker now (empty until table recovery completes)."""
+        if not recovery_completed(self._app):
+            return []
+        return sorted(tp.partition for tp in self._app.consumer.assignment() if tp.topic == self._topic)
+
+    def process(self, partition: int, clicks: Sequence[Any], wall_ms: int | None = None) -> Output:
+        """Fold a batch of one partition's clicks into its state."""
+        with partition_context(self._app, self._topic, partition):
+            return self._engine(partition).process(clicks, wall_ms or _now_ms())
+
+    def tick(self, wall_ms: int | None = None) -> Iterator[tuple[int, Output]]:
+        """Advance idle partitions' watermarks; yield what each partition closed."""
+        now = wall_ms or _now_ms()
+        for partition in self.owned():
+            with partition_context(self._app, self._topic, partition):
+                yield partition, self._engine(partition).tick(now)
+
+    def engines(self) -> Iterator[tuple[int, PartitionEngine]]:
+        """Yield (partition, engine) for owned partitions, each read inside its partition context."""
+        for partition in self.owned():
+            with partition_context(self._app, self._topic, partition):
+                yield partition, self._engine(partition)
+
+    def _engine(self, partition: int) -> PartitionEngine:
+        if generation(self._app) != self._generation:
+            # After a rebalance another worker may have owned a partition meanwhile: reload from the table.
+            self._engines.clear()
+            self._generation = generation(self._app)
+        engine = self._engines.get(partition)
+        if engine is None:
+            engine = self._engines[partition] = PartitionEngine(
+                partition,
+                self._store,
+                self.granularities,
+                grace_ms=self._grace_ms,
+                idle_ms=self._idle_ms,
+                buckets=self._buckets,
+            )
+        return engine
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

@@ -1,0 +1,193 @@
+"""The analytics HTTP API on the worker's web server.
+
+``GET /api/stats/links/{link_id}``, ``/api/stats/countries``, ``/api/stats/top-links``, each with
+``from`` and ``to`` (ISO 8601) and ``granularity``. A worker answers for the partitions it owns and gathers
+the other workers' answers (``scope=local`` asks for one worker's own part), so any worker answers whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import faust
+from faust.web import Request, Response, View
+
+from stream_app import query
+from stream_app.aggregation import Row
+from stream_app.state import Partitions
+
+MAX_WINDOWS = 50_000
+"""Most windows one query may span, so a typo in a range cannot stall the worker."""
+
+
+class BadRequest(ValueError):
+    """A query parameter is missing or wrong; the message says which and why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """A validated query range."""
+
+    granularity: str
+    from_ms: int
+    to_ms: int
+
+
+def parse_time(name: str, value: str | None) -> int:
+    """Return epoch milliseconds of an ISO 8601 time (UTC when no offset is given)."""
+    if not value:
+        raise BadRequest(f"'{name}' is required (ISO 8601, e.g. 2026-11-28T10:00:00Z)")
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise BadRequest(f"'{name}' is not an ISO 8601 time: {value!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+def parse_range(params: dict[str, str], sizes: dict[str, int]) -> Range:
+    """Validate ``from``, ``to`` and ``granularity`` against the configured window sizes (ms)."""
+    granularity = params.get("granularity", "minute")
+    if granularity not in sizes:
+        raise BadRequest(f"'granularity' must be one of {', '.join(sizes)}, not {granularity!r}")
+    from_ms = parse_time("from", params.get("from"))
+    to_ms = parse_time("to", params.get("to"))
+    if to_ms <= from_ms:
+        raise BadRequest("'to' must be after 'from'")
+    if (to_ms - from_ms) // sizes[granularity] > MAX_WINDOWS:
+        raise BadRequest(f"the range spans more than {MAX_WINDOWS} {granularity} windows")
+    return Range(granularity, from_ms, to_ms)
+
+
+def parse_limit(params: dict[str, str]) -> int:
+    """Validate ``limit`` (1..1000, default 10)."""
+    raw = params.get("limit", "10")
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise BadRequest(f"'limit' must be an integer from 1 to 1000, not {raw!r}")
+    return int(raw)
+
+
+def register_views(app: faust.App, partitions: Partitions, own_url: str) -> None:
+    """Add the analytics routes to ``app``'s web server."""
+    sizes = {gran.name: gran.size_ms for gran in partitions.granularities}
+
+    def rows(span: Range) -> Iterator[tuple[int, int, bool, Row]]:
+        size = sizes[span.granularity]
+        for _, engine in partitions.engines():
+            for start, row in list(engine.windows(span.granularity, span.from_ms - size + 1, span.to_ms)):
+                yield start, start + size, engine.is_closed(span.granularity, start), row
+
+    async def answer(
+        view: View,
+        request: Request,
+        local: Callable[[dict[str, str]], dict[str, Any]],
+        merge: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    ) -> Response:
+        params = dict(request.query)
+        try:
+            mine = local(params)
+        except BadRequest as exc:
+            return view.json({"error": str(exc)}, status=400)
+        if params.get("scope") == "local":
+            return view.json(mine)
+        others = await _gather(app, own_url, request.url.path, {**params, "scope": "local"})
+        if others is None:
+            return view.json({"error": "another worker did not answer; try again"}, status=503)
+        return view.json(_present(merge([mine, *others])))
+
+    @app.page("/api/stats/links/{link_id}")
+    class LinkStats(View):
+        """A link's clicks per window over a range, with the country breakdown."""
+
+        async def get(self, request: Request, link_id: str) -> Response:
+            def local(params: dict[str, str]) -> dict[str, Any]:
+                span = parse_range(params, sizes)
+                return {**_describe(span), "link_id": link_id, **query.link_series(rows(span), link_id)}
+
+            def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
+                return {**_strip(answers[0]), **query.merge_link_series(answers)}
+
+            return await answer(self, request, local, merge)
+
+    @app.page("/api/stats/countries")
+    class CountryStats(View):
+        """Clicks by country over a range."""
+
+        async def get(self, request: Request) -> Response:
+            def local(params: dict[str, str]) -> dict[str, Any]:
+                span = parse_range(params, sizes)
+                return {**_describe(span), **query.countries(rows(span))}
+
+            def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
+                return {**_strip(answers[0]), **query.merge_countries(answers)}
+
+            return await answer(self, request, local, merge)
+
+    @app.page("/api/stats/top-links")
+    class TopLinks(View):
+        """The most clicked links over a range."""
+
+        async def get(self, request: Request) -> Response:
+            def local(params: dict[str, str]) -> dict[str, Any]:
+                span = parse_range(params, sizes)
+                limit = parse_limit(params)
+                return {**_describe(span), "limit": limit, **query.top_links(rows(span), limit)}
+
+            def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
+                limit = int(answers[0]["limit"])
+                return {**_strip(answers[0]), **query.merge_top_links(answers, limit)}
+
+            return await answer(self, request, local, merge)
+
+
+def _describe(span: Range) -> dict[str, Any]:
+    return {
+        "granularity": span.granularity,
+        "from": _iso(span.from_ms),
+        "to": _iso(span.to_ms),
+    }
+
+
+def _present(answer: dict[str, Any]) -> dict[str, Any]:
+    """Render window bounds as ISO 8601 times in a final answer."""
+    for point in answer.get("series", ()):
+        point["window_start"] = _iso(point["window_start"])
+        point["window_end"] = _iso(point["window_end"])
+    return answer
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _strip(answer: dict[str, Any]) -> dict[str, Any]:
+    """The request description part of an answer (without the counts)."""
+    return {key: answer[key] for key in ("granularity", "from", "to", "link_id", "limit") if key in answer}
+
+
+async def _gather(
+    app: faust.App, own_url: str, path: str, params: dict[str, str]
+) -> list[dict[str, Any]] | None:
+    """Ask every other worker of the group for its local answer; None when one fails."""
+    urls = sorted({str(url).rstrip("/") for url in app.router.tables_metadata()} - {own_url.rstrip("/")})
+    if not urls:
+        return []
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+
+        async def fetch(url: str) -> dict[str, Any]:
+            async with session.get(url + path, params=params) as response:
+                response.raise_for_status()
+                result: dict[str, Any] = await response.json()
+                return result
+
+        try:
+            return list(await asyncio.gather(*(fetch(url) for url in urls)))
+        except (aiohttp.ClientError, TimeoutError):
+            return None
