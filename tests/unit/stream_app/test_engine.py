@@ -1,0 +1,164 @@
+"""The windowed state of one partition, with a dict standing in for the Faust table."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from stream_app.aggregation import Click
+from stream_app.engine import PartitionEngine
+from stream_app.windows import HOUR_MS, MINUTE_MS, Granularity
+
+T0 = int(datetime(2026, 11, 28, 10, 0, tzinfo=UTC).timestamp() * 1000)
+GRANS = (
+    Granularity("minute", MINUTE_MS, retention_ms=10 * MINUTE_MS),
+    Granularity("hour", HOUR_MS, retention_ms=24 * HOUR_MS),
+)
+GRACE = 5_000
+
+
+class DictStore:
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.writes = 0
+
+    def get(self, key: str) -> Any | None:
+        return self.data.get(key)
+
+    def set(self, key: str, value: Any) -> None:
+        self.data[key] = copy.deepcopy(value)  # like a serialising store: no aliasing
+        self.writes += 1
+
+    def delete(self, key: str) -> None:
+        self.data.pop(key, None)
+
+
+def engine(store: DictStore, idle_ms: int = 60 * MINUTE_MS) -> PartitionEngine:
+    return PartitionEngine(0, store, GRANS, grace_ms=GRACE, idle_ms=idle_ms, buckets=4)
+
+
+def click(offset: int, at_ms: int, link: str = "a", country: str | None = "DE", bot: bool = False) -> Click:
+    return Click(offset, at_ms, link, "acct", country, bot)
+
+
+def minute_totals(part: PartitionEngine, start: int) -> dict[str, int]:
+    return {
+        link: entry[1]
+        for _, row in part.windows("minute", start, start + 1)
+        for link, entry in row["l"].items()
+    }
+
+
+def test_counts_by_window_link_country_and_bot() -> None:
+    part = engine(DictStore())
+    part.process(
+        [
+            click(0, T0 + 1_000, "a", "DE"),
+            click(1, T0 + 2_000, "a", "FR", bot=True),
+            click(2, T0 + 3_000, "b", None),
+            click(3, T0 + MINUTE_MS + 1, "a", "DE"),
+        ],
+        wall_ms=T0,
+    )
+    first_minute = {
+        link: entry for _, row in part.windows("minute", T0, T0 + 1) for link, entry in row["l"].items()
+    }
+    assert first_minute["a"] == ["acct", 2, 1, {"DE": [1, 0], "FR": [1, 1]}]
+    assert first_minute["b"] == ["acct", 1, 0, {"unknown": [1, 0]}]
+    assert minute_totals(part, T0 + MINUTE_MS) == {"a": 1}
+    hour = {link: entry[1] for _, row in part.windows("hour", T0, T0 + 1) for link, entry in row["l"].items()}
+    assert hour == {"a": 3, "b": 1}
+
+
+def test_a_late_click_within_grace_still_counts() -> None:
+    part = engine(DictStore())
+    part.process([click(0, T0 + MINUTE_MS + 2_000)], wall_ms=T0)  # watermark: T0 + 1 min - 3 s
+    out = part.process([click(1, T0 + 59_000)], wall_ms=T0)
+    assert out.late == []
+    assert minute_totals(part, T0) == {"a": 1}
+
+
+def test_a_click_after_its_window_closed_goes_to_late_and_is_not_counted() -> None:
+    part = engine(DictStore())
+    part.process([click(0, T0 + MINUTE_MS + GRACE + 1)], wall_ms=T0)  # closes minute T0
+    out = part.process([click(1, T0 + 30_000)], wall_ms=T0)
+    assert [(late.offset, windows) for late, windows in out.late] == [(1, ("minute",))]
+    assert minute_totals(part, T0) == {}
+    hour = {link: entry[1] for _, row in part.windows("hour", T0, T0 + 1) for link, entry in row["l"].items()}
+    assert hour == {"a": 2}  # the hour window was still open
+
+
+def test_a_closed_window_is_emitted_once_with_its_final_counts() -> None:
+    part = engine(DictStore())
+    part.process([click(0, T0 + 1_000, "a", "DE"), click(1, T0 + 2_000, "a", None, bot=True)], wall_ms=T0)
+    out = part.process([click(2, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
+    assert out.closed_windows == 1
+    [aggregate] = out.aggregates
+    assert (aggregate.granularity, aggregate.window_start_ms, aggregate.window_end_ms) == (
+        "minute",
+        T0,
+        T0 + MINUTE_MS,
+    )
+    assert (aggregate.link_id, aggregate.clicks, aggregate.bot, aggregate.human) == ("a", 2, 1, 1)
+    assert aggregate.countries == {"DE": (1, 0), None: (1, 1)}
+    again = part.process([click(3, T0 + MINUTE_MS + GRACE + 10)], wall_ms=T0)
+    assert again.aggregates == []
+
+
+def test_a_replayed_batch_is_not_counted_twice() -> None:
+    store = DictStore()
+    batch = [click(offset, T0 + offset * 100, f"l{offset % 3}") for offset in range(30)]
+    engine(store).process(batch[:20], wall_ms=T0)
+    # A crash before the commit: the restarted worker sees offsets 10..29 again.
+    restarted = engine(store)
+    out = restarted.process(batch[10:], wall_ms=T0)
+    assert out.replayed == 10 * len(GRANS)
+    assert sum(minute_totals(restarted, T0).values()) == 30
+
+
+@pytest.mark.parametrize("cut", [1, 7, 13, 29])
+def test_counts_do_not_depend_on_how_the_stream_is_cut_into_batches(cut: int) -> None:
+    clicks = [click(offset, T0 + (offset * 7919) % 50_000, f"l{offset % 5}") for offset in range(30)]
+    whole, split = engine(DictStore()), engine(DictStore())
+    whole.process(clicks, wall_ms=T0)
+    split.process(clicks[:cut], wall_ms=T0)
+    split.process(clicks[cut:], wall_ms=T0)
+    assert minute_totals(split, T0) == minute_totals(whole, T0)
+
+
+def test_an_idle_partition_closes_its_windows_on_the_wall_clock() -> None:
+    part = engine(DictStore(), idle_ms=10_000)
+    part.process([click(0, T0 + 1_000)], wall_ms=T0 + 1_000)
+    assert part.tick(T0 + 5_000).aggregates == []  # not idle yet
+    out = part.tick(T0 + MINUTE_MS + GRACE + 10_000)
+    assert [(a.granularity, a.window_start_ms) for a in out.aggregates] == [("minute", T0)]
+
+
+def test_windows_expire_after_retention_also_after_a_restart() -> None:
+    store = DictStore()
+    engine(store).process([click(0, T0)], wall_ms=T0)
+    restarted = engine(store, idle_ms=1)
+    out = restarted.tick(T0 + 11 * MINUTE_MS + GRACE)
+    assert out.expired_windows == 1
+    assert minute_totals(restarted, T0) == {}
+    assert not any(key.startswith(f"minute|{T0}|") for key in store.data)
+    assert any(key.startswith(f"hour|{T0 - T0 % HOUR_MS}|") for key in store.data)  # hour kept for 24h
+
+
+def test_the_watermark_survives_a_restart() -> None:
+    store = DictStore()
+    engine(store).process([click(0, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
+    out = engine(store).process([click(1, T0 + 1_000)], wall_ms=T0)
+    assert [windows for _, windows in out.late] == [("minute",)]
+
+
+def test_rows_are_written_once_per_batch_not_per_click() -> None:
+    store = DictStore()
+    engine(store).process(
+        [click(offset, T0 + offset, f"l{offset % 50}") for offset in range(1_000)], wall_ms=T0
+    )
+    # at most one row per (window, bucket) for each granularity, plus the meta row
+    assert store.writes <= 2 * 4 + 1

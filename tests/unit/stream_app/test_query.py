@@ -1,0 +1,92 @@
+import pytest
+
+from stream_app import query
+from stream_app.views import BadRequest, parse_limit, parse_range
+
+MIN = 60_000
+ROWS_WORKER_1 = [
+    (0, MIN, True, {"o": 5, "l": {"a": ["acct", 3, 1, {"DE": [2, 1], "FR": [1, 0]}]}}),
+    (
+        MIN,
+        2 * MIN,
+        False,
+        {"o": 9, "l": {"a": ["acct", 1, 0, {"DE": [1, 0]}], "b": ["acct", 4, 0, {"US": [4, 0]}]}},
+    ),
+]
+ROWS_WORKER_2 = [(0, MIN, True, {"o": 2, "l": {"c": ["other", 2, 2, {"DE": [2, 2]}]}})]
+
+
+def test_link_series_in_time_order_with_countries() -> None:
+    answer = query.link_series(reversed(ROWS_WORKER_1), "a")
+    assert [point["window_start"] for point in answer["series"]] == [0, MIN]
+    assert answer["series"][0]["countries"] == {
+        "DE": {"total": 2, "human": 1, "bot": 1},
+        "FR": {"total": 1, "human": 1, "bot": 0},
+    }
+    assert answer["series"][0]["closed"] is True
+    assert answer["totals"] == {"total": 4, "human": 3, "bot": 1}
+
+
+def test_countries_merge_across_workers() -> None:
+    merged = query.merge_countries([query.countries(ROWS_WORKER_1), query.countries(ROWS_WORKER_2)])
+    assert merged["countries"] == {
+        "DE": {"total": 5, "human": 2, "bot": 3},
+        "US": {"total": 4, "human": 4, "bot": 0},
+        "FR": {"total": 1, "human": 1, "bot": 0},
+    }
+    assert merged["totals"]["total"] == 10
+
+
+def test_top_links_merge_and_limit() -> None:
+    merged = query.merge_top_links([query.top_links(ROWS_WORKER_1, 1), query.top_links(ROWS_WORKER_2, 1)], 2)
+    # each worker's local top 1 ("a" ties "b" at 4 and wins by id), merged and cut to 2
+    assert [(link["link_id"], link["total"]) for link in merged["links"]] == [("a", 4), ("c", 2)]
+
+
+def test_top_links_full_ranking() -> None:
+    ranked = query.top_links(ROWS_WORKER_1 + ROWS_WORKER_2, 10)["links"]
+    assert [(link["link_id"], link["total"], link["bot"]) for link in ranked] == [
+        ("a", 4, 1),
+        ("b", 4, 0),
+        ("c", 2, 2),
+    ]
+
+
+def test_link_series_merge_adds_the_same_window() -> None:
+    part = query.link_series(ROWS_WORKER_1, "a")
+    merged = query.merge_link_series([part, part])
+    assert merged["totals"] == {"total": 8, "human": 6, "bot": 2}
+    assert merged["series"][0]["countries"]["DE"] == {"total": 4, "human": 2, "bot": 2}
+
+
+SIZES = {"minute": MIN, "hour": 60 * MIN}
+
+
+def test_parse_range_accepts_iso_8601() -> None:
+    span = parse_range({"from": "2026-11-28T10:00:00Z", "to": "2026-11-28T11:00:00+00:00"}, SIZES)
+    assert span.granularity == "minute"
+    assert span.to_ms - span.from_ms == 60 * MIN
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"to": "2026-11-28T11:00:00Z"}, "'from' is required"),
+        ({"from": "yesterday", "to": "2026-11-28T11:00:00Z"}, "not an ISO 8601 time"),
+        ({"from": "2026-11-28T11:00:00Z", "to": "2026-11-28T10:00:00Z"}, "'to' must be after 'from'"),
+        (
+            {"from": "2026-11-28T10:00:00Z", "to": "2026-11-28T11:00:00Z", "granularity": "week"},
+            "granularity",
+        ),
+        ({"from": "1900-01-01T00:00:00Z", "to": "2026-11-28T11:00:00Z"}, "more than"),
+    ],
+)
+def test_parse_range_rejects_bad_parameters_with_a_reason(params: dict[str, str], reason: str) -> None:
+    with pytest.raises(BadRequest, match=reason):
+        parse_range(params, SIZES)
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "1001"])
+def test_parse_limit_rejects(limit: str) -> None:
+    with pytest.raises(BadRequest, match="limit"):
+        parse_limit({"limit": limit})

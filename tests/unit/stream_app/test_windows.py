@@ -1,0 +1,43 @@
+from datetime import UTC, datetime
+
+from stream_app.windows import HOUR_MS, MINUTE_MS, Granularity, Watermark
+
+T0 = int(datetime(2026, 11, 28, 10, 0, tzinfo=UTC).timestamp() * 1000)
+MINUTE = Granularity("minute", MINUTE_MS, retention_ms=HOUR_MS)
+
+
+def test_windows_are_aligned_to_the_epoch() -> None:
+    assert MINUTE.start(T0 + 59_999) == T0
+    assert MINUTE.start(T0 + 60_000) == T0 + MINUTE_MS
+    assert MINUTE.end(T0) == T0 + MINUTE_MS
+
+
+def test_a_window_closes_when_the_watermark_reaches_its_end() -> None:
+    assert not MINUTE.is_closed(T0, T0 + MINUTE_MS - 1)
+    assert MINUTE.is_closed(T0, T0 + MINUTE_MS)
+
+
+def test_a_window_expires_after_its_retention() -> None:
+    assert not MINUTE.is_expired(T0, T0 + MINUTE_MS + HOUR_MS - 1)
+    assert MINUTE.is_expired(T0, T0 + MINUTE_MS + HOUR_MS)
+
+
+def test_watermark_is_the_highest_event_time_minus_grace() -> None:
+    mark = Watermark(grace_ms=5_000, idle_ms=60_000)
+    mark.observe(T0 + 10_000, wall_ms=T0)
+    mark.observe(T0 + 4_000, wall_ms=T0)  # out of order: does not move it back
+    assert mark.tick(T0 + 1) == T0 + 5_000
+
+
+def test_watermark_follows_the_wall_clock_only_when_idle() -> None:
+    mark = Watermark(grace_ms=5_000, idle_ms=10_000)
+    mark.observe(T0, wall_ms=T0)
+    assert mark.tick(T0 + 9_999) == T0 - 5_000
+    assert mark.tick(T0 + 10_000) == T0 + 10_000 - 5_000
+
+
+def test_watermark_never_goes_back() -> None:
+    mark = Watermark(grace_ms=0, idle_ms=1_000)
+    mark.tick(T0 + 100_000)
+    mark.observe(T0, wall_ms=T0 + 100_000)
+    assert mark.tick(T0 + 100_001) == T0 + 100_000
