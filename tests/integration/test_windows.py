@@ -1,0 +1,212 @@
+"""Window semantics on a real broker: final aggregates, late clicks, restarts, several workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from clickpipe.admin import ensure_topics
+from schemas.aggregates import WindowAggregateCodec
+from schemas.codec import LinkClickCodec
+from schemas.events import LinkClick
+from schemas.topics import TopicSpec
+from tests.integration.conftest import Broker, Service, StartWorker, Topics
+
+CODEC = LinkClickCodec()
+MINUTE = timedelta(minutes=1)
+
+
+def _minute_start(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _click(link: str, at: datetime, country: str | None = "DE", *, bot: bool = False) -> LinkClick:
+    return LinkClick(
+        link_id=link,
+        account_id="acct",
+        destination="https://example.com/",
+        timestamp=at,
+        country=country,
+        is_bot=bot,
+    )
+
+
+async def _produce(broker: Broker, topic: str, clicks: list[LinkClick]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=5)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, CODEC.encode(click), key=click.key) for click in clicks]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+
+
+async def _consume(broker: Broker, topic: str, count: int, timeout: float = 60) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    messages: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(messages) < count and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=500)
+            for batch in batches.values():
+                messages.extend(batch)
+    finally:
+        await consumer.stop()
+    return messages
+
+
+def _range(center: datetime, granularity: str = "hour") -> dict[str, str]:
+    return {
+        "from": (center - timedelta(hours=3)).isoformat(),
+        "to": (center + timedelta(hours=3)).isoformat(),
+        "granularity": granularity,
+    }
+
+
+async def _top_links(worker: Service, center: datetime) -> dict[str, int]:
+    async with httpx.AsyncClient(base_url=worker.url, timeout=15) as client:
+        response = await client.get("/api/stats/top-links", params={**_range(center), "limit": "1000"})
+    assert response.status_code == 200, response.text
+    return {link["link_id"]: link["total"] for link in response.json()["links"]}
+
+
+async def _wait_for_total(
+    worker: Service, center: datetime, total: int, timeout: float = 180
+) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    seen: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        seen = await _top_links(worker, center)
+        if sum(seen.values()) >= total:
+            return seen
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"counted {sum(seen.values())} of {total} clicks before the deadline")
+
+
+async def _processed(worker: Service) -> float:
+    async with httpx.AsyncClient(base_url=worker.url) as client:
+        text = (await client.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith("clickpipe_worker_events_processed_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+@pytest.fixture
+async def output_topics(broker: Broker, topics: Topics) -> dict[str, str]:
+    names = {"late_topic": f"{topics.clicks}.late", "aggregates_topic": f"{topics.clicks}.aggregates"}
+    await ensure_topics(
+        broker.bootstrap_servers, [TopicSpec(name, topics.partitions) for name in names.values()]
+    )
+    return names
+
+
+async def test_closed_windows_are_emitted_and_late_clicks_set_aside(
+    broker: Broker, topics: Topics, output_topics: dict[str, str], start_worker: StartWorker
+) -> None:
+    worker = start_worker(grace_seconds="2", idle_seconds="3600", **output_topics)
+    window = _minute_start(datetime.now(UTC)) - 10 * MINUTE
+    on_time = [
+        _click("x", window + timedelta(seconds=1), "DE"),
+        _click("x", window + timedelta(seconds=20), "FR", bot=True),
+        _click("x", window + timedelta(seconds=59), None),
+    ]
+    closer = _click("x", window + MINUTE + timedelta(seconds=3))  # watermark passes window end + grace
+    late = _click("x", window + timedelta(seconds=30), "JP")
+    await _produce(broker, topics.clicks, on_time)
+    await _produce(broker, topics.clicks, [closer])
+    await _wait_for_total(worker, window, 4)
+    await _produce(broker, topics.clicks, [late])
+
+    [late_message] = await _consume(broker, output_topics["late_topic"], 1)
+    assert CODEC.decode(late_message.value).event_id == late.event_id
+    assert dict(late_message.headers)["late.windows"] == b"minute"
+
+    aggregates = [
+        WindowAggregateCodec().decode(m.value)
+        for m in await _consume(broker, output_topics["aggregates_topic"], 1)
+    ]
+    [minute] = [a for a in aggregates if a.granularity == "minute"]
+    assert minute.window_start_ms == int(window.timestamp() * 1000)
+    assert (minute.link_id, minute.clicks, minute.human, minute.bot) == ("x", 3, 2, 1)
+    assert minute.countries == {"DE": (1, 0), "FR": (1, 1), None: (1, 0)}
+
+    async with httpx.AsyncClient(base_url=worker.url) as client:
+        series = (await client.get("/api/stats/links/x", params=_range(window, "minute"))).json()["series"]
+        hourly = (await client.get("/api/stats/links/x", params=_range(window, "hour"))).json()["totals"]
+    first = series[0]
+    assert (first["total"], first["closed"]) == (3, True)  # the late click is not in the closed minute
+    assert hourly["total"] == 5  # but it is in the hour, still open
+
+
+def _traffic(center: datetime, count: int, links: int = 200) -> list[LinkClick]:
+    rng = random.Random(11)
+    names = [f"link-{i}" for i in range(links)]
+    weights = [1 / (rank + 1) for rank in range(links)]  # Zipf-like popularity
+    countries = ["DE", "FR", "US", "JP", "BR", None]
+    return [
+        _click(
+            rng.choices(names, weights)[0],
+            center + timedelta(seconds=rng.uniform(-120, 120)),  # out of order, within the hour's grace
+            rng.choice(countries),
+            bot=rng.random() < 0.1,
+        )
+        for _ in range(count)
+    ]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "killed"])
+async def test_restart_mid_stream_counts_every_click_once(
+    broker: Broker,
+    topics: Topics,
+    output_topics: dict[str, str],
+    start_worker: StartWorker,
+    stop: signal.Signals,
+) -> None:
+    center = datetime.now(UTC)
+    clicks = _traffic(center, 30_000)
+    expected = Counter(click.link_id for click in clicks)
+    settings = {"grace_seconds": "600", "batch_size": "500", **output_topics}
+    worker = start_worker(**settings)
+    await _produce(broker, topics.clicks, clicks)
+    deadline = time.monotonic() + 120
+    while await _processed(worker) < 5_000 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert await _processed(worker) < len(clicks), "the worker finished before it could be stopped mid-stream"
+    os.kill(worker.process.pid, stop)
+    worker.process.wait(timeout=60)
+
+    restarted = start_worker(**settings)
+    counted = await _wait_for_total(restarted, center, len(clicks))
+    await asyncio.sleep(2)  # a double count would show up after the total is reached
+    assert await _top_links(restarted, center) == counted == dict(expected)
+
+
+async def test_two_workers_share_partitions_and_answer_whole(
+    broker: Broker, topics: Topics, output_topics: dict[str, str], start_worker: StartWorker
+) -> None:
+    center = datetime.now(UTC)
+    clicks = _traffic(center, 5_000)
+    first = start_worker("worker-1", grace_seconds="600", **output_topics)
+    second = start_worker("worker-2", grace_seconds="600", **output_topics)
+    await _produce(broker, topics.clicks, clicks)
+    expected = dict(Counter(click.link_id for click in clicks))
+    assert await _wait_for_total(first, center, len(clicks)) == expected
+    assert await _top_links(second, center) == expected
+    async with httpx.AsyncClient() as client:
+        owned = [(await client.get(w.url + "/healthz")).json()["partitions"] for w in (first, second)]
+    assert sorted(owned[0] + owned[1]) == list(range(topics.partitions))
+    assert owned[0] and owned[1]
