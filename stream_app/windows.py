@@ -54,14 +54,14 @@ class Watermark:
         idle_ms: after this long without events, the watermark follows the wall clock (minus grace).
         max_event_ms: the highest event time seen (restored from state after a restart).
         value_ms: the current watermark; it never goes back.
-        last_seen_wall_ms: wall-clock time the last event arrived.
+        last_seen_wall_ms: wall-clock time the last event arrived, or the partition was first ticked.
     """
 
     grace_ms: int
     idle_ms: int
     max_event_ms: int | None = None
     value_ms: int = 0
-    last_seen_wall_ms: int = 0
+    last_seen_wall_ms: int | None = None
 
     def observe(self, event_ms: int, wall_ms: int) -> None:
         """Take an event's time into account (call after deciding whether the event is late)."""
@@ -72,6 +72,8 @@ class Watermark:
 
     def tick(self, wall_ms: int) -> int:
         """Advance with the wall clock when the partition has been idle; return the watermark."""
-        if wall_ms - self.last_seen_wall_ms >= self.idle_ms:
+        if self.last_seen_wall_ms is None:
+            self.last_seen_wall_ms = wall_ms  # idleness counts from when we started watching
+        elif wall_ms - self.last_seen_wall_ms >= self.idle_ms:
             self.value_ms = max(self.value_ms, wall_ms - self.grace_ms)
         return self.value_ms

@@ -141,6 +141,7 @@ def test_windows_expire_after_retention_also_after_a_restart() -> None:
     store = DictStore()
     engine(store).process([click(0, T0)], wall_ms=T0)
     restarted = engine(store, idle_ms=1)
+    restarted.tick(T0 + 11 * MINUTE_MS)  # starts watching the (idle) partition
     out = restarted.tick(T0 + 11 * MINUTE_MS + GRACE)
     assert out.expired_windows == 1
     assert minute_totals(restarted, T0) == {}

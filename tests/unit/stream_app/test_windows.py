@@ -38,6 +38,14 @@ def test_watermark_follows_the_wall_clock_only_when_idle() -> None:
 
 def test_watermark_never_goes_back() -> None:
     mark = Watermark(grace_ms=0, idle_ms=1_000)
-    mark.tick(T0 + 100_000)
-    mark.observe(T0, wall_ms=T0 + 100_000)
+    mark.observe(T0, wall_ms=T0)
+    assert mark.tick(T0 + 100_000) == T0 + 100_000  # idle: follows the clock
+    mark.observe(T0 + 5, wall_ms=T0 + 100_000)  # an old event arrives
     assert mark.tick(T0 + 100_001) == T0 + 100_000
+
+
+def test_idleness_counts_from_when_the_partition_is_first_watched() -> None:
+    mark = Watermark(grace_ms=0, idle_ms=10_000, max_event_ms=T0, value_ms=T0)  # restored after a restart
+    assert mark.tick(T0 + 3_600_000) == T0  # just started watching: not idle yet
+    assert mark.tick(T0 + 3_609_999) == T0
+    assert mark.tick(T0 + 3_610_000) == T0 + 3_610_000

@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# One image for every clickpipe role; the command picks the role:
+#   docker run IMAGE producer --host 0.0.0.0     the redirect service (port 8000)
+#   docker run IMAGE worker --web-host 0.0.0.0   the stream worker (HTTP API on port 6066)
+#   docker run IMAGE topics --bootstrap-servers kafka:9092
+# Configuration: CLICKPIPE_PRODUCER_* / CLICKPIPE_WORKER_* environment variables (see README.md).
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---- build: turn the project and its dependencies into wheels -------------------------------------------
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY schemas ./schemas
+COPY producer ./producer
+COPY stream_app ./stream_app
+COPY clickpipe ./clickpipe
+RUN pip wheel --wheel-dir /wheels .
+
+# ---- runtime: the installed package only (non-editable), no sources, no build tools ---------------------
+FROM ${PYTHON_IMAGE}
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-cache-dir --no-index --find-links /wheels clickpipe
+
+# Non-root user; /data holds the worker's table state (RocksDB). A named volume mounted on /data takes this
+# ownership when it is first created.
+RUN groupadd --system --gid 10001 clickpipe \
+    && useradd --system --uid 10001 --gid clickpipe --home-dir /app --no-create-home clickpipe \
+    && mkdir -p /app /data \
+    && chown clickpipe:clickpipe /app /data
+WORKDIR /app
+USER clickpipe:clickpipe
+
+# producer HTTP, worker HTTP API
+EXPOSE 8000 6066
+
+ENTRYPOINT ["clickpipe"]
+CMD ["--help"]

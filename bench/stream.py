@@ -1,0 +1,201 @@
+"""The stream worker's throughput against a raw aiokafka consumer on the same pre-loaded topic.
+
+    python -m bench.stream [--events 200000] [--partitions 4]
+
+Pre-loads realistic clicks, then measures, in one run: a raw aiokafka consumer (the ceiling), the same plus
+fastavro decoding and in-memory counting (plain Python's ceiling for the job), and the clickpipe worker
+(`clickpipe worker` in its own process), from the first to the last event processed (group join excluded).
+Prints events/s, ratios, the worker's peak RSS, and checks the worker's counts are exact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.common import broker, peak_rss_mib, realistic_clicks
+from clickpipe.admin import ensure_topics
+from clickpipe.broker import free_port
+from schemas.codec import LinkClickCodec
+from schemas.topics import TopicSpec
+
+
+async def preload(bootstrap: str, topic: str, count: int, partitions: int) -> list:
+    clicks = realistic_clicks(count)
+    await ensure_topics(bootstrap, [TopicSpec(topic, partitions), TopicSpec(f"{topic}.dlq", partitions)])
+    codec = LinkClickCodec()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
+    await producer.start()
+    try:
+        futures = [await producer.send(topic, codec.encode(c), key=c.key) for c in clicks]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return clicks
+
+
+async def raw_consumer(bootstrap: str, topic: str, count: int, decode: bool) -> float:
+    """events/s of aiokafka getmany (optionally + decode + three Counters), first to last message."""
+    codec = LinkClickCodec()
+    by_link: Counter[str] = Counter()
+    by_country: Counter[str | None] = Counter()
+    by_both: Counter[tuple[str, str | None]] = Counter()
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
+    await consumer.start()
+    seen = 0
+    first = 0.0
+    try:
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for messages in batches.values():
+                if not first and messages:
+                    first = time.perf_counter()
+                seen += len(messages)
+                if decode:
+                    for message in messages:
+                        click = codec.decode(message.value)
+                        by_link[click.link_id] += 1
+                        by_country[click.country] += 1
+                        by_both[click.link_id, click.country] += 1
+        last = time.perf_counter()
+    finally:
+        await consumer.stop()
+    return count / (last - first)
+
+
+def worker_run(
+    bootstrap: str, topic: str, count: int, partitions: int, clicks: list
+) -> tuple[float, float, bool]:
+    """Run the worker on the topic; return (events/s, peak RSS MiB, exact)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="bench-worker-") as data:
+        env = {
+            **os.environ,
+            "CLICKPIPE_WORKER_BOOTSTRAP_SERVERS": bootstrap,
+            "CLICKPIPE_WORKER_APP_ID": f"bench-{uuid.uuid4().hex[:6]}",
+            "CLICKPIPE_WORKER_CLICKS_TOPIC": topic,
+            "CLICKPIPE_WORKER_DLQ_TOPIC": f"{topic}.dlq",
+            "CLICKPIPE_WORKER_LATE_TOPIC": f"{topic}.dlq",
+            "CLICKPIPE_WORKER_AGGREGATES_TOPIC": f"{topic}.dlq",
+            "CLICKPIPE_WORKER_PARTITIONS": str(partitions),
+            "CLICKPIPE_WORKER_DATA_DIR": data,
+            "CLICKPIPE_WORKER_SESSION_TIMEOUT": "6",
+            "CLICKPIPE_WORKER_REBALANCE_TIMEOUT": "6",
+            "CLICKPIPE_WORKER_RECOVERY_CONSISTENCY_CHECK": "false",
+            "CLICKPIPE_WORKER_LOG_LEVEL": "warning",
+            "CLICKPIPE_WORKER_GRACE_SECONDS": "10",
+            "CLICKPIPE_WORKER_IDLE_SECONDS": "3600",
+        }
+        log = Path(data) / "worker.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "clickpipe",
+                    "--log-level",
+                    "WARNING",
+                    "worker",
+                    "--web-port",
+                    str(port),
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            first = last = 0.0
+            with httpx.Client(base_url=url, timeout=5) as client:
+                deadline = time.monotonic() + 600
+                while time.monotonic() < deadline:
+                    if process.poll() is not None:
+                        raise RuntimeError(f"worker exited:\n{log.read_text()[-3000:]}")
+                    processed = _processed(client)
+                    now = time.perf_counter()
+                    if processed and not first:
+                        first = now
+                    if processed >= count:
+                        last = now
+                        break
+                    time.sleep(0.02)
+                rss = peak_rss_mib(process.pid)
+                exact = _exact(client, clicks)
+            return count / (last - first), rss, exact
+        finally:
+            process.terminate()
+            process.wait(30)
+
+
+def _processed(client: httpx.Client) -> float:
+    try:
+        text = client.get("/metrics").text
+    except httpx.TransportError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("clickpipe_worker_events_processed_total"):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def _exact(client: httpx.Client, clicks: list) -> bool:
+    """The hour window holds every click (late ones are late for their minute only)."""
+    start = min(c.timestamp for c in clicks) - timedelta(hours=2)
+    end = max(c.timestamp for c in clicks) + timedelta(hours=2)
+    params = {"from": start.isoformat(), "to": end.isoformat(), "granularity": "hour", "limit": "1000"}
+    answer = client.get("/api/stats/top-links", params=params).json()
+    counted = {link["link_id"]: link["total"] for link in answer["links"]}
+    expected = Counter(c.link_id for c in clicks)
+    if counted != dict(expected):
+        wrong = {k: (counted.get(k), v) for k, v in expected.items() if counted.get(k) != v}
+        print(f"not exact: {len(wrong)} links differ, e.g. {list(wrong.items())[:5]}", file=sys.stderr)
+        print(f"counted {sum(counted.values())} of {len(clicks)}", file=sys.stderr)
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--partitions", type=int, default=4)
+    args = parser.parse_args()
+    with broker() as bootstrap:
+        topic = f"bench-clicks-{uuid.uuid4().hex[:6]}"
+        print(
+            f"pre-loading {args.events:,} clicks into {topic} ({args.partitions} partitions) ...", flush=True
+        )
+        clicks = asyncio.run(preload(bootstrap, topic, args.events, args.partitions))
+        raw = asyncio.run(raw_consumer(bootstrap, topic, args.events, decode=False))
+        decoded = asyncio.run(raw_consumer(bootstrap, topic, args.events, decode=True))
+        worker, rss, exact = worker_run(bootstrap, topic, args.events, args.partitions, clicks)
+    print()
+    print(f"{'reader':<44} {'events/s':>12} {'vs raw':>8}")
+    print(f"{'raw aiokafka consumer (ceiling)':<44} {raw:>12,.0f} {1:>8.3f}")
+    print(f"{'raw consumer + decode + 3 Counters':<44} {decoded:>12,.0f} {decoded / raw:>8.3f}")
+    print(f"{'clickpipe worker':<44} {worker:>12,.0f} {worker / raw:>8.3f}")
+    print(f"worker / (decode + count): {worker / decoded:.3f}; worker peak RSS {rss:.0f} MiB; exact: {exact}")
+
+
+if __name__ == "__main__":
+    main()
