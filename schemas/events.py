@@ -48,6 +48,11 @@ class LinkClick:
     continent: str | None = None
     is_bot: bool = False
 
+    def __post_init__(self) -> None:
+        # fastavro would write a naive datetime in the host's local time and read it back as UTC.
+        if self.timestamp.utcoffset() is None:
+            raise ValueError(f"timestamp must be timezone-aware, got {self.timestamp!r}")
+
     def to_record(self) -> dict[str, Any]:
         """Return the Avro record (a dict) for this event."""
         record = asdict(self)

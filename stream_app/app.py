@@ -13,17 +13,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import faust
-from faust.types import EventT, StreamT
+from faust.types import StreamT
+from faust.types.tuples import Message
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
 from schemas.aggregates import WindowAggregateCodec
-from schemas.codec import LinkClickCodec
 from schemas.errors import SerializationError
-from schemas.events import EventType
 from stream_app.aggregation import Click
+from stream_app.decoding import ClickDecoder
 from stream_app.engine import Output
-from stream_app.faust_internals import check_version, take_events
+from stream_app.faust_internals import check_version, install_batch_tap, take_events
 from stream_app.metrics import WorkerMetrics
 from stream_app.settings import WorkerSettings
 from stream_app.state import Partitions
@@ -66,7 +66,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     settings = settings or WorkerSettings()
     app = faust.App(settings.app_id, **faust_config(settings))
     metrics = WorkerMetrics()
-    click_codec = LinkClickCodec()
+    decoder = ClickDecoder()
     aggregate_codec = WindowAggregateCodec()
 
     clicks = _raw_topic(app, settings.clicks_topic, settings.partitions)
@@ -86,8 +86,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     # The agent and the timer both change partition state; one at a time.
     lock = asyncio.Lock()
 
-    async def dead_letter(event: EventT[bytes], reason: str) -> None:
-        message = event.message
+    async def dead_letter(message: Message, reason: str) -> None:
         await dlq.send(
             key=message.key,
             value=message.value,
@@ -100,11 +99,11 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
         )
         metrics.dead_lettered.inc()
 
-    async def publish(partition: int, output: Output, sources: dict[int, EventT[bytes]]) -> None:
+    async def publish(partition: int, output: Output, sources: dict[int, Message]) -> None:
         for aggregate in output.aggregates:
             await aggregates.send(key=aggregate.key, value=aggregate_codec.encode(aggregate))
         for click, windows in output.late:
-            message = sources[click.offset].message
+            message = sources[click.offset]
             await late.send(
                 key=message.key,
                 value=message.value,
@@ -120,43 +119,40 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
         metrics.windows_closed.inc(output.closed_windows)
         metrics.windows_expired.inc(output.expired_windows)
 
-    async def process(partition: int, events: Sequence[EventT[bytes]]) -> None:
+    async def process(partition: int, messages: Sequence[Message]) -> None:
         batch: list[Click] = []
-        sources: dict[int, EventT[bytes]] = {}
-        for event in events:
+        sources: dict[int, Message] = {}
+        for message in messages:
             try:
-                click = click_codec.decode(event.value)
+                click = decoder.decode(message.offset, message.value or b"")
             except SerializationError as exc:
-                await dead_letter(event, str(exc))
+                await dead_letter(message, str(exc))
                 continue
-            if click.type is not EventType.LINK_CLICK:
+            if click is None:
                 metrics.ignored.inc()
                 continue
-            offset = event.message.offset
-            sources[offset] = event
-            batch.append(
-                Click(
-                    offset=offset,
-                    timestamp_ms=int(click.timestamp.timestamp() * 1000),
-                    link_id=click.link_id,
-                    account_id=click.account_id,
-                    country=click.country,
-                    is_bot=click.is_bot,
-                )
-            )
+            sources[message.offset] = message
+            batch.append(click)
         async with lock:
             output = partitions.process(partition, batch)
         await publish(partition, output, sources)
-        metrics.processed.inc(len(events))
+        metrics.processed.inc(len(messages))
+
+    async def handle(messages: Sequence[Message]) -> None:
+        by_partition: defaultdict[int, list[Message]] = defaultdict(list)
+        for message in messages:
+            by_partition[message.partition].append(message)
+        for partition, partition_messages in by_partition.items():
+            await process(partition, partition_messages)
 
     @app.agent(clicks, name="aggregate-clicks")
     async def aggregate_clicks(stream: StreamT[bytes]) -> None:
+        # With the batch tap installed, Faust subscribes through this agent but delivers nothing to it.
         async for events in take_events(stream, settings.batch_size, settings.batch_seconds):
-            by_partition: defaultdict[int, list[EventT[bytes]]] = defaultdict(list)
-            for event in events:
-                by_partition[event.message.partition].append(event)
-            for partition, partition_events in by_partition.items():
-                await process(partition, partition_events)
+            await handle([event.message for event in events])
+
+    if settings.batch_tap:
+        install_batch_tap(app, settings.clicks_topic, handle)
 
     async def close_idle_windows() -> None:
         async with lock:

@@ -3,6 +3,10 @@
 - ``recovery_completed`` and ``generation``: whether table recovery has finished since the last rebalance,
   and the consumer group generation (state read before a rebalance may be stale after it).
 - ``take_events``: the batching stream method that ``StreamT`` does not declare.
+- ``install_batch_tap``: Faust hands every message to streams one by one (a task pair per message in
+  ``Consumer._drain_messages``, then conductor, channel, stream, event). For the click topic the worker wants
+  whole fetches: the tap takes that topic's messages out of each ``getmany`` round, gives them to a batch
+  handler, then acks them so Faust commits as usual. Other topics (changelogs, replies) go the normal way.
 - ``partition_context``: Faust tables choose the changelog partition (and the RocksDB store picks its
   per-partition database) from the *current event*. The worker writes rows once per batch and from a timer,
   outside per-event iteration, so it sets the current event to a stand-in event of the right partition.
@@ -12,15 +16,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
 import faust
 from faust import streams
 from faust.events import Event
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.consumer import Consumer as FaustConsumer
 from faust.types import EventT, StreamT
 from faust.types.tuples import Message
 
@@ -76,3 +83,92 @@ def take_events(
         max_events, within_seconds
     )
     return batches
+
+
+BatchHandler = Callable[[list[Message]], Awaitable[None]]
+"""Processes one fetch round's messages of the tapped topic, in partition-offset order per partition."""
+
+_original_drain_messages = FaustConsumer._drain_messages
+_taps: weakref.WeakKeyDictionary[Any, tuple[str, BatchHandler]] = weakref.WeakKeyDictionary()
+
+
+def install_batch_tap(app: faust.App, topic: str, handler: BatchHandler) -> None:
+    """Deliver ``topic``'s messages of ``app`` to ``handler`` a fetch at a time, bypassing its streams.
+
+    Keep an agent on ``topic`` all the same: Faust subscribes to, and co-partitions tables with, the topics
+    its agents read.
+    """
+    _taps[app] = (topic, handler)
+    if FaustConsumer._drain_messages is not _drain_messages_with_tap:
+        FaustConsumer._drain_messages = _drain_messages_with_tap  # type: ignore[method-assign]
+
+
+async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: no cover - run by Faust
+    """``faust.transport.consumer.Consumer._drain_messages`` of 0.15.3, plus the batch tap."""
+    tap = _taps.get(self.app)
+    tapped_topic, handler = tap if tap is not None else (None, None)
+    callback = self.callback
+    getmany = self.getmany
+    consumer_should_stop = self._stopped.is_set
+    fetcher_should_stop = fetcher._stopped.is_set
+    get_read_offset = self._read_offset.__getitem__
+    set_read_offset = self._read_offset.__setitem__
+    set_flag = self.diag.set_flag
+    unset_flag = self.diag.unset_flag
+    commit_every = self._commit_every
+    acks_enabled_for = self.app.topics.acks_enabled_for
+    ack = self.ack
+    yield_every = 100
+    num_since_yield = 0
+    sleep = asyncio.sleep
+
+    try:
+        while not (consumer_should_stop() or fetcher_should_stop()):
+            set_flag(CONSUMER_FETCHING)
+            ait = cast(AsyncIterator[tuple[Any, Message]], getmany(timeout=1.0))
+            await self.sleep(0)
+            if not self.should_stop:
+                tapped: list[Message] = []
+                async for tp, message in ait:
+                    offset = message.offset
+                    r_offset = get_read_offset(tp)
+                    if r_offset is None or offset >= r_offset:
+                        gap = offset - (r_offset or 0)
+                        if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                            await self._add_gap(tp, r_offset + 1, offset)
+                        if tp.topic == tapped_topic:
+                            tapped.append(message)
+                            set_read_offset(tp, offset)
+                            continue
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+                        if commit_every is not None and self._n_acked >= commit_every:
+                            self._n_acked = 0
+                            await self.commit()
+                        await self.wait_first(callback(message), self.suspend_flow.wait())
+                        set_read_offset(tp, offset)
+                if tapped and handler is not None:
+                    await handler(tapped)
+                    for message in tapped:
+                        ack(message)
+                    if commit_every is not None and self._n_acked >= commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                unset_flag(CONSUMER_FETCHING)
+    except self.consumer_stopped_errors:
+        if self.transport.app.should_stop:
+            self.log.info("Broker stopped consumer, shutting down...")
+            return
+        raise
+    except asyncio.CancelledError:
+        if self.transport.app.should_stop:
+            self.log.info("Consumer shutting down for user cancel.")
+            return
+        raise
+    except Exception as exc:
+        self.log.exception("Drain messages raised: %r", exc)
+        raise
+    finally:
+        unset_flag(CONSUMER_FETCHING)

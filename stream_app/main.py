@@ -13,4 +13,7 @@ def run_worker(settings: WorkerSettings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level, redirect_stdouts=False)
+    # At WARNING and above Faust adds a terminal spinner that sets the root logger to DEBUG, so every
+    # debug record of aiokafka is built and dropped: ~10% of the worker's time. No spinner, no DEBUG.
+    worker.spinner = None
     worker.execute_from_commandline()

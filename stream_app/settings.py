@@ -54,6 +54,11 @@ class WorkerSettings(BaseSettings):
     buckets: int = Field(8, ge=1, le=1024, description="State rows per window and partition.")
     batch_size: int = Field(10_000, ge=1, description="Clicks taken per processing batch.")
     batch_seconds: float = Field(0.2, gt=0, description="Longest wait to fill a batch.")
+    batch_tap: bool = Field(
+        True,
+        description="Take clicks off each fetch in one batch, bypassing Faust's per-message stream "
+        "machinery (stream_app/faust_internals.py); false uses a stock Faust agent.",
+    )
     tick_seconds: float = Field(1.0, gt=0, description="How often idle partitions' windows are checked.")
     advertised_url: str | None = Field(
         None, description="URL other workers reach this one on (default http://WEB_HOST:WEB_PORT)."
