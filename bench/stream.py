@@ -125,6 +125,7 @@ def worker_run(
         url = f"http://127.0.0.1:{port}"
         try:
             first = last = 0.0
+            first_count = 0.0
             with httpx.Client(base_url=url, timeout=5) as client:
                 deadline = time.monotonic() + 600
                 while time.monotonic() < deadline:
@@ -133,14 +134,15 @@ def worker_run(
                     processed = _processed(client)
                     now = time.perf_counter()
                     if processed and not first:
-                        first = now
+                        # The first observation already includes one whole batch: count from there on.
+                        first, first_count = now, processed
                     if processed >= count:
                         last = now
                         break
                     time.sleep(0.02)
                 rss = peak_rss_mib(process.pid)
                 exact = _exact(client, clicks)
-            return count / (last - first), rss, exact
+            return (count - first_count) / (last - first), rss, exact
         finally:
             process.terminate()
             process.wait(30)

@@ -84,10 +84,12 @@ class PartitionEngine:
         self._windows: dict[str, set[int]] = {
             name: set(meta.get("windows", {}).get(name, [])) for name in self._grans
         }
+        # Rows of open windows, as last written: this engine is their only writer while it lives.
+        self._open_rows: dict[tuple[str, int, int], Row] = {}
 
     def process(self, clicks: Sequence[Click], wall_ms: int) -> Output:
         """Count a batch of this partition's clicks (in offset order), then close and expire windows."""
-        rows: dict[tuple[str, int, int], Row] = {}
+        rows = self._open_rows
 
         def row(gran: str, start: int, bucket: int) -> Row:
             key = (gran, start, bucket)
@@ -154,6 +156,8 @@ class PartitionEngine:
                     output.aggregates.extend(self._aggregates(gran, start))
                     self._emitted[name] = gran.end(start)
                     output.closed_windows += 1
+                for bucket in range(self._buckets):
+                    self._open_rows.pop((name, start, bucket), None)
                 if gran.is_expired(start, watermark):
                     for bucket in range(self._buckets):
                         self._store.delete(row_key(name, start, self.partition, bucket))
