@@ -131,7 +131,7 @@ clickpipe is up
   redirects   {producer_url}/demo
               try: curl -i -H 'CF-IPCountry: DE' {producer_url}/demo
   link API    {producer_url}/docs   (admin token: {token})
-  counts      {worker_url}/api/counts
+  stats       {worker_url}/api/stats/top-links?from=<ISO 8601>&to=<ISO 8601>&granularity=minute
 Press Ctrl-C to stop everything.
 """,
         flush=True,
