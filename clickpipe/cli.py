@@ -63,10 +63,32 @@ def cmd_producer(args: argparse.Namespace) -> int:
     from producer.main import serve  # only this command needs uvicorn and FastAPI
     from producer.settings import ProducerSettings
 
-    overrides = _given(args, "host", "port", "bootstrap_servers")
+    overrides = _given(args, "host", "port", "bootstrap_servers", "data_dir")
     if args.demo:
         overrides["demo_link"] = True
     serve(ProducerSettings(**overrides))
+    return 0
+
+
+def cmd_accounts_create(args: argparse.Namespace) -> int:
+    """Create an account."""
+    from clickpipe.accounts import create_account
+    from producer.settings import ProducerSettings
+
+    account = create_account(ProducerSettings(**_given(args, "data_dir")), args.name)
+    print(f"account {account.account_id} ({account.name})")  # noqa: T201
+    print(f"next: clickpipe keys create {account.account_id}", file=sys.stderr)  # noqa: T201
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    """Create an API key for an account."""
+    from clickpipe.accounts import create_key
+    from producer.settings import ProducerSettings
+
+    key = create_key(ProducerSettings(**_given(args, "data_dir")), args.account_id)
+    print(key)  # noqa: T201
+    print("keep it safe: it is stored hashed and cannot be shown again", file=sys.stderr)  # noqa: T201
     return 0
 
 
@@ -150,8 +172,39 @@ def build_parser() -> argparse.ArgumentParser:
     producer.add_argument("--host", help="Bind address (default 127.0.0.1).")
     producer.add_argument("--port", type=int, help="Port (default 8000).")
     producer.add_argument("--bootstrap-servers", help="Kafka bootstrap servers.")
+    producer.add_argument("--data-dir", type=Path, help="Link database and spool (default data/producer).")
     producer.add_argument("--demo", action="store_true", help="Create the demo link (slug 'demo').")
     producer.set_defaults(handler=cmd_producer)
+
+    accounts = commands.add_parser(
+        "accounts",
+        help="manage accounts of the link API",
+        description="Accounts own links and API keys. Works on the producer's link database "
+        "(CLICKPIPE_PRODUCER_DATA_DIR or --data-dir).",
+    )
+    accounts_commands = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
+    account_create = accounts_commands.add_parser(
+        "create", help="create an account", description="Create an account and print its id."
+    )
+    account_create.add_argument("name", help="A name for the account, e.g. the customer's.")
+    account_create.add_argument("--data-dir", type=Path, help="The producer's data directory.")
+    account_create.set_defaults(handler=cmd_accounts_create)
+
+    keys = commands.add_parser(
+        "keys",
+        help="manage API keys",
+        description="API keys authenticate calls to /api/links and /api/clicks/batch as one account.",
+    )
+    keys_commands = keys.add_subparsers(dest="action", required=True, metavar="ACTION")
+    key_create = keys_commands.add_parser(
+        "create",
+        help="create an API key for an account",
+        description="Create an API key and print it once (only its hash is stored). "
+        "Use it as 'Authorization: Bearer <key>'.",
+    )
+    key_create.add_argument("account_id", help="The account's id (from 'clickpipe accounts create').")
+    key_create.add_argument("--data-dir", type=Path, help="The producer's data directory.")
+    key_create.set_defaults(handler=cmd_keys_create)
 
     worker = commands.add_parser(
         "worker",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -21,6 +20,7 @@ from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker
 from clickpipe.errors import OperationsError
 from clickpipe.process import die_with_parent, terminate
+from producer.links import new_api_key
 from schemas.topics import pipeline_topics
 
 
@@ -75,7 +75,7 @@ def run_up(options: UpOptions) -> int:
     broker: EmbeddedBroker | None = None
     children: list[subprocess.Popen[bytes]] = []
     data_dir = Path(tempfile.mkdtemp(prefix="clickpipe-up-"))
-    token = secrets.token_urlsafe(24)
+    token = new_api_key()
     try:
         if options.external_bootstrap:
             bootstrap = options.external_bootstrap
@@ -87,7 +87,8 @@ def run_up(options: UpOptions) -> int:
         env = {
             **os.environ,
             "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": bootstrap,
-            "CLICKPIPE_PRODUCER_ADMIN_TOKEN": token,
+            "CLICKPIPE_PRODUCER_DEMO_API_KEY": token,
+            "CLICKPIPE_PRODUCER_DATA_DIR": str(data_dir / "producer"),
             "CLICKPIPE_WORKER_BOOTSTRAP_SERVERS": bootstrap,
             "CLICKPIPE_WORKER_PARTITIONS": str(options.partitions),
             "CLICKPIPE_WORKER_DATA_DIR": str(data_dir / "worker"),
@@ -130,7 +131,7 @@ clickpipe is up
   broker      {bootstrap} ({kind})
   redirects   {producer_url}/demo
               try: curl -i -H 'CF-IPCountry: DE' {producer_url}/demo
-  link API    {producer_url}/docs   (admin token: {token})
+  link API    {producer_url}/docs   (demo account's API key: {token})
   stats       {worker_url}/api/stats/top-links?from=<ISO 8601>&to=<ISO 8601>&granularity=minute
 Press Ctrl-C to stop everything.
 """,

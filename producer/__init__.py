@@ -1,16 +1,18 @@
 """The smart-link redirect service: answers ``GET /{slug}`` at once and records the click on Kafka."""
 
 from producer.app import create_app
-from producer.links import DEMO_LINK, InMemoryLinkStore, Link, LinkStore
+from producer.links import DEMO_LINK, Account, InMemoryStore, KeyStore, Link, LinkStore
 from producer.publisher import ClickPublisher, InMemoryClickPublisher, KafkaClickPublisher
 from producer.settings import ProducerSettings
 
 __all__ = [
     "DEMO_LINK",
+    "Account",
     "ClickPublisher",
     "InMemoryClickPublisher",
-    "InMemoryLinkStore",
+    "InMemoryStore",
     "KafkaClickPublisher",
+    "KeyStore",
     "Link",
     "LinkStore",
     "ProducerSettings",

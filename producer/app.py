@@ -5,62 +5,117 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from producer import api, routes
+from producer import api, ingest, routes
+from producer.cache import LinkCache
 from producer.deps import Services
-from producer.links import DEMO_LINK, InMemoryLinkStore, LinkStore
+from producer.errors import StoreError
+from producer.geo import parse_networks
+from producer.limits import BodySizeLimit
+from producer.links import DEMO_ACCOUNT, DEMO_LINK, KeyStore, LinkStore
 from producer.metrics import ProducerMetrics
-from producer.publisher import ClickPublisher, KafkaClickPublisher, kafka_producer
+from producer.publisher import ClickPublisher, DiscardingClickPublisher, KafkaClickPublisher, kafka_producer
 from producer.settings import ProducerSettings
+from producer.spool import Spool
+from producer.sqlite_store import SqliteStore
+
+DESCRIPTION = """
+Smart links: `GET /{slug}` redirects a visitor to the link's destination for their country and records the
+click on Kafka without making them wait. Links are managed under `/api/links` with an account's API key
+(`Authorization: Bearer <key>`, made with `clickpipe keys create`); backfills go to `/api/clicks/batch`.
+"""
 
 
 def create_app(
     settings: ProducerSettings | None = None,
     *,
     store: LinkStore | None = None,
+    keys: KeyStore | None = None,
     publisher: ClickPublisher | None = None,
 ) -> FastAPI:
     """Build the redirect service.
 
     Args:
         settings: configuration; read from the environment when None.
-        store: where links live; an in-memory store when None.
-        publisher: where clicks go; a Kafka publisher for ``settings`` when None.
+        store: where links live (and, unless ``keys`` is given, API keys); SQLite in the data dir when None.
+        keys: where accounts and API keys live; ``store`` when None.
+        publisher: where clicks go; Kafka with the on-disk spool when None.
     """
     settings = settings or ProducerSettings()
     metrics = ProducerMetrics()
+    sqlite = SqliteStore(settings.database_path) if store is None else None
+    links: LinkStore = store if store is not None else sqlite  # type: ignore[assignment]
+    key_store: KeyStore = keys if keys is not None else links  # type: ignore[assignment]
     if publisher is None:
-        publisher = KafkaClickPublisher(
-            lambda: kafka_producer(
-                settings.bootstrap_servers,
-                enable_idempotence=settings.enable_idempotence,
-                linger_ms=settings.linger_ms,
-            ),
-            settings.clicks_topic,
-            metrics,
-            queue_size=settings.queue_size,
-            batch_size=settings.send_batch_size,
-        )
-    services = Services(settings, store or InMemoryLinkStore(), publisher, metrics)
+        publisher = _default_publisher(settings, metrics)
+    services = Services(
+        settings=settings,
+        links=links,
+        keys=key_store,
+        cache=LinkCache(links, ttl=settings.link_cache_seconds),
+        publisher=publisher,
+        metrics=metrics,
+        trusted_proxies=parse_networks(settings.trusted_proxies),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.demo_link and await services.store.get_by_slug(DEMO_LINK.slug) is None:
-            await services.store.create(DEMO_LINK)
+        if settings.demo_link:
+            await _seed_demo(services)
         await services.publisher.start()
         try:
             yield
         finally:
             await services.publisher.stop()
+            if sqlite is not None:
+                sqlite.close()
 
     app = FastAPI(
         title="clickpipe redirect service",
         summary="Smart links: redirect visitors by country and record every click on Kafka.",
+        description=DESCRIPTION,
         version="0.1.0",
         lifespan=lifespan,
     )
     app.state.services = services
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(api.router)
+    app.include_router(ingest.router)
     app.include_router(routes.router)
+
+    @app.exception_handler(StoreError)
+    async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": "the link database is unavailable; try again"}, status_code=503)
+
     return app
+
+
+def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> ClickPublisher:
+    if not settings.publish:
+        return DiscardingClickPublisher()
+    return KafkaClickPublisher(
+        lambda: kafka_producer(
+            settings.bootstrap_servers,
+            enable_idempotence=settings.enable_idempotence,
+            linger_ms=settings.linger_ms,
+            request_timeout_ms=settings.request_timeout_ms,
+        ),
+        Spool(settings.spool_dir, fsync=settings.spool_fsync),
+        settings.clicks_topic,
+        metrics,
+        queue_size=settings.queue_size,
+        batch_size=settings.send_batch_size,
+        drain_timeout=settings.drain_seconds,
+    )
+
+
+async def _seed_demo(services: Services) -> None:
+    await services.keys.add_account(DEMO_ACCOUNT)
+    if services.settings.demo_api_key is not None:
+        await services.keys.add_key(
+            DEMO_ACCOUNT.account_id, services.settings.demo_api_key.get_secret_value()
+        )
+    if await services.links.get_by_slug(DEMO_LINK.slug) is None:
+        await services.links.create(DEMO_LINK)

@@ -1,64 +1,52 @@
-"""Turning a visit into a click event: the visitor's geo data and request metadata, validated."""
+"""Turning a visit into a click event: pure functions, no framework."""
 
 from __future__ import annotations
 
-import math
-import re
-from collections.abc import Mapping
 from datetime import datetime
 
-from producer.links import Link
+from producer.bots import is_bot
+from producer.geo import Geo
+from producer.links import Link, LinkState
 from producer.routing import choose_destination
 from schemas.events import EventType, LinkClick
 
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-# Cloudflare's CF-IPCountry uses these for "no country": unknown and Tor.
-_NOT_A_COUNTRY = frozenset({"XX", "T1"})
+_EVENT_TYPE = {
+    LinkState.LIVE: EventType.LINK_CLICK,
+    LinkState.DISABLED: EventType.LINK_DISABLED,
+    LinkState.EXPIRED: EventType.LINK_EXPIRED,
+}
 
 
-def parse_country(value: str | None) -> str | None:
-    """Return an ISO 3166-1 alpha-2 code from a CF-IPCountry header, or None when absent or not a country."""
-    if not value:
-        return None
-    code = value.strip().upper()
-    if not _COUNTRY.match(code) or code in _NOT_A_COUNTRY:
-        return None
-    return code
+def visit_event(
+    slug: str,
+    link: Link | None,
+    geo: Geo,
+    now: datetime,
+    *,
+    user_agent: str | None,
+    referer: str | None,
+) -> tuple[str | None, LinkClick]:
+    """Return where to send the visitor (None: nowhere, the link is missing or not live) and the event.
 
-
-def parse_coordinate(value: str | None, limit: float) -> float | None:
-    """Return a latitude/longitude within ±``limit``, or None when absent or invalid."""
-    if not value:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    if not math.isfinite(number) or abs(number) > limit:
-        return None
-    return number
-
-
-def build_click(link: Link, headers: Mapping[str, str], now: datetime) -> tuple[str, LinkClick]:
-    """Return the destination for this visit and the click event that records it.
-
-    ``headers`` must be case-insensitive (as Starlette's are).
+    A visit to a live link is a LINK_CLICK; to a missing, disabled or expired one, an event of that type.
     """
-    country = parse_country(headers.get("cf-ipcountry"))
-    destination = choose_destination(link, country)
+    state = link.state(now) if link is not None else None
+    destination = choose_destination(link, geo.country) if link is not None else None
     event = LinkClick(
-        type=EventType.LINK_CLICK,
-        link_id=link.link_id,
-        account_id=link.account_id,
-        destination=destination,
+        type=EventType.LINK_NOT_FOUND if state is None else _EVENT_TYPE[state],
+        link_id=link.link_id if link is not None else "",
+        account_id=link.account_id if link is not None else "",
+        slug=slug,
+        destination=destination or "",
         timestamp=now,
-        country=country,
-        latitude=parse_coordinate(headers.get("cf-iplatitude"), 90.0),
-        longitude=parse_coordinate(headers.get("cf-iplongitude"), 180.0),
-        user_agent=headers.get("user-agent"),
-        referer=headers.get("referer"),
-        city=headers.get("cf-ipcity"),
-        region=headers.get("cf-region"),
-        continent=headers.get("cf-ipcontinent"),
+        country=geo.country,
+        latitude=geo.latitude,
+        longitude=geo.longitude,
+        city=geo.city,
+        region=geo.region,
+        continent=geo.continent,
+        user_agent=user_agent,
+        referer=referer,
+        is_bot=is_bot(user_agent),
     )
-    return destination, event
+    return (destination if state is LinkState.LIVE else None), event

@@ -1,15 +1,16 @@
-"""Typed dependencies: the long-lived objects routes use, taken from the app's state."""
+"""Typed dependencies: the long-lived objects routes use, and the caller's account from its API key."""
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from producer.links import LinkStore
+from producer.cache import LinkCache
+from producer.geo import IPNetwork
+from producer.links import KeyStore, LinkStore
 from producer.metrics import ProducerMetrics
 from producer.publisher import ClickPublisher
 from producer.settings import ProducerSettings
@@ -20,9 +21,12 @@ class Services:
     """What the app's routes need, built once per app in ``create_app``."""
 
     settings: ProducerSettings
-    store: LinkStore
+    links: LinkStore
+    keys: KeyStore
+    cache: LinkCache
     publisher: ClickPublisher
     metrics: ProducerMetrics
+    trusted_proxies: tuple[IPNetwork, ...]
 
 
 def get_services(request: Request) -> Services:
@@ -33,25 +37,26 @@ def get_services(request: Request) -> Services:
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(auto_error=False, description="An API key made with `clickpipe keys create`.")
 
 
-def require_admin(
+async def current_account(
     services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Allow the request only with the configured admin bearer token."""
-    token = services.settings.admin_token
-    if token is None:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            "link management is disabled: set CLICKPIPE_PRODUCER_ADMIN_TOKEN",
-        )
-    if credentials is None or not secrets.compare_digest(
-        credentials.credentials.encode(), token.get_secret_value().encode()
-    ):
+) -> str:
+    """Return the id of the account whose API key the request carries; 401 otherwise."""
+    if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "missing or wrong bearer token",
+            "missing API key: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    account_id = await services.keys.account_for_key(credentials.credentials)
+    if account_id is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "unknown API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return account_id
+
+
+AccountDep = Annotated[str, Depends(current_account)]

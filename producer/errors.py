@@ -5,6 +5,7 @@ Tree::
     ClickpipeError (schemas.errors)
     └── ProducerError            something the redirect service could not do
         ├── LinkExistsError      a link with that slug exists already (answer 409)
+        ├── StoreError           the link database failed (retriable: answer 503)
         └── PublishError         the broker refused or could not take events (retriable)
 """
 
@@ -19,6 +20,12 @@ class ProducerError(ClickpipeError):
 
 class LinkExistsError(ProducerError):
     """A link with that slug exists already."""
+
+
+class StoreError(ProducerError):
+    """The link database could not be read or written."""
+
+    retriable = True
 
 
 class PublishError(ProducerError):

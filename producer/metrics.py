@@ -1,4 +1,7 @@
-"""Prometheus metrics of the redirect service, in a registry per app (so tests can build many apps)."""
+"""Prometheus metrics of the redirect service, in a registry per app (tests build many apps).
+
+Names follow ``clickpipe_producer_<what>_<unit>``; counters get Prometheus' ``_total`` suffix.
+"""
 
 from __future__ import annotations
 
@@ -6,38 +9,44 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class ProducerMetrics:
-    """The redirect service's counters. Names follow ``clickpipe_producer_<what>_<unit>``."""
+    """The redirect service's counters, gauges and histograms."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        r = self.registry
         self.clicks_received = Counter(
-            "clickpipe_producer_clicks_received",
-            "Click events accepted from requests.",
-            registry=self.registry,
+            "clickpipe_producer_clicks_received", "Click events taken from requests.", registry=r
         )
         self.clicks_published = Counter(
-            "clickpipe_producer_clicks_published",
-            "Click events acknowledged by the broker.",
-            registry=self.registry,
+            "clickpipe_producer_clicks_published", "Click events acknowledged by the broker.", registry=r
+        )
+        self.clicks_spooled = Counter(
+            "clickpipe_producer_clicks_spooled",
+            "Click events written to the on-disk spool (broker unreachable or queue full).",
+            registry=r,
+        )
+        self.clicks_replayed = Counter(
+            "clickpipe_producer_clicks_replayed",
+            "Spooled click events the broker has since acknowledged.",
+            registry=r,
         )
         self.clicks_dropped = Counter(
             "clickpipe_producer_clicks_dropped",
-            "Click events lost (queue full). Must stay 0.",
-            registry=self.registry,
+            "Click events lost because even the spool could not take them. Must stay 0.",
+            registry=r,
         )
         self.publish_errors = Counter(
-            "clickpipe_producer_publish_errors",
-            "Failed send rounds (each is retried).",
-            registry=self.registry,
+            "clickpipe_producer_publish_errors", "Send rounds the broker did not acknowledge.", registry=r
         )
         self.queue_depth = Gauge(
-            "clickpipe_producer_queue_depth",
-            "Click events waiting to be published.",
-            registry=self.registry,
+            "clickpipe_producer_queue_depth", "Click events waiting in memory.", registry=r
+        )
+        self.spool_pending = Gauge(
+            "clickpipe_producer_spool_pending", "Click events waiting in the spool.", registry=r
         )
         self.publish_latency = Histogram(
             "clickpipe_producer_publish_latency_seconds",
             "Time from a click to the broker's acknowledgement.",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-            registry=self.registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+            registry=r,
         )

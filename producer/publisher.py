@@ -1,8 +1,11 @@
-"""Publishing click events without making the visitor wait for Kafka.
+"""Publishing click events without making the visitor wait for Kafka, and without losing any.
 
-The request path calls ``publish``, which only puts the event on a bounded in-process queue. A sender task
-takes events off in batches, Avro-encodes them, and sends them keyed by link id with acks=all; a failed round
-is retried with backoff, so a broker outage delays events instead of losing them.
+The request path calls ``publish``: it only puts the event on a bounded in-process queue. One sender task
+takes events off in batches, Avro-encodes them and sends them keyed by link id with acks=all. When the broker
+cannot take them (down, unreachable, timing out) the batch goes to the on-disk spool instead, and so does
+every later event until the spool has been replayed, in order, to the broker. A full queue also overflows to
+the spool. On shutdown, what the broker does not take within ``drain_timeout`` is spooled: nothing is lost,
+and the next start replays it. Delivery is at least once: a send that failed half-way is sent again.
 """
 
 from __future__ import annotations
@@ -11,18 +14,22 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from typing import Literal, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from producer.errors import ProducerError
 from producer.metrics import ProducerMetrics
+from producer.spool import Spool
 from schemas.codec import LinkClickCodec
-from schemas.errors import SerializationError
 from schemas.events import LinkClick
 
 log = logging.getLogger(__name__)
+
+PublisherState = Literal["starting", "connected", "spooling", "stopped"]
+Record = tuple[bytes, bytes]  # (key, value)
 
 
 class ClickPublisher(Protocol):
@@ -33,8 +40,8 @@ class ClickPublisher(Protocol):
         ...
 
     @property
-    def ready(self) -> bool:
-        """True while events can reach the broker."""
+    def state(self) -> PublisherState:
+        """Where events go now."""
         ...
 
     async def start(self) -> None:
@@ -42,16 +49,16 @@ class ClickPublisher(Protocol):
         ...
 
     async def stop(self) -> None:
-        """Publish what is pending, then stop. Safe to call more than once."""
+        """Publish or spool what is pending, then stop. Safe to call more than once."""
         ...
 
 
 class InMemoryClickPublisher:
-    """A ClickPublisher that keeps events in a list: for unit tests and running without a broker."""
+    """A ClickPublisher that keeps events in a list: for unit tests and demos without a broker."""
 
     def __init__(self) -> None:
         self.events: list[LinkClick] = []
-        self.ready = True
+        self.state: PublisherState = "connected"
 
     def publish(self, event: LinkClick) -> None:
         """Record the event."""
@@ -64,145 +71,202 @@ class InMemoryClickPublisher:
         """Nothing to stop."""
 
 
+class DiscardingClickPublisher(InMemoryClickPublisher):
+    """Drops every event: only to measure the redirect without publishing (``PUBLISH=false``)."""
+
+    def publish(self, event: LinkClick) -> None:
+        """Drop the event."""
+
+
 class KafkaClickPublisher:
-    """Publishes click events to Kafka from a bounded queue, in batches, retrying until acknowledged.
+    """Publishes click events to Kafka from a bounded queue, in batches, spooling to disk when it must.
 
     Args:
-        producer_factory: returns an unstarted aiokafka producer (acks=all), called in ``start`` (aiokafka
-            binds to the running loop); this publisher starts and stops it.
+        producer_factory: returns an unstarted aiokafka producer (acks=all); called in ``start`` because
+            aiokafka binds to the running loop. This publisher starts and stops it.
+        spool: the on-disk spool (it may hold events from an earlier run: they are replayed first).
         topic: the click topic.
         metrics: where counts and latencies go.
-        queue_size: events held in memory; beyond that ``publish`` drops and counts.
-        batch_size: events taken from the queue per send round.
-        drain_timeout: seconds ``stop`` waits for pending events to be acknowledged.
+        queue_size: events held in memory before they overflow to the spool.
+        batch_size: events per send round.
+        drain_timeout: seconds ``stop`` lets pending events reach the broker before spooling them.
+        retry_seconds: the longest wait between attempts to reach the broker while spooling.
     """
 
     def __init__(
         self,
         producer_factory: Callable[[], AIOKafkaProducer],
+        spool: Spool,
         topic: str,
         metrics: ProducerMetrics,
         *,
         queue_size: int = 100_000,
-        batch_size: int = 1_000,
-        drain_timeout: float = 30.0,
+        batch_size: int = 2_000,
+        drain_timeout: float = 20.0,
+        retry_seconds: float = 2.0,
     ) -> None:
         self._producer_factory = producer_factory
         self._producer: AIOKafkaProducer | None = None
+        self._spool = spool
         self._topic = topic
         self._metrics = metrics
         self._codec = LinkClickCodec()
         self._queue: asyncio.Queue[LinkClick] = asyncio.Queue(queue_size)
         self._batch_size = batch_size
         self._drain_timeout = drain_timeout
+        self._retry_seconds = retry_seconds
         self._task: asyncio.Task[None] | None = None
-        self._connected = False
+        self._inflight: list[LinkClick] = []
+        self._state: PublisherState = "starting"
         metrics.queue_depth.set_function(self._queue.qsize)
+        metrics.spool_pending.set_function(lambda: spool.pending_records)
 
     @property
-    def ready(self) -> bool:
-        """True once the producer is connected to the broker."""
-        return self._connected
+    def state(self) -> PublisherState:
+        """``connected`` (events go to the broker), ``spooling`` (to disk), ``starting`` or ``stopped``."""
+        return self._state
 
     def publish(self, event: LinkClick) -> None:
-        """Queue the event for publishing; returns at once."""
+        """Queue the event; a full queue sends it to the spool. Returns at once."""
+        self._metrics.clicks_received.inc()
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            self._metrics.clicks_dropped.inc()
-            log.error("click queue full (%d): dropped event %s", self._queue.maxsize, event.event_id)
-            return
-        self._metrics.clicks_received.inc()
+            self._to_spool([event])
 
     async def start(self) -> None:
-        """Start the sender task (it connects to the broker, retrying while it is unreachable)."""
+        """Start the sender task."""
         if self._task is None:
-            self._producer = self._producer_factory()
-            self._task = asyncio.create_task(self._run(self._producer), name="click-sender")
+            self._task = asyncio.create_task(self._run(), name="click-sender")
 
     async def stop(self) -> None:
-        """Wait up to ``drain_timeout`` for queued events to be acknowledged, then stop the producer."""
+        """Let pending events reach the broker for up to ``drain_timeout`` s, spool the rest, stop."""
         task, self._task = self._task, None
         if task is None:
             return
-        if not task.done():
-            try:
-                await asyncio.wait_for(self._queue.join(), self._drain_timeout)
-            except TimeoutError:
-                log.error("stopping with %d clicks not published", self._queue.qsize())
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        deadline = time.monotonic() + self._drain_timeout
+        while not task.done() and not self._drained() and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)  # three conditions and a deadline: a short poll is the clear way
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        leftover = self._inflight + self._take(self._queue.qsize())
+        if leftover:
+            log.warning("spooling %d clicks the broker did not take before shutdown", len(leftover))
+            self._to_spool(leftover)
+        self._spool.close()
         if self._producer is not None:
-            await self._producer.stop()
-        self._connected = False
+            with contextlib.suppress(KafkaError, TimeoutError):
+                await asyncio.wait_for(self._producer.stop(), 10)
+        self._state = "stopped"
 
-    async def _run(self, producer: AIOKafkaProducer) -> None:
-        await self._connect(producer)
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._batch_size and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            await self._send(producer, batch)
-            for _ in batch:
-                self._queue.task_done()
+    def _drained(self) -> bool:
+        return self._queue.empty() and not self._inflight and self._spool.is_empty()
 
-    async def _connect(self, producer: AIOKafkaProducer) -> None:
-        delay = 0.1
+    async def _run(self) -> None:
+        producer = await self._connect()
         while True:
+            if not self._spool.is_empty():
+                # Order: while anything is spooled, new events queue up behind it on disk.
+                self._to_spool(self._take(self._queue.qsize()))
+                if not await self._replay(producer):
+                    await self._spool_queue_for(self._retry_seconds)
+                continue
+            self._inflight = [await self._queue.get()]
+            self._inflight += self._take(self._batch_size - 1)
+            sent = await self._send(producer, [self._encode(event) for event in self._inflight])
+            if sent:
+                self._observe_latency(self._inflight)
+            else:
+                self._to_spool(self._inflight)
+            self._inflight = []
+
+    async def _connect(self) -> AIOKafkaProducer:
+        while True:
+            producer = self._producer = self._producer_factory()  # a failed start() leaves it unusable
             try:
                 await producer.start()
             except KafkaError as exc:
-                log.warning("broker not reachable (%r), retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                log.warning("broker not reachable (%r): clicks go to the spool", exc)
+                self._state = "spooling"
+                with contextlib.suppress(KafkaError):
+                    await producer.stop()
+                await self._spool_queue_for(self._retry_seconds)
             else:
-                self._connected = True
+                self._state = "connected"
+                return producer
+
+    async def _replay(self, producer: AIOKafkaProducer) -> bool:
+        """Send the oldest spooled batch; False when the broker did not take it."""
+        batch = self._spool.read_batch(self._batch_size)
+        if batch is None:
+            return True
+        if not await self._send(producer, batch.records):
+            return False
+        self._spool.ack(batch)
+        self._metrics.clicks_replayed.inc(len(batch.records))
+        return True
+
+    async def _send(self, producer: AIOKafkaProducer, records: Sequence[Record]) -> bool:
+        try:
+            futures = [await producer.send(self._topic, value, key=key) for key, value in records]
+            await asyncio.gather(*futures)
+        except KafkaError as exc:
+            self._metrics.publish_errors.inc()
+            if self._state != "spooling":
+                log.warning("broker did not take %d clicks (%r): spooling until it does", len(records), exc)
+            self._state = "spooling"
+            return False
+        self._metrics.clicks_published.inc(len(records))
+        self._state = "connected"
+        return True
+
+    async def _spool_queue_for(self, seconds: float) -> None:
+        """Move queued events to the spool as they come, for ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                first = await asyncio.wait_for(self._queue.get(), remaining)
+            except TimeoutError:
                 return
+            self._to_spool([first, *self._take(self._batch_size - 1)])
 
-    async def _send(self, producer: AIOKafkaProducer, batch: list[LinkClick]) -> None:
-        """Send one batch, retrying the whole round until every event is acknowledged."""
-        messages: list[tuple[LinkClick, bytes]] = []
-        for event in batch:
-            try:
-                messages.append((event, self._codec.encode(event)))
-            except SerializationError:
-                self._metrics.clicks_dropped.inc()
-                log.exception("cannot encode click %s", event.event_id)
-        delay = 0.1
-        while True:
-            try:
-                futures = [
-                    await producer.send(
-                        self._topic,
-                        value,
-                        key=event.key,
-                        timestamp_ms=int(event.timestamp.timestamp() * 1000),
-                    )
-                    for event, value in messages
-                ]
-                await asyncio.gather(*futures)
-            except KafkaError as exc:
-                self._metrics.publish_errors.inc()
-                log.warning("publishing %d clicks failed (%r), retrying", len(messages), exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            now = time.time()
-            self._metrics.clicks_published.inc(len(messages))
-            for event, _ in messages:
-                self._metrics.publish_latency.observe(max(0.0, now - event.timestamp.timestamp()))
+    def _take(self, count: int) -> list[LinkClick]:
+        taken: list[LinkClick] = []
+        while len(taken) < count and not self._queue.empty():
+            taken.append(self._queue.get_nowait())
+        return taken
+
+    def _to_spool(self, events: list[LinkClick]) -> None:
+        if not events:
             return
+        try:
+            self._spool.append([self._encode(event) for event in events])
+        except ProducerError:
+            self._metrics.clicks_dropped.inc(len(events))
+            log.exception("LOST %d clicks: the spool cannot take them", len(events))
+            return
+        self._metrics.clicks_spooled.inc(len(events))
+
+    def _encode(self, event: LinkClick) -> Record:
+        return event.key, self._codec.encode(event)
+
+    def _observe_latency(self, events: list[LinkClick]) -> None:
+        now = time.time()
+        for event in events:
+            self._metrics.publish_latency.observe(max(0.0, now - event.timestamp.timestamp()))
 
 
-def kafka_producer(bootstrap_servers: str, *, enable_idempotence: bool, linger_ms: int) -> AIOKafkaProducer:
+def kafka_producer(
+    bootstrap_servers: str, *, enable_idempotence: bool, linger_ms: int, request_timeout_ms: int
+) -> AIOKafkaProducer:
     """Return an unstarted aiokafka producer configured for loss-free click publishing."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
         acks="all",
         enable_idempotence=enable_idempotence,
         linger_ms=linger_ms,
-        max_batch_size=256 * 1024,
-        request_timeout_ms=15_000,
+        max_batch_size=512 * 1024,
+        request_timeout_ms=request_timeout_ms,
         client_id="clickpipe-producer",
     )

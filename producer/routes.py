@@ -2,27 +2,36 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from producer.clicks import build_click
+from producer.clicks import visit_event
 from producer.deps import ServicesDep
+from producer.geo import UNKNOWN, geo_from_headers, is_trusted
+from producer.links import LinkState
+from producer.validation import SLUG_PATTERN
 
 router = APIRouter()
 
-SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+_SLUG = re.compile(SLUG_PATTERN)
 
 # A cached redirect is a lost click: browsers and proxies must ask again every time.
-NO_CACHE = {"Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private", "Pragma": "no-cache"}
+NO_CACHE = {
+    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private",
+    "Pragma": "no-cache",
+}
 
-_NOT_FOUND_PAGE = (
-    "<!doctype html><html><head><title>Link not found</title></head>"
-    "<body><h1>Link not found</h1><p>This link does not exist.</p></body></html>"
-)
+
+def _page(title: str, text: str, status: int) -> HTMLResponse:
+    html = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}</h1><p>{text}</p></body></html>"
+    )
+    return HTMLResponse(html, status_code=status, headers=NO_CACHE)
 
 
 @router.get("/healthz", tags=["health"], summary="Liveness: the process answers")
@@ -31,13 +40,14 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", tags=["health"], summary="Readiness: clicks can reach the broker")
+@router.get("/readyz", tags=["health"], summary="Readiness: clicks are being recorded")
 async def readyz(services: ServicesDep, response: Response) -> dict[str, str]:
-    """Return 200 when the publisher is connected, 503 otherwise (redirects still work)."""
-    if services.publisher.ready:
-        return {"status": "ready"}
+    """200 when clicks reach the broker or the spool; 503 when they cannot be recorded at all."""
+    state = services.publisher.state
+    if state in ("connected", "spooling"):
+        return {"status": "ready", "publisher": state}
     response.status_code = 503
-    return {"status": "not ready", "reason": "not connected to the broker"}
+    return {"status": "not ready", "publisher": state}
 
 
 @router.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=PlainTextResponse)
@@ -53,17 +63,35 @@ async def metrics(services: ServicesDep) -> Response:
     summary="Redirect a visitor",
     response_class=RedirectResponse,
     status_code=302,
-    responses={404: {"description": "No link has this slug", "content": {"text/html": {}}}},
+    responses={
+        404: {"description": "No link has this slug", "content": {"text/html": {}}},
+        410: {"description": "The link is disabled or expired", "content": {"text/html": {}}},
+    },
 )
-async def redirect(
-    slug: Annotated[str, Path(pattern=SLUG_PATTERN, description="The link's slug.")],
-    services: ServicesDep,
-    request: Request,
-) -> Response:
-    """Answer 302 to the link's destination for the visitor's country; the click is recorded on the side."""
-    link = await services.store.get_by_slug(slug)
-    if link is None:
-        return HTMLResponse(_NOT_FOUND_PAGE, status_code=404, headers=NO_CACHE)
-    destination, event = build_click(link, request.headers, datetime.now(UTC))
+async def redirect(slug: str, services: ServicesDep, request: Request) -> Response:
+    """Answer 302 to the link's destination for the visitor's country; the visit is recorded on the side.
+
+    The CF-* visitor-location headers count only from a trusted proxy. The redirect is never cached.
+    """
+    if not _SLUG.match(slug):
+        return _page("Link not found", "This link does not exist.", 404)
+    link = await services.cache.get(slug)
+    client = request.client.host if request.client else None
+    geo = geo_from_headers(request.headers) if is_trusted(client, services.trusted_proxies) else UNKNOWN
+    now = datetime.now(UTC)
+    destination, event = visit_event(
+        slug,
+        link,
+        geo,
+        now,
+        user_agent=request.headers.get("user-agent"),
+        referer=request.headers.get("referer"),
+    )
     services.publisher.publish(event)
-    return RedirectResponse(destination, status_code=302, headers=NO_CACHE)
+    if destination is not None:
+        return RedirectResponse(destination, status_code=302, headers=NO_CACHE)
+    if link is None:
+        return _page("Link not found", "This link does not exist.", 404)
+    if link.state(now) is LinkState.EXPIRED:
+        return _page("Link expired", "This link has expired.", 410)
+    return _page("Link disabled", "This link has been disabled.", 410)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, SecretStr
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producer.geo import parse_networks
 from schemas.topics import CLICKS
 
 
@@ -25,13 +29,50 @@ class ProducerSettings(BaseSettings):
         description="Kafka bootstrap servers, comma-separated.",
     )
     clicks_topic: str = Field(CLICKS, description="Topic the click events are published to.")
+    data_dir: Path = Field(Path("data/producer"), description="Link database and click spool live here.")
+    database: Path | None = Field(None, description="SQLite link database (default DATA_DIR/links.db).")
+    publish: bool = Field(True, description="Record clicks on Kafka; false only to benchmark the redirect.")
     enable_idempotence: bool = Field(
         False, description="Idempotent producer; turn on for Apache Kafka (the embedded broker lacks it)."
     )
     linger_ms: int = Field(10, ge=0, description="How long the Kafka producer waits to fill a batch.")
-    queue_size: int = Field(100_000, ge=1, description="Clicks held in memory before publishing.")
-    send_batch_size: int = Field(1_000, ge=1, description="Clicks taken from the queue per send round.")
-    admin_token: SecretStr | None = Field(
-        None, description="Bearer token for the link management API; the API is closed while unset."
+    request_timeout_ms: int = Field(
+        5_000, ge=100, description="How long a send may wait for the broker before clicks go to the spool."
     )
-    demo_link: bool = Field(False, description="Create the demo link (slug 'demo') at start.")
+    queue_size: int = Field(100_000, ge=1, description="Clicks held in memory before the spool takes them.")
+    send_batch_size: int = Field(2_000, ge=1, description="Clicks taken from the queue per send round.")
+    spool_fsync: Literal["always", "interval", "never"] = Field(
+        "always", description="When the on-disk spool is fsynced: each append, at most each second, or never."
+    )
+    drain_seconds: float = Field(
+        20.0,
+        ge=0,
+        description="On shutdown, how long pending clicks may take to reach the broker before "
+        "they are spooled to disk.",
+    )
+    link_cache_seconds: float = Field(
+        5.0, ge=0, description="How long a link is cached; bounds how soon other processes see a change."
+    )
+    trusted_proxies: list[str] = Field(
+        ["127.0.0.1/32", "::1/128"],
+        description="Peers whose CF-* visitor-location headers are believed (JSON list of CIDRs).",
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    demo_link: bool = Field(False, description="Create the demo account and link (slug 'demo') at start.")
+    demo_api_key: SecretStr | None = Field(None, description="API key given to the demo account at start.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _valid_networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)
+        return value
+
+    @property
+    def database_path(self) -> Path:
+        """The SQLite file of the link store."""
+        return self.database or self.data_dir / "links.db"
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where clicks wait on disk while the broker is unreachable."""
+        return self.data_dir / "spool"

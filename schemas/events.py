@@ -18,6 +18,8 @@ class EventType(enum.StrEnum):
     UNKNOWN = "UNKNOWN"
     LINK_CLICK = "LINK_CLICK"
     LINK_NOT_FOUND = "LINK_NOT_FOUND"
+    LINK_DISABLED = "LINK_DISABLED"
+    LINK_EXPIRED = "LINK_EXPIRED"
 
 
 def new_event_id() -> str:
@@ -41,6 +43,7 @@ class LinkClick:
     longitude: float | None = None
     type: EventType = EventType.LINK_CLICK
     event_id: str = field(default_factory=new_event_id)
+    slug: str | None = None
     user_agent: str | None = None
     referer: str | None = None
     city: str | None = None
@@ -75,6 +78,7 @@ class LinkClick:
             longitude=record["longitude"],
             type=EventType(record["type"]),
             event_id=record["event_id"],
+            slug=record["slug"],
             user_agent=record["user_agent"],
             referer=record["referer"],
             city=record["city"],

@@ -197,19 +197,22 @@ def start_worker(broker: Broker, topics: Topics, services: Services, tmp_path: P
     return start
 
 
-ADMIN_TOKEN = "test-admin-token"  # noqa: S105 - a test credential
+API_KEY = "cpk_test-demo-account-key"  # a test credential for the demo account
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 
 
 @pytest.fixture
-def start_producer(broker: Broker, topics: Topics, services: Services) -> StartProducer:
-    """Start the redirect service on this test's click topic."""
+def start_producer(broker: Broker, topics: Topics, services: Services, tmp_path: Path) -> StartProducer:
+    """Start the redirect service on this test's click topic, with the demo account (key ``API_KEY``)."""
 
     def start(name: str = "producer", **settings: str) -> Service:
         port = free_port()
         env = {
             "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
             "CLICKPIPE_PRODUCER_CLICKS_TOPIC": topics.clicks,
-            "CLICKPIPE_PRODUCER_ADMIN_TOKEN": ADMIN_TOKEN,
+            "CLICKPIPE_PRODUCER_DATA_DIR": str(tmp_path / name),
+            "CLICKPIPE_PRODUCER_DEMO_LINK": "true",
+            "CLICKPIPE_PRODUCER_DEMO_API_KEY": API_KEY,
             "CLICKPIPE_PRODUCER_ENABLE_IDEMPOTENCE": str(not broker.embedded).lower(),
             **{f"CLICKPIPE_PRODUCER_{key.upper()}": value for key, value in settings.items()},
         }

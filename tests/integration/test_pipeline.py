@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.integration.conftest import ADMIN_TOKEN, Broker, Service, StartProducer, StartWorker, Topics
+from tests.integration.conftest import API_KEY, BROWSER, Broker, Service, StartProducer, StartWorker, Topics
 
 COUNTRIES = ["DE", "FR", "US", "GB", "JP", "BR", None]
 
@@ -22,13 +22,10 @@ async def _create_links(client: httpx.AsyncClient, count: int) -> dict[str, dict
     for i in range(count):
         body = {
             "slug": f"link-{i}",
-            "account_id": f"account-{i % 2}",
             "default_destination": f"https://example.com/{i}",
             "country_destinations": {"DE": f"https://example.de/{i}", "JP": f"https://example.jp/{i}"},
         }
-        response = await client.post(
-            "/api/links", json=body, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
-        )
+        response = await client.post("/api/links", json=body, headers={"Authorization": f"Bearer {API_KEY}"})
         assert response.status_code == 201, response.text
         links[body["slug"]] = response.json()
     return links
@@ -64,7 +61,9 @@ async def test_clicks_over_http_are_counted_exactly(
     sent_links: Counter[str] = Counter()
     sent_countries: Counter[str] = Counter()
 
-    async with httpx.AsyncClient(base_url=producer.url, timeout=10) as client:
+    async with httpx.AsyncClient(
+        base_url=producer.url, timeout=10, headers={"User-Agent": BROWSER}
+    ) as client:
         links = await _create_links(client, 8)
         slugs = list(links)
         visits = [(rng.choice(slugs), rng.choice(COUNTRIES)) for _ in range(1_000)]

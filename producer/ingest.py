@@ -1,0 +1,117 @@
+"""Batch ingest for backfills (``POST /api/clicks/batch``): validate each record, publish the good ones."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from producer.bots import is_bot
+from producer.deps import AccountDep, ServicesDep
+from producer.geo import parse_country
+from producer.links import Link
+from producer.routing import choose_destination
+from schemas.events import LinkClick, new_event_id
+
+router = APIRouter(prefix="/api/clicks", tags=["clicks"])
+
+MAX_BATCH = 1_000
+
+
+class ClickIn(BaseModel):
+    """One click to record, as it happened."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    link_id: str = Field(max_length=64, description="One of the account's links.")
+    timestamp: AwareDatetime = Field(description="When the click happened (with a UTC offset).")
+    event_id: str | None = Field(None, max_length=64, description="Unique id; generated when absent.")
+    country: str | None = Field(None, description="ISO 3166-1 alpha-2, upper case.")
+    city: str | None = Field(None, max_length=128)
+    region: str | None = Field(None, max_length=128)
+    continent: str | None = Field(None, pattern=r"^(AF|AN|AS|EU|NA|OC|SA)$")
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+    user_agent: str | None = Field(None, max_length=1024)
+    referer: str | None = Field(None, max_length=2048)
+    is_bot: bool | None = Field(None, description="Defaults to what the user agent says.")
+
+
+class ClickBatch(BaseModel):
+    """Up to 1,000 clicks."""
+
+    clicks: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH)]
+
+
+class RecordError(BaseModel):
+    """Why one record was rejected."""
+
+    index: int
+    error: str
+
+
+class BatchResult(BaseModel):
+    """What became of a batch: accepted records are published; rejected ones say why."""
+
+    accepted: int
+    rejected: int
+    errors: list[RecordError]
+
+
+_CLICK = TypeAdapter(ClickIn)
+
+
+@router.post("/batch", summary="Record a batch of clicks (backfill)")
+async def ingest(batch: ClickBatch, account: AccountDep, services: ServicesDep) -> BatchResult:
+    """Validate each click; publish the valid ones in order, report each invalid one by index."""
+    links: dict[str, Link | None] = {}
+    events: list[LinkClick] = []
+    errors: list[RecordError] = []
+    for index, raw in enumerate(batch.clicks):
+        try:
+            click = _CLICK.validate_python(raw)
+        except ValidationError as exc:
+            errors.append(RecordError(index=index, error=_reason(exc)))
+            continue
+        if click.link_id not in links:
+            links[click.link_id] = await services.links.get(account, click.link_id)
+        link = links[click.link_id]
+        if link is None:
+            errors.append(RecordError(index=index, error=f"no link {click.link_id!r} in this account"))
+            continue
+        country = parse_country(click.country)
+        if click.country is not None and (country is None or country != click.country):
+            errors.append(
+                RecordError(index=index, error=f"{click.country!r} is not an ISO 3166-1 alpha-2 code")
+            )
+            continue
+        events.append(
+            LinkClick(
+                link_id=link.link_id,
+                account_id=link.account_id,
+                slug=link.slug,
+                destination=choose_destination(link, country),
+                timestamp=click.timestamp,
+                event_id=click.event_id or new_event_id(),
+                country=country,
+                city=click.city,
+                region=click.region,
+                continent=click.continent,
+                latitude=click.latitude,
+                longitude=click.longitude,
+                user_agent=click.user_agent,
+                referer=click.referer,
+                is_bot=click.is_bot if click.is_bot is not None else is_bot(click.user_agent),
+            )
+        )
+    for event in events:
+        services.publisher.publish(event)
+    return BatchResult(accepted=len(events), rejected=len(errors), errors=errors)
+
+
+def _reason(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'record'}: {error['msg']}"
+        for error in exc.errors()
+    )
