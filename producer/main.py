@@ -15,6 +15,7 @@ def serve(settings: ProducerSettings) -> None:
         host=settings.host,
         port=settings.port,
         log_level="info",
+        access_log=settings.access_log,
         proxy_headers=False,
         server_header=False,
         timeout_graceful_shutdown=30,

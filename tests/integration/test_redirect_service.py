@@ -1,0 +1,181 @@
+"""The redirect service on a real broker: faithful events, broker outages and shutdowns lose no click."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from clickpipe.admin import ensure_topics
+from clickpipe.broker import EmbeddedBroker, free_port
+from schemas.codec import LinkClickCodec
+from schemas.events import EventType, LinkClick
+from schemas.topics import TopicSpec
+from tests.integration.conftest import API_KEY, BROWSER, Broker, Service, Services, StartProducer, Topics
+
+CODEC = LinkClickCodec()
+
+
+async def _create_link(producer: Service, slug: str) -> dict[str, str]:
+    async with httpx.AsyncClient(base_url=producer.url) as client:
+        response = await client.post(
+            "/api/links",
+            json={
+                "slug": slug,
+                "default_destination": "https://example.com/",
+                "country_destinations": {"DE": "https://example.de/"},
+            },
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        )
+    assert response.status_code == 201, response.text
+    result: dict[str, str] = response.json()
+    return result
+
+
+async def _events(bootstrap: str, topic: str, want: set[str], timeout: float = 90) -> dict[str, LinkClick]:
+    """Consume ``topic`` until every event whose referer is in ``want`` has arrived (or the timeout)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    seen: dict[str, LinkClick] = {}
+    try:
+        deadline = time.monotonic() + timeout
+        while not want <= seen.keys() and time.monotonic() < deadline:
+            for messages in (await consumer.getmany(timeout_ms=500)).values():
+                for message in messages:
+                    event = CODEC.decode(message.value)
+                    if event.referer:
+                        seen[event.referer] = event
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def _click(client: httpx.AsyncClient, slug: str, i: int, country: str = "DE") -> int:
+    response = await client.get(
+        f"/{slug}",
+        headers={"CF-IPCountry": country, "Referer": f"https://ref.example/{i}", "User-Agent": BROWSER},
+    )
+    return response.status_code
+
+
+async def test_every_click_becomes_an_event_with_the_request_fields(
+    broker: Broker, topics: Topics, start_producer: StartProducer
+) -> None:
+    producer = start_producer()
+    link = await _create_link(producer, "faithful")
+    async with httpx.AsyncClient(base_url=producer.url) as client:
+        for i in range(200):
+            response = await client.get(
+                "/faithful",
+                headers={
+                    "CF-IPCountry": ["DE", "FR"][i % 2],
+                    "CF-IPCity": "Berlin",
+                    "CF-IPLatitude": "52.52",
+                    "CF-IPLongitude": "not-a-number",
+                    "Referer": f"https://ref.example/{i}",
+                    "User-Agent": BROWSER if i % 10 else "Twitterbot/1.0",
+                },
+            )
+            assert response.status_code == 302
+        missing = await client.get("/no-such-slug", headers={"Referer": "https://ref.example/missing"})
+        assert missing.status_code == 404
+    want = {f"https://ref.example/{i}" for i in range(200)} | {"https://ref.example/missing"}
+    events = await _events(broker.bootstrap_servers, topics.clicks, want)
+    assert want <= events.keys()
+    for i in range(200):
+        event = events[f"https://ref.example/{i}"]
+        assert event.type is EventType.LINK_CLICK
+        assert (event.link_id, event.slug) == (link["link_id"], "faithful")
+        assert event.country == ["DE", "FR"][i % 2]
+        assert event.destination == ("https://example.de/" if i % 2 == 0 else "https://example.com/")
+        assert (event.city, event.latitude, event.longitude) == ("Berlin", 52.52, None)
+        assert event.is_bot is (i % 10 == 0)
+    assert len({event.event_id for event in events.values()}) == len(events)
+    assert events["https://ref.example/missing"].type is EventType.LINK_NOT_FOUND
+
+
+@pytest.fixture
+async def own_broker(tmp_path: Path, broker: Broker) -> AsyncIterator[EmbeddedBroker]:
+    """An embedded broker of this test's own, so the test may stop and restart it."""
+    if not broker.embedded:
+        pytest.skip("stopping the broker needs the embedded broker")
+    own = EmbeddedBroker(port=free_port(), log_file=tmp_path / "own-broker.log").start()
+    yield own
+    own.stop()
+
+
+async def test_a_broker_outage_delays_clicks_but_loses_none(
+    own_broker: EmbeddedBroker, services: Services, tmp_path: Path
+) -> None:
+    topic = "outage-clicks"
+    await ensure_topics(own_broker.bootstrap_servers, [TopicSpec(topic, 4)])
+    port = free_port()
+    env = {
+        "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": own_broker.bootstrap_servers,
+        "CLICKPIPE_PRODUCER_CLICKS_TOPIC": topic,
+        "CLICKPIPE_PRODUCER_DATA_DIR": str(tmp_path / "producer"),
+        "CLICKPIPE_PRODUCER_DEMO_LINK": "true",
+        "CLICKPIPE_PRODUCER_REQUEST_TIMEOUT_MS": "1500",
+    }
+    producer = services.start("producer", ["producer", "--port", str(port)], env, "/readyz", port)
+    async with httpx.AsyncClient(base_url=producer.url) as client:
+        before = [await _click(client, "demo", i) for i in range(100)]
+        await _events(own_broker.bootstrap_servers, topic, {f"https://ref.example/{i}" for i in range(100)})
+
+        own_broker.stop()  # the broker is gone (and, being in memory, so is its data)
+        during = [await _click(client, "demo", i) for i in range(100, 400)]
+        await asyncio.sleep(3)  # past the send timeout: the clicks are on their way to the spool
+        metrics = (await client.get("/metrics")).text
+        assert "clickpipe_producer_clicks_spooled_total 0.0" not in metrics
+
+        own_broker.start()  # back, empty: the topic must exist again
+        await ensure_topics(own_broker.bootstrap_servers, [TopicSpec(topic, 4)])
+        after = [await _click(client, "demo", i) for i in range(400, 500)]
+    assert set(before + during + after) == {302}
+    want = {f"https://ref.example/{i}" for i in range(100, 500)}
+    arrived = await _events(own_broker.bootstrap_servers, topic, want, timeout=120)
+    assert want - arrived.keys() == set()
+    async with httpx.AsyncClient(base_url=producer.url) as client:
+        metrics = (await client.get("/metrics")).text
+    assert "clickpipe_producer_clicks_dropped_total 0.0" in metrics
+
+
+async def test_sigterm_under_load_loses_no_click(
+    broker: Broker, topics: Topics, start_producer: StartProducer
+) -> None:
+    producer = start_producer()
+    statuses: dict[int, int] = {}
+    async with httpx.AsyncClient(base_url=producer.url, timeout=5) as client:
+
+        async def visitor(first: int) -> None:
+            for i in range(first, first + 100_000, 20):
+                try:
+                    statuses[i] = await _click(client, "demo", i)
+                except httpx.TransportError:
+                    return  # the service has stopped listening
+
+        load = [asyncio.create_task(visitor(n)) for n in range(20)]
+        while len(statuses) < 1_500:
+            await asyncio.sleep(0.01)
+        os.kill(producer.process.pid, signal.SIGTERM)
+        await asyncio.gather(*load)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells what stopped it.
+    assert producer.process.wait(timeout=60) in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in producer.output()
+    answered = {i for i, status in statuses.items() if status == 302}
+    assert len(answered) >= 1_500
+    # What the broker did not take before the exit is in the spool: a restart replays it.
+    restarted = start_producer()
+    want = {f"https://ref.example/{i}" for i in answered}
+    arrived = await _events(broker.bootstrap_servers, topics.clicks, want)
+    assert want - arrived.keys() == set()
+    assert restarted.process.poll() is None
