@@ -35,7 +35,9 @@ class ClickIn(BaseModel):
     longitude: float | None = Field(None, ge=-180, le=180)
     user_agent: str | None = Field(None, max_length=1024)
     referer: str | None = Field(None, max_length=2048)
-    is_bot: bool | None = Field(None, description="Defaults to what the user agent says.")
+    is_bot: bool | None = Field(
+        None, description="Defaults to what the user agent says (a person when there is none)."
+    )
 
 
 class ClickBatch(BaseModel):
@@ -102,12 +104,19 @@ async def ingest(batch: ClickBatch, account: AccountDep, services: ServicesDep) 
                 longitude=click.longitude,
                 user_agent=click.user_agent,
                 referer=click.referer,
-                is_bot=click.is_bot if click.is_bot is not None else is_bot(click.user_agent),
+                is_bot=_bot(click),
             )
         )
     for event in events:
         services.publisher.publish(event)
     return BatchResult(accepted=len(events), rejected=len(errors), errors=errors)
+
+
+def _bot(click: ClickIn) -> bool:
+    """As given; else what the user agent says; a backfill without one is taken for a person."""
+    if click.is_bot is not None:
+        return click.is_bot
+    return click.user_agent is not None and is_bot(click.user_agent)
 
 
 def _reason(exc: ValidationError) -> str:

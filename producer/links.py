@@ -51,9 +51,15 @@ class Link:
         return replace(self, **changes, updated_at=now)  # type: ignore[arg-type]
 
 
+_last_micros = 0
+
+
 def new_id() -> str:
-    """Return a unique id that sorts by creation time (48-bit milliseconds + 80 random bits, hex)."""
-    return f"{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
+    """Return a unique id that sorts by creation time: microseconds (strictly increasing within a process)
+    and 64 random bits, in hex."""
+    global _last_micros  # one clock per process
+    _last_micros = max(_last_micros + 1, time.time_ns() // 1000)
+    return f"{_last_micros:014x}{os.urandom(8).hex()}"
 
 
 def new_slug() -> str:

@@ -56,9 +56,8 @@ async def metrics(services: ServicesDep) -> Response:
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.api_route(
+@router.get(
     "/{slug}",
-    methods=["GET", "HEAD"],
     tags=["redirect"],
     summary="Redirect a visitor",
     response_class=RedirectResponse,
@@ -95,3 +94,6 @@ async def redirect(slug: str, services: ServicesDep, request: Request) -> Respon
     if link.state(now) is LinkState.EXPIRED:
         return _page("Link expired", "This link has expired.", 410)
     return _page("Link disabled", "This link has been disabled.", 410)
+
+
+router.add_api_route("/{slug}", redirect, methods=["HEAD"], include_in_schema=False)
