@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,9 +58,24 @@ class LinkClick:
 
     def to_record(self) -> dict[str, Any]:
         """Return the Avro record (a dict) for this event."""
-        record = asdict(self)
-        record["type"] = self.type.value
-        return record
+        return {
+            "type": self.type.value,
+            "event_id": self.event_id,
+            "link_id": self.link_id,
+            "slug": self.slug,
+            "account_id": self.account_id,
+            "country": self.country,
+            "destination": self.destination,
+            "latitude": self.latitude,
+            "longitude": self.longitude,
+            "timestamp": self.timestamp,
+            "user_agent": self.user_agent,
+            "referer": self.referer,
+            "city": self.city,
+            "region": self.region,
+            "continent": self.continent,
+            "is_bot": self.is_bot,
+        }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> LinkClick:
