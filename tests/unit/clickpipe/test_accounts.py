@@ -1,0 +1,25 @@
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from clickpipe.cli import main
+from producer.sqlite_store import SqliteStore
+
+
+def test_accounts_and_keys_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["accounts", "create", "Acme", "--data-dir", str(tmp_path)]) == 0
+    account_id = capsys.readouterr().out.split()[1]
+    assert main(["keys", "create", account_id, "--data-dir", str(tmp_path)]) == 0
+    key = capsys.readouterr().out.strip()
+    assert key.startswith("cpk_")
+    store = SqliteStore(tmp_path / "links.db")
+    try:
+        assert asyncio.run(store.account_for_key(key)) == account_id
+    finally:
+        store.close()
+
+
+def test_a_key_for_an_unknown_account_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keys", "create", "nobody", "--data-dir", str(tmp_path)]) == 1
+    assert "no account 'nobody'" in capsys.readouterr().err

@@ -1,0 +1,124 @@
+"""The link store contract, run against the SQLite store and the in-memory one alike."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+
+from producer.errors import LinkExistsError, StoreError
+from producer.links import Account, InMemoryStore, Link, LinkState, new_id
+from producer.sqlite_store import SqliteStore
+
+T0 = datetime(2026, 11, 28, 10, tzinfo=UTC)
+
+
+def link(slug: str, account: str = "alice", **extra: object) -> Link:
+    return Link(
+        link_id=new_id(),
+        account_id=account,
+        slug=slug,
+        default_destination="https://example.com/",
+        country_destinations=MappingProxyType({"DE": "https://example.de/", "FR": "https://example.fr/"}),
+        created_at=T0,
+        updated_at=T0,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture(params=["sqlite", "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteStore | InMemoryStore]:
+    made: SqliteStore | InMemoryStore = (
+        SqliteStore(tmp_path / "links.db") if request.param == "sqlite" else InMemoryStore()
+    )
+    for name in ("alice", "bob"):
+        await made.add_account(Account(name, name, T0))
+    yield made
+    if isinstance(made, SqliteStore):
+        made.close()
+
+
+async def test_a_link_comes_back_whole(store: SqliteStore | InMemoryStore) -> None:
+    original = link("promo", expires_at=T0 + timedelta(days=1))
+    await store.create(original)
+    assert await store.get_by_slug("promo") == original
+    assert await store.get("alice", original.link_id) == original
+    assert await store.get("bob", original.link_id) is None
+
+
+async def test_slugs_are_unique(store: SqliteStore | InMemoryStore) -> None:
+    await store.create(link("taken"))
+    with pytest.raises(LinkExistsError, match="taken"):
+        await store.create(link("taken", account="bob"))
+    other = link("other")
+    await store.create(other)
+    with pytest.raises(LinkExistsError):
+        await store.update(other.changed(T0, slug="taken"))
+
+
+async def test_update_replaces_destinations(store: SqliteStore | InMemoryStore) -> None:
+    original = link("edit")
+    await store.create(original)
+    changed = original.changed(
+        T0 + timedelta(hours=1),
+        country_destinations=MappingProxyType({"JP": "https://example.jp/"}),
+        disabled=True,
+    )
+    await store.update(changed)
+    stored = await store.get_by_slug("edit")
+    assert stored == changed
+    assert stored is not None and stored.state(T0) is LinkState.DISABLED
+
+
+async def test_delete_only_your_own(store: SqliteStore | InMemoryStore) -> None:
+    mine = link("mine")
+    await store.create(mine)
+    assert await store.delete("bob", mine.link_id) is None
+    assert await store.delete("alice", mine.link_id) == mine
+    assert await store.get_by_slug("mine") is None
+
+
+async def test_list_pages_by_id(store: SqliteStore | InMemoryStore) -> None:
+    made = [link(f"s{i}") for i in range(5)]
+    for item in made:
+        await store.create(item)
+    await store.create(link("bobs", account="bob"))
+    first = await store.list("alice", limit=2)
+    rest = await store.list("alice", limit=10, after=first[-1].link_id)
+    assert [item.slug for item in first + rest] == [f"s{i}" for i in range(5)]
+
+
+async def test_api_keys_map_to_their_account(store: SqliteStore | InMemoryStore) -> None:
+    await store.add_key("alice", "cpk_alice")
+    assert await store.account_for_key("cpk_alice") == "alice"
+    assert await store.account_for_key("cpk_other") is None
+    assert (await store.get_account("alice")) == Account("alice", "alice", T0)
+
+
+async def test_sqlite_keeps_only_key_hashes(tmp_path: Path) -> None:
+    sqlite = SqliteStore(tmp_path / "links.db")
+    await sqlite.add_account(Account("a", "a", T0))
+    await sqlite.add_key("a", "cpk_secret-value")
+    sqlite.close()
+    assert b"cpk_secret-value" not in (tmp_path / "links.db").read_bytes()
+    reopened = SqliteStore(tmp_path / "links.db")
+    try:
+        assert await reopened.account_for_key("cpk_secret-value") == "a"
+    finally:
+        reopened.close()
+
+
+def test_an_unusable_database_path_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(StoreError, match="cannot open the link database"):
+        SqliteStore(tmp_path / "file" / "links.db")
+
+
+def test_link_states() -> None:
+    assert link("a").state(T0) is LinkState.LIVE
+    assert link("a", disabled=True).state(T0) is LinkState.DISABLED
+    assert link("a", expires_at=T0).state(T0) is LinkState.EXPIRED
+    assert link("a", expires_at=T0 + timedelta(seconds=1)).state(T0) is LinkState.LIVE
