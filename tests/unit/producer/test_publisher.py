@@ -1,0 +1,205 @@
+"""KafkaClickPublisher around a fake aiokafka producer: batching, spooling, replay, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+
+from producer.metrics import ProducerMetrics
+from producer.publisher import KafkaClickPublisher
+from producer.spool import Spool
+from schemas.codec import LinkClickCodec
+from schemas.events import LinkClick
+
+CODEC = LinkClickCodec()
+
+
+class FakeBatch:
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes, bytes]] = []
+
+    def append(self, *, key: bytes, value: bytes, timestamp: None) -> object:
+        self.records.append((key, value))
+        return object()
+
+
+class FakeProducer:
+    """Stands in for AIOKafkaProducer: ``down`` makes sends fail like an unreachable broker."""
+
+    def __init__(self, *, down: bool = False, start_failures: int = 0) -> None:
+        self.down = down
+        self.start_failures = start_failures
+        self.sent: list[tuple[int, bytes, bytes]] = []
+        self.stopped = False
+
+    async def start(self) -> None:
+        if self.start_failures:
+            self.start_failures -= 1
+            raise KafkaConnectionError("no broker")
+
+    async def stop(self) -> None:
+        self.stopped = True
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        if self.down:
+            raise KafkaTimeoutError()
+        return {0, 1, 2, 3}
+
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch()
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[None]:
+        if self.down:
+            raise KafkaTimeoutError()
+        self.sent.extend((partition, key, value) for key, value in batch.records)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def event_ids(self) -> list[str]:
+        return [CODEC.decode(value).event_id for _, _, value in self.sent]
+
+    def ids_by_link(self) -> dict[bytes, list[int]]:
+        """Event numbers per link, in the order sent (Kafka orders within a partition, so per link)."""
+        ordered: dict[bytes, list[int]] = {}
+        for _, key, value in self.sent:
+            ordered.setdefault(key, []).append(int(CODEC.decode(value).event_id[1:]))
+        return ordered
+
+
+def in_order(fake: FakeProducer, count: int) -> bool:
+    by_link = fake.ids_by_link()
+    return sum(map(len, by_link.values())) == count and all(ids == sorted(ids) for ids in by_link.values())
+
+
+def click(i: int) -> LinkClick:
+    return LinkClick(f"link-{i % 7}", "acct", "https://example.com/", datetime.now(UTC), event_id=f"e{i}")
+
+
+def metric(metrics: ProducerMetrics, name: str) -> float:
+    return metrics.registry.get_sample_value(f"clickpipe_producer_{name}_total") or 0.0
+
+
+async def eventually(condition: Any, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+def publisher(
+    fake: FakeProducer, spool_dir: Path, metrics: ProducerMetrics, **options: Any
+) -> KafkaClickPublisher:
+    return KafkaClickPublisher(
+        lambda: fake,  # type: ignore[arg-type,return-value]
+        Spool(spool_dir),
+        "clicks",
+        metrics,
+        retry_seconds=0.02,
+        **options,
+    )
+
+
+async def test_events_are_sent_keyed_by_link_and_decode_back(tmp_path: Path) -> None:
+    fake, metrics = FakeProducer(), ProducerMetrics()
+    pub = publisher(fake, tmp_path, metrics)
+    await pub.start()
+    events = [click(i) for i in range(50)]
+    for event in events:
+        pub.publish(event)
+    await eventually(lambda: len(fake.sent) == 50)
+    await pub.stop()
+    assert sorted(fake.event_ids()) == sorted(event.event_id for event in events)
+    partition_of = {}
+    for partition, key, value in fake.sent:
+        assert CODEC.decode(value).key == key
+        assert partition_of.setdefault(key, partition) == partition  # one link, one partition
+    assert fake.stopped
+
+
+async def test_a_broker_outage_spools_and_replays_in_order(tmp_path: Path) -> None:
+    fake, metrics = FakeProducer(), ProducerMetrics()
+    pub = publisher(fake, tmp_path, metrics)
+    await pub.start()
+    await eventually(lambda: pub.state == "connected")
+    fake.down = True
+    for i in range(100):
+        pub.publish(click(i))
+    await eventually(lambda: metric(metrics, "clicks_spooled") == 100)
+    assert pub.state == "spooling"
+    assert fake.sent == []
+    for i in range(100, 150):
+        pub.publish(click(i))
+    fake.down = False
+    await eventually(lambda: len(fake.sent) == 150)
+    await pub.stop()
+    assert in_order(fake, 150)  # spooled first, later ones behind them
+    assert metric(metrics, "clicks_replayed") == 150
+    assert metric(metrics, "clicks_dropped") == 0
+
+
+async def test_an_unreachable_broker_at_start_is_retried_and_nothing_is_lost(tmp_path: Path) -> None:
+    fake, metrics = FakeProducer(start_failures=3), ProducerMetrics()
+    pub = publisher(fake, tmp_path, metrics)
+    await pub.start()
+    for i in range(20):
+        pub.publish(click(i))
+    await eventually(lambda: len(fake.sent) == 20)
+    await pub.stop()
+    assert in_order(fake, 20)
+
+
+async def test_stop_spools_what_the_broker_does_not_take_and_a_restart_replays_it(tmp_path: Path) -> None:
+    fake, metrics = FakeProducer(down=True), ProducerMetrics()
+    pub = publisher(fake, tmp_path, metrics, drain_timeout=0.2)
+    await pub.start()
+    for i in range(30):
+        pub.publish(click(i))
+    await pub.stop()
+    assert fake.sent == []
+    assert Spool(tmp_path).pending_records == 30
+    back, metrics_after = FakeProducer(), ProducerMetrics()
+    restarted = publisher(back, tmp_path, metrics_after)
+    await restarted.start()
+    await eventually(lambda: len(back.sent) == 30)
+    await restarted.stop()
+    assert in_order(back, 30)
+
+
+async def test_a_full_queue_overflows_to_the_spool(tmp_path: Path) -> None:
+    fake, metrics = FakeProducer(), ProducerMetrics()
+    pub = publisher(fake, tmp_path, metrics, queue_size=5)
+    for i in range(12):  # not started yet: the queue fills up
+        pub.publish(click(i))
+    assert metric(metrics, "clicks_spooled") == 7
+    await pub.start()
+    await eventually(lambda: len(fake.sent) == 12)
+    await pub.stop()
+    assert sorted(fake.event_ids()) == sorted(f"e{i}" for i in range(12))
+    assert metric(metrics, "clicks_dropped") == 0
+
+
+async def test_clicks_the_spool_cannot_take_are_counted_as_dropped(tmp_path: Path) -> None:
+    fake, metrics = FakeProducer(), ProducerMetrics()
+    pub = publisher(fake, tmp_path / "spool", metrics, queue_size=1)
+    pub.publish(click(0))  # not started: this fills the queue
+    (tmp_path / "spool").rmdir()
+    (tmp_path / "spool").write_text("not a directory")  # the spool's appends now fail
+    pub.publish(click(1))
+    assert metric(metrics, "clicks_dropped") == 1
+
+
+@pytest.mark.parametrize("count", [1, 2_500])
+async def test_batches_of_any_size_arrive_whole(tmp_path: Path, count: int) -> None:
+    fake, metrics = FakeProducer(), ProducerMetrics()
+    pub = publisher(fake, tmp_path, metrics, batch_size=1_000)
+    await pub.start()
+    for i in range(count):
+        pub.publish(click(i))
+    await eventually(lambda: len(fake.sent) == count)
+    await pub.stop()
+    assert metric(metrics, "clicks_published") == count
