@@ -23,13 +23,14 @@ from schemas.codec import HEADER_SIZE, MAGIC
 
 NEW_YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 
-V2_FINGERPRINT = bytes.fromhex("45a3a0e5e42eadde")
+V2_FINGERPRINT = bytes.fromhex("27718c839100ef5b")
 V1_FINGERPRINT = bytes.fromhex("af05046dcdb10090")
 
 PINNED_CLICK = LinkClick(
     type=EventType.LINK_CLICK,
     event_id="00000000-0000-4000-8000-000000000001",
     link_id="lnk-1",
+    slug="promo",
     account_id="acc-1",
     country="FR",
     destination="https://example.com/x",
@@ -47,10 +48,11 @@ PINNED_CLICK = LinkClick(
 # Written once by LinkClickCodec and checked by hand against the Avro spec; a change here breaks every reader.
 GOLDEN = bytes.fromhex(
     "c3 01"  # single-object magic
-    " 45 a3 a0 e5 e4 2e ad de"  # CRC-64-AVRO fingerprint of link_click.v2, little-endian
+    " 27 71 8c 83 91 00 ef 5b"  # CRC-64-AVRO fingerprint of link_click.v2, little-endian
     " 02"  # type: enum index 1 = LINK_CLICK
     " 48 30303030303030302d303030302d343030302d383030302d303030303030303030303031"  # event_id (36 chars)
     " 0a 6c6e6b2d31"  # link_id "lnk-1"
+    " 02 0a 70726f6d6f"  # slug: union branch 1 (string), "promo"
     " 0a 6163632d31"  # account_id "acc-1"
     " 02 04 4652"  # country: union branch 1 (string), "FR"
     " 2a 68747470733a2f2f6578616d706c652e636f6d2f78"  # destination "https://example.com/x"
@@ -79,10 +81,10 @@ def click(**overrides: object) -> LinkClick:
 
 
 def future_schema() -> dict[str, object]:
-    """link_click.v2 as a later producer might ship it: the EventType enum gains LINK_EXPIRED."""
+    """link_click.v2 as a later producer might ship it: the EventType enum gains LINK_ARCHIVED."""
     text = resources.files("schemas").joinpath("avro", "link_click.v2.avsc").read_text(encoding="utf-8")
     schema = json.loads(text)
-    schema["fields"][0]["type"]["symbols"].append("LINK_EXPIRED")
+    schema["fields"][0]["type"]["symbols"].append("LINK_ARCHIVED")
     return parse_schema(schema, _write_hint=False)  # type: ignore[no-any-return]
 
 
@@ -238,7 +240,7 @@ def test_trailing_bytes_raise_malformed_with_their_count():
         pytest.param({"link_id": 42}, "link_id", id="int-link-id"),
         pytest.param({"latitude": "north"}, "latitude", id="string-latitude"),
         pytest.param({"timestamp": "yesterday"}, "timestamp", id="string-timestamp"),
-        pytest.param({"type": "LINK_EXPIRED"}, "LINK_EXPIRED", id="unknown-enum-symbol"),
+        pytest.param({"type": "LINK_ARCHIVED"}, "LINK_ARCHIVED", id="unknown-enum-symbol"),
         pytest.param({"extra": 1}, "extra", id="extra-field"),
     ],
 )
@@ -337,10 +339,15 @@ def test_v1_reader_still_reads_v2_messages():
 
 def test_unknown_event_type_from_known_future_schema_decodes_to_unknown():
     future = future_schema()
-    message = AvroCodec(future).encode({**click().to_record(), "type": "LINK_EXPIRED"})
+    message = AvroCodec(future).encode({**click().to_record(), "type": "LINK_ARCHIVED"})
     reader = AvroCodec(future, reader_schema=link_click_schema(), known_schemas=[future])
 
     event = LinkClick.from_record(reader.decode(message))
 
     assert event.type is EventType.UNKNOWN
     assert event.link_id == "lnk-1"
+
+
+def test_a_disabled_link_visit_round_trips():
+    event = click(type=EventType.LINK_DISABLED, slug="paused", link_id="lnk-9")
+    assert LinkClickCodec().decode(LinkClickCodec().encode(event)) == event

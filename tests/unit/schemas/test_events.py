@@ -3,7 +3,7 @@
 import uuid
 from datetime import UTC, datetime
 
-from schemas import EventType, LinkClick, new_event_id
+from schemas import EventType, LinkClick, link_click_schema, new_event_id
 
 NEW_YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -58,10 +58,11 @@ def test_new_event_id_is_a_fresh_uuid4():
 
 
 def test_to_record_carries_every_field_with_the_type_as_its_symbol():
-    event = click(type=EventType.LINK_NOT_FOUND, event_id="evt-1", country="FR", is_bot=True)
+    event = click(type=EventType.LINK_NOT_FOUND, event_id="evt-1", slug="promo", country="FR", is_bot=True)
 
     assert event.to_record() == {
         "link_id": "lnk-1",
+        "slug": "promo",
         "account_id": "acc-1",
         "destination": "https://example.com/x",
         "timestamp": NEW_YEAR,
@@ -81,7 +82,7 @@ def test_to_record_carries_every_field_with_the_type_as_its_symbol():
 
 
 def test_from_record_inverts_to_record():
-    event = click(event_id="evt-1", city="Paris", latitude=48.8566, is_bot=True)
+    event = click(event_id="evt-1", slug="promo", city="Paris", latitude=48.8566, is_bot=True)
 
     assert LinkClick.from_record(event.to_record()) == event
 
@@ -96,4 +97,6 @@ def test_from_record_reads_a_naive_timestamp_as_utc():
 
 
 def test_event_type_symbols_match_the_avro_enum():
-    assert [member.value for member in EventType] == ["UNKNOWN", "LINK_CLICK", "LINK_NOT_FOUND"]
+    symbols = [member.value for member in EventType]
+    assert symbols == ["UNKNOWN", "LINK_CLICK", "LINK_NOT_FOUND", "LINK_DISABLED", "LINK_EXPIRED"]
+    assert symbols == link_click_schema()["fields"][0]["type"]["symbols"]

@@ -19,6 +19,7 @@ def test_every_field_added_after_v1_has_a_default():
     assert {field["name"] for field in added} == {
         "type",
         "event_id",
+        "slug",
         "user_agent",
         "referer",
         "city",
