@@ -101,6 +101,28 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_loadgen(args: argparse.Namespace) -> int:
+    """Send realistic traffic to the redirect service."""
+    from clickpipe.loadgen import LoadOptions, run_load
+
+    options = LoadOptions(
+        url=args.url,
+        api_key=args.api_key,
+        links=args.links,
+        requests=None if args.duration and not args.requests_given else args.requests,
+        duration=args.duration,
+        rate=args.rate,
+        concurrency=args.concurrency,
+        bot_share=args.bot_share,
+        backfill=args.backfill,
+        seed=args.seed,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would drown the progress bar
+    report = asyncio.run(run_load(options))
+    print(report.summary())  # noqa: T201
+    return 0 if not report.errors else 1
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Run broker, topics, producer and worker together."""
     return run_up(
@@ -176,6 +198,37 @@ def build_parser() -> argparse.ArgumentParser:
     producer.add_argument("--demo", action="store_true", help="Create the demo link (slug 'demo').")
     producer.set_defaults(handler=cmd_producer)
 
+    loadgen = commands.add_parser(
+        "loadgen",
+        help="send realistic traffic to the redirect service",
+        description="Visit links over HTTP like real traffic: Zipf-like link popularity, a country mix with "
+        "Cloudflare geo headers, a share of bots, optional out-of-order backfills through the batch "
+        "endpoint. With --api-key it creates links lg-0.. first; without, it visits the demo link. Shows "
+        "progress and ends with a summary (requests, req/s, latency percentiles, errors).",
+    )
+    loadgen.add_argument("--url", default="http://127.0.0.1:8000", help="Redirect service (%(default)s).")
+    loadgen.add_argument(
+        "--api-key",
+        default=os.environ.get("CLICKPIPE_API_KEY"),
+        help="An account's key (or CLICKPIPE_API_KEY).",
+    )
+    loadgen.add_argument("--links", type=int, default=50, help="Links to spread traffic over (%(default)s).")
+    loadgen.add_argument("--requests", type=int, default=10_000, help="Requests to send (%(default)s).")
+    loadgen.add_argument("--duration", type=float, help="Send for this many seconds instead of --requests.")
+    loadgen.add_argument(
+        "--rate", type=float, default=0.0, help="Requests per second; 0: as fast as possible."
+    )
+    loadgen.add_argument("--concurrency", type=int, default=32, help="Requests in flight (%(default)s).")
+    loadgen.add_argument("--bot-share", type=float, default=0.1, help="Share of bot visits (%(default)s).")
+    loadgen.add_argument(
+        "--backfill",
+        type=int,
+        default=0,
+        help="Also send this many out-of-order past clicks via the batch API.",
+    )
+    loadgen.add_argument("--seed", type=int, default=1, help="Random seed: the same seed, the same traffic.")
+    loadgen.set_defaults(handler=cmd_loadgen)
+
     accounts = commands.add_parser(
         "accounts",
         help="manage accounts of the link API",
@@ -222,7 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clickpipe`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.requests_given = "--requests" in argv
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         code: int = args.handler(args)

@@ -21,6 +21,7 @@ from prometheus_client import generate_latest
 from schemas.aggregates import WindowAggregateCodec
 from schemas.errors import SerializationError
 from stream_app.aggregation import Click
+from stream_app.dashboard import register_dashboard
 from stream_app.decoding import ClickDecoder
 from stream_app.engine import Output
 from stream_app.faust_internals import check_version, install_batch_tap, take_events
@@ -173,6 +174,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     app.timer(settings.tick_seconds)(close_idle_windows)
 
     register_views(app, partitions, settings.url)
+    register_dashboard(app)
 
     @app.page("/metrics")
     class MetricsView(View):

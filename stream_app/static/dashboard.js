@@ -1,0 +1,107 @@
+// clickpipe dashboard: reads the worker's stats API and draws it with Chart.js, refreshing every 2 s.
+"use strict";
+
+const REFRESH_MS = 2000;
+const COLORS = ["#3b6fd8", "#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e6bbf", "#f28cb1", "#5a5a66"];
+const state = { link: null };
+const charts = {};
+
+function range() {
+  const seconds = Number(document.getElementById("range").value);
+  const to = new Date(Date.now() + 60_000);
+  const from = new Date(to.getTime() - seconds * 1000 - 60_000);
+  return { from: from.toISOString(), to: to.toISOString(), granularity: document.getElementById("granularity").value };
+}
+
+async function api(path, extra = {}) {
+  const params = new URLSearchParams({ ...range(), ...extra });
+  const response = await fetch(`${path}?${params}`);
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+  return response.json();
+}
+
+function chart(id, type, options = {}) {
+  if (!charts[id]) {
+    charts[id] = new Chart(document.getElementById(id), {
+      type,
+      data: { labels: [], datasets: [] },
+      options: { animation: false, responsive: true, maintainAspectRatio: type !== "line", ...options },
+    });
+  }
+  return charts[id];
+}
+
+function setData(id, type, labels, datasets, options) {
+  const c = chart(id, type, options);
+  c.data.labels = labels;
+  c.data.datasets = datasets;
+  c.update();
+}
+
+function number(id, value) {
+  document.getElementById(id).textContent = value.toLocaleString("en-US");
+  document.getElementById(id).dataset.value = String(value);
+}
+
+function timeLabel(iso) {
+  const d = new Date(iso);
+  const g = document.getElementById("granularity").value;
+  return g === "hour" ? `${d.toISOString().slice(5, 10)} ${d.toISOString().slice(11, 13)}:00` : d.toISOString().slice(11, 16);
+}
+
+async function refresh() {
+  const status = document.getElementById("status");
+  try {
+    const [top, countries] = await Promise.all([
+      api("/api/stats/top-links", { limit: "10" }),
+      api("/api/stats/countries"),
+    ]);
+    number("total-clicks", countries.totals.total);
+    number("human-clicks", countries.totals.human);
+    number("bot-clicks", countries.totals.bot);
+    number("link-count", top.links.length);
+
+    const select = document.getElementById("link");
+    const ids = top.links.map((l) => l.link_id);
+    if (select.dataset.ids !== ids.join(",")) {
+      select.innerHTML = ids.map((id) => `<option>${id}</option>`).join("");
+      select.dataset.ids = ids.join(",");
+      if (state.link && ids.includes(state.link)) select.value = state.link;
+    }
+    state.link = select.value || null;
+
+    setData("top-links-chart", "bar", top.links.map((l) => l.link_id), [
+      { label: "people", data: top.links.map((l) => l.human), backgroundColor: COLORS[0] },
+      { label: "bots", data: top.links.map((l) => l.bot), backgroundColor: COLORS[1] },
+    ], { indexAxis: "y", scales: { x: { stacked: true }, y: { stacked: true } } });
+
+    const entries = Object.entries(countries.countries).slice(0, 15);
+    setData("countries-chart", "bar", entries.map(([c]) => c), [
+      { label: "clicks", data: entries.map(([, v]) => v.total), backgroundColor: COLORS[2] },
+    ], { plugins: { legend: { display: false } } });
+
+    setData("bots-chart", "doughnut", ["people", "bots"], [
+      { data: [countries.totals.human, countries.totals.bot], backgroundColor: [COLORS[0], COLORS[1]] },
+    ]);
+
+    document.getElementById("series-title").textContent = state.link || "–";
+    if (state.link) {
+      const series = await api(`/api/stats/links/${encodeURIComponent(state.link)}`);
+      setData("series-chart", "line", series.series.map((p) => timeLabel(p.window_start)), [
+        { label: "people", data: series.series.map((p) => p.human), borderColor: COLORS[0], backgroundColor: COLORS[0], tension: 0.2 },
+        { label: "bots", data: series.series.map((p) => p.bot), borderColor: COLORS[1], backgroundColor: COLORS[1], tension: 0.2 },
+      ], { scales: { y: { beginAtZero: true } } });
+    }
+    status.textContent = `updated ${new Date().toLocaleTimeString()}`;
+    document.body.dataset.refreshed = String(Date.now());
+  } catch (error) {
+    status.textContent = `error: ${error.message}`;
+  }
+}
+
+document.getElementById("controls").addEventListener("change", (event) => {
+  if (event.target.id === "link") state.link = event.target.value;
+  refresh();
+});
+refresh();
+setInterval(refresh, REFRESH_MS);

@@ -1,0 +1,119 @@
+"""The dashboard in a real browser: headless Chromium shows the numbers the stats API returns."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from clickpipe.loadgen import LoadOptions, run_load
+from tests.integration.conftest import API_KEY, StartProducer, StartWorker
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium through chromedriver (both from Debian); skipped where they are missing, unless
+    CLICKPIPE_REQUIRE_BROWSER is set (CI sets it)."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CLICKPIPE_REQUIRE_BROWSER"):
+            pytest.fail("chromium and chromedriver are required: apt-get install chromium chromium-driver")
+        pytest.skip("needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1400,1000",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _range() -> dict[str, str]:
+    now = datetime.now(UTC)
+    return {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(minutes=1)).isoformat()}
+
+
+async def test_the_dashboard_shows_what_the_api_returns(
+    start_worker: StartWorker, start_producer: StartProducer, browser: Any
+) -> None:
+    worker = start_worker(grace_seconds="600")
+    producer = start_producer()
+    report = await run_load(
+        LoadOptions(url=producer.url, api_key=API_KEY, links=12, requests=600, concurrency=8, seed=3),
+        progress=None,
+    )
+    assert report.redirected == 600
+    params = {**_range(), "granularity": "minute"}
+    async with httpx.AsyncClient(base_url=worker.url) as client:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            countries = (await client.get("/api/stats/countries", params=params)).json()
+            if countries["totals"]["total"] >= 600:
+                break
+            await asyncio.sleep(0.25)
+        top = (await client.get("/api/stats/top-links", params={**params, "limit": "10"})).json()
+    assert countries["totals"] == {
+        "total": 600,
+        "human": report.redirected_people,
+        "bot": report.redirected_bots,
+    }
+
+    browser.get(worker.url + "/dashboard")
+    deadline = time.monotonic() + 30
+    while (
+        time.monotonic() < deadline
+        and browser.execute_script("return document.body.dataset.refreshed") is None
+    ):
+        await asyncio.sleep(0.1)
+    shown = {
+        name: int(browser.execute_script(f"return document.getElementById('{name}').dataset.value"))
+        for name in ("total-clicks", "human-clicks", "bot-clicks")
+    }
+    charts = browser.execute_script(
+        """
+        const data = (id) => Chart.getChart(id).data;
+        const top = data('top-links-chart'), countries = data('countries-chart'), bots = data('bots-chart');
+        return {
+          topLabels: top.labels, topHuman: top.datasets[0].data, topBot: top.datasets[1].data,
+          countryLabels: countries.labels, countryTotals: countries.datasets[0].data,
+          bots: bots.datasets[0].data,
+        };
+        """
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+
+    assert shown == {
+        "total-clicks": 600,
+        "human-clicks": report.redirected_people,
+        "bot-clicks": report.redirected_bots,
+    }
+    assert charts["bots"] == [report.redirected_people, report.redirected_bots]
+    assert charts["topLabels"] == [link["link_id"] for link in top["links"]]
+    assert charts["topHuman"] == [link["human"] for link in top["links"]]
+    assert charts["topBot"] == [link["bot"] for link in top["links"]]
+    expected_countries = list(countries["countries"].items())[:15]
+    assert charts["countryLabels"] == [country for country, _ in expected_countries]
+    assert charts["countryTotals"] == [counts["total"] for _, counts in expected_countries]
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
