@@ -22,6 +22,7 @@ class WindowAggregate:
     window_end_ms: int
     link_id: str
     account_id: str
+    slug: str | None
     clicks: int
     bot: int
     countries: dict[str | None, tuple[int, int]]
@@ -44,6 +45,7 @@ class WindowAggregate:
             "window_end": self.window_end_ms,
             "link_id": self.link_id,
             "account_id": self.account_id,
+            "slug": self.slug,
             "clicks": self.clicks,
             "human": self.human,
             "bot": self.bot,
@@ -62,6 +64,7 @@ class WindowAggregate:
             window_end_ms=_millis(record["window_end"]),
             link_id=record["link_id"],
             account_id=record["account_id"],
+            slug=record["slug"],
             clicks=record["clicks"],
             bot=record["bot"],
             countries={c["country"]: (c["clicks"], c["bot"]) for c in record["countries"]},

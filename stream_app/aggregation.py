@@ -7,7 +7,7 @@ counts each click exactly once.
 
 Row value::
 
-    {"o": last_offset, "l": {link_id: [account_id, total, bot, {country: [total, bot]}]}}
+    {"o": last_offset, "l": {link_id: [account_id, total, bot, {country: [total, bot]}, slug]}}
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ UNKNOWN_COUNTRY = "unknown"
 """How a click without a known country is counted."""
 
 Row = dict[str, Any]
-LinkEntry = list[Any]  # [account_id, total, bot, {country: [total, bot]}]
+LinkEntry = list[Any]  # [account_id, total, bot, {country: [total, bot]}, slug]
+SLUG = 4
+"""Index of the slug (the link's latest known slug, or None) in a link entry."""
 
 
 def bucket_of(link_id: str, buckets: int) -> int:
@@ -51,6 +53,7 @@ class Click:
     account_id: str
     country: str | None
     is_bot: bool
+    slug: str | None = None
 
 
 @dataclass(slots=True)
@@ -64,7 +67,7 @@ class Delta:
         """Count ``click``."""
         entry = self.links.get(click.link_id)
         if entry is None:
-            entry = self.links[click.link_id] = [click.account_id, 0, 0, {}]
+            entry = self.links[click.link_id] = [click.account_id, 0, 0, {}, click.slug]
         bot = 1 if click.is_bot else 0
         entry[1] += 1
         entry[2] += bot
@@ -75,6 +78,8 @@ class Delta:
         else:
             counts[0] += 1
             counts[1] += bot
+        if click.slug is not None:
+            entry[SLUG] = click.slug
         self.last_offset = click.offset
 
 
@@ -133,11 +138,13 @@ def fold(
 def merge(row: Row, delta: Delta) -> None:
     """Add ``delta``'s counts to ``row`` and move the row's applied offset forward."""
     links = row["l"]
-    for link_id, (account_id, total, bot, countries) in delta.links.items():
+    for link_id, (account_id, total, bot, countries, slug) in delta.links.items():
         entry = links.get(link_id)
         if entry is None:
-            links[link_id] = [account_id, total, bot, {c: list(v) for c, v in countries.items()}]
+            links[link_id] = [account_id, total, bot, {c: list(v) for c, v in countries.items()}, slug]
             continue
+        if slug is not None:
+            entry[SLUG] = slug
         entry[1] += total
         entry[2] += bot
         mine = entry[3]

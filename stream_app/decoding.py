@@ -33,4 +33,5 @@ class ClickDecoder:
             record["account_id"],
             record["country"],
             record["is_bot"],
+            record["slug"],
         )

@@ -170,13 +170,14 @@ class PartitionEngine:
             found = self._store.get(row_key(gran.name, start, self.partition, bucket))
             if found is None:
                 continue
-            for link_id, (account_id, total, bot, countries) in sorted(found["l"].items()):
+            for link_id, (account_id, total, bot, countries, slug) in sorted(found["l"].items()):
                 yield WindowAggregate(
                     granularity=gran.name,
                     window_start_ms=start,
                     window_end_ms=gran.end(start),
                     link_id=link_id,
                     account_id=account_id,
+                    slug=slug,
                     clicks=total,
                     bot=bot,
                     countries={

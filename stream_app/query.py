@@ -36,7 +36,7 @@ def link_series(rows: Iterable[tuple[int, int, bool, Row]], link_id: str) -> dic
         entry = row["l"].get(link_id)
         if entry is None:
             continue
-        _, total, bot, countries = entry
+        _, total, bot, countries, _ = entry
         point = windows.setdefault(
             start,
             {"window_start": start, "window_end": end, "closed": closed, **split(0, 0), "countries": {}},
@@ -75,7 +75,7 @@ def countries(rows: Iterable[tuple[int, int, bool, Row]]) -> dict[str, Any]:
     """Return clicks by country over the rows: ``{"countries": {country: split}, "totals": split}``."""
     by_country: dict[str, Split] = {}
     for _, _, _, row in rows:
-        for _, _, _, link_countries in row["l"].values():
+        for _, _, _, link_countries, _ in row["l"].values():
             for country, (total, bot) in link_countries.items():
                 _add(by_country.setdefault(country, split(0, 0)), split(total, bot))
     return _countries_answer(by_country)
@@ -99,11 +99,15 @@ def _countries_answer(by_country: dict[str, Split]) -> dict[str, Any]:
 
 
 def top_links(rows: Iterable[tuple[int, int, bool, Row]], limit: int) -> dict[str, Any]:
-    """Return the ``limit`` most clicked links: ``{"links": [{link_id, account_id, total, human, bot}]}``."""
+    """Return the ``limit`` most clicked links: ``{"links": [{link_id, slug, account_id, total, human,
+    bot}]}``."""
     by_link: dict[str, dict[str, Any]] = {}
     for _, _, _, row in rows:
-        for link_id, (account_id, total, bot, _) in row["l"].items():
-            entry = by_link.setdefault(link_id, {"link_id": link_id, "account_id": account_id, **split(0, 0)})
+        for link_id, (account_id, total, bot, _, slug) in row["l"].items():
+            entry = by_link.setdefault(
+                link_id, {"link_id": link_id, "slug": slug, "account_id": account_id, **split(0, 0)}
+            )
+            entry["slug"] = slug or entry["slug"]
             _add(entry, split(total, bot))
     return _top_answer(by_link.values(), limit)
 

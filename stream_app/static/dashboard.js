@@ -64,13 +64,13 @@ async function refresh() {
     const select = document.getElementById("link");
     const ids = top.links.map((l) => l.link_id);
     if (select.dataset.ids !== ids.join(",")) {
-      select.innerHTML = ids.map((id) => `<option>${id}</option>`).join("");
+      select.innerHTML = top.links.map((l) => `<option value="${l.link_id}">${l.slug || l.link_id}</option>`).join("");
       select.dataset.ids = ids.join(",");
       if (state.link && ids.includes(state.link)) select.value = state.link;
     }
     state.link = select.value || null;
 
-    setData("top-links-chart", "bar", top.links.map((l) => l.link_id), [
+    setData("top-links-chart", "bar", top.links.map((l) => l.slug || l.link_id), [
       { label: "people", data: top.links.map((l) => l.human), backgroundColor: COLORS[0] },
       { label: "bots", data: top.links.map((l) => l.bot), backgroundColor: COLORS[1] },
     ], { indexAxis: "y", scales: { x: { stacked: true }, y: { stacked: true } } });
@@ -84,7 +84,8 @@ async function refresh() {
       { data: [countries.totals.human, countries.totals.bot], backgroundColor: [COLORS[0], COLORS[1]] },
     ]);
 
-    document.getElementById("series-title").textContent = state.link || "–";
+    const current = top.links.find((l) => l.link_id === state.link);
+    document.getElementById("series-title").textContent = current ? current.slug || current.link_id : "–";
     if (state.link) {
       const series = await api(`/api/stats/links/${encodeURIComponent(state.link)}`);
       setData("series-chart", "line", series.series.map((p) => timeLabel(p.window_start)), [

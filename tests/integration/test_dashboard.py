@@ -110,7 +110,8 @@ async def test_the_dashboard_shows_what_the_api_returns(
         "bot-clicks": report.redirected_bots,
     }
     assert charts["bots"] == [report.redirected_people, report.redirected_bots]
-    assert charts["topLabels"] == [link["link_id"] for link in top["links"]]
+    assert charts["topLabels"] == [link["slug"] for link in top["links"]]
+    assert all(label.startswith("lg-") for label in charts["topLabels"])
     assert charts["topHuman"] == [link["human"] for link in top["links"]]
     assert charts["topBot"] == [link["bot"] for link in top["links"]]
     expected_countries = list(countries["countries"].items())[:15]

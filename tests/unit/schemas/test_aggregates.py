@@ -8,7 +8,9 @@ from schemas.errors import MalformedMessageError
 from schemas.events import LinkClick
 from schemas.registry import link_click_schema, link_click_schemas
 
-AGGREGATE = WindowAggregate("minute", 60_000, 120_000, "link", "acct", 5, 2, {"DE": (3, 1), None: (2, 1)})
+AGGREGATE = WindowAggregate(
+    "minute", 60_000, 120_000, "link", "acct", "promo", 5, 2, {"DE": (3, 1), None: (2, 1)}
+)
 
 
 def test_aggregate_round_trip_and_record_splits() -> None:

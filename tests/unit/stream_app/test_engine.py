@@ -40,8 +40,15 @@ def engine(store: DictStore, idle_ms: int = 60 * MINUTE_MS) -> PartitionEngine:
     return PartitionEngine(0, store, GRANS, grace_ms=GRACE, idle_ms=idle_ms, buckets=4)
 
 
-def click(offset: int, at_ms: int, link: str = "a", country: str | None = "DE", bot: bool = False) -> Click:
-    return Click(offset, at_ms, link, "acct", country, bot)
+def click(
+    offset: int,
+    at_ms: int,
+    link: str = "a",
+    country: str | None = "DE",
+    bot: bool = False,
+    slug: str | None = None,
+) -> Click:
+    return Click(offset, at_ms, link, "acct", country, bot, slug)
 
 
 def minute_totals(part: PartitionEngine, start: int) -> dict[str, int]:
@@ -66,8 +73,8 @@ def test_counts_by_window_link_country_and_bot() -> None:
     first_minute = {
         link: entry for _, row in part.windows("minute", T0, T0 + 1) for link, entry in row["l"].items()
     }
-    assert first_minute["a"] == ["acct", 2, 1, {"DE": [1, 0], "FR": [1, 1]}]
-    assert first_minute["b"] == ["acct", 1, 0, {"unknown": [1, 0]}]
+    assert first_minute["a"] == ["acct", 2, 1, {"DE": [1, 0], "FR": [1, 1]}, None]
+    assert first_minute["b"] == ["acct", 1, 0, {"unknown": [1, 0]}, None]
     assert minute_totals(part, T0 + MINUTE_MS) == {"a": 1}
     hour = {link: entry[1] for _, row in part.windows("hour", T0, T0 + 1) for link, entry in row["l"].items()}
     assert hour == {"a": 3, "b": 1}
@@ -163,3 +170,11 @@ def test_rows_are_written_once_per_batch_not_per_click() -> None:
     )
     # at most one row per (window, bucket) for each granularity, plus the meta row
     assert store.writes <= 2 * 4 + 1
+
+
+def test_the_latest_slug_is_kept_and_emitted() -> None:
+    part = engine(DictStore())
+    part.process([click(0, T0, slug="old"), click(1, T0 + 1, slug="new"), click(2, T0 + 2)], wall_ms=T0)
+    assert [row["l"]["a"][4] for _, row in part.windows("minute", T0, T0 + 1)] == ["new"]
+    out = part.process([click(3, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
+    assert [aggregate.slug for aggregate in out.aggregates] == ["new"]

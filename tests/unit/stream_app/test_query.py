@@ -5,15 +5,15 @@ from stream_app.views import BadRequest, parse_limit, parse_range
 
 MIN = 60_000
 ROWS_WORKER_1 = [
-    (0, MIN, True, {"o": 5, "l": {"a": ["acct", 3, 1, {"DE": [2, 1], "FR": [1, 0]}]}}),
+    (0, MIN, True, {"o": 5, "l": {"a": ["acct", 3, 1, {"DE": [2, 1], "FR": [1, 0]}, "sa"]}}),
     (
         MIN,
         2 * MIN,
         False,
-        {"o": 9, "l": {"a": ["acct", 1, 0, {"DE": [1, 0]}], "b": ["acct", 4, 0, {"US": [4, 0]}]}},
+        {"o": 9, "l": {"a": ["acct", 1, 0, {"DE": [1, 0]}, "sa"], "b": ["acct", 4, 0, {"US": [4, 0]}, None]}},
     ),
 ]
-ROWS_WORKER_2 = [(0, MIN, True, {"o": 2, "l": {"c": ["other", 2, 2, {"DE": [2, 2]}]}})]
+ROWS_WORKER_2 = [(0, MIN, True, {"o": 2, "l": {"c": ["other", 2, 2, {"DE": [2, 2]}, "sc"]}})]
 
 
 def test_link_series_in_time_order_with_countries() -> None:
@@ -45,10 +45,10 @@ def test_top_links_merge_and_limit() -> None:
 
 def test_top_links_full_ranking() -> None:
     ranked = query.top_links(ROWS_WORKER_1 + ROWS_WORKER_2, 10)["links"]
-    assert [(link["link_id"], link["total"], link["bot"]) for link in ranked] == [
-        ("a", 4, 1),
-        ("b", 4, 0),
-        ("c", 2, 2),
+    assert [(link["link_id"], link["slug"], link["total"], link["bot"]) for link in ranked] == [
+        ("a", "sa", 4, 1),
+        ("b", None, 4, 0),
+        ("c", "sc", 2, 2),
     ]
 
 
