@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from clickpipe.broker import free_port
 from clickpipe.loadgen import LoadOptions, run_load
-from tests.integration.conftest import API_KEY, StartProducer, StartWorker
 
 pytestmark = pytest.mark.browser
 
@@ -54,32 +58,65 @@ def _range() -> dict[str, str]:
     return {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(minutes=1)).isoformat()}
 
 
-async def test_the_dashboard_shows_what_the_api_returns(
-    start_worker: StartWorker, start_producer: StartProducer, browser: Any
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """``clickpipe up`` as a user runs it (on free ports); yields its URLs and the demo API key."""
+    ports = {name: str(free_port()) for name in ("broker", "producer", "worker")}
+    log = tmp_path / "up.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "clickpipe", "up",
+                "--broker-port", ports["broker"], "--producer-port", ports["producer"],
+                "--worker-port", ports["worker"],
+            ],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while "Press Ctrl-C" not in log.read_text(errors="replace"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"clickpipe up did not come up:\n{log.read_text(errors='replace')[-5000:]}")
+            time.sleep(0.2)
+        key = re.search(r"API key: (cpk_\S+)\)", log.read_text()).group(1)  # type: ignore[union-attr]
+        yield {
+            "producer": f"http://127.0.0.1:{ports['producer']}",
+            "worker": f"http://127.0.0.1:{ports['worker']}",
+            "key": key,
+        }
+    finally:
+        process.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            assert process.wait(timeout=90) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_every_click(
+    pipeline: dict[str, str], browser: Any
 ) -> None:
-    worker = start_worker(grace_seconds="600")
-    producer = start_producer()
     report = await run_load(
-        LoadOptions(url=producer.url, api_key=API_KEY, links=12, requests=600, concurrency=8, seed=3),
+        LoadOptions(url=pipeline["producer"], api_key=pipeline["key"], links=40, requests=10_000, seed=3),
         progress=None,
     )
-    assert report.redirected == 600
+    assert report.redirected == 10_000
     params = {**_range(), "granularity": "minute"}
-    async with httpx.AsyncClient(base_url=worker.url) as client:
-        deadline = time.monotonic() + 60
+    async with httpx.AsyncClient(base_url=pipeline["worker"], timeout=10) as client:
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             countries = (await client.get("/api/stats/countries", params=params)).json()
-            if countries["totals"]["total"] >= 600:
+            if countries["totals"]["total"] >= 10_000:
                 break
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.5)
         top = (await client.get("/api/stats/top-links", params={**params, "limit": "10"})).json()
     assert countries["totals"] == {
-        "total": 600,
+        "total": 10_000,
         "human": report.redirected_people,
         "bot": report.redirected_bots,
     }
 
-    browser.get(worker.url + "/dashboard")
+    browser.get(pipeline["worker"] + "/dashboard")
     deadline = time.monotonic() + 30
     while (
         time.monotonic() < deadline
@@ -105,7 +142,7 @@ async def test_the_dashboard_shows_what_the_api_returns(
     browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
 
     assert shown == {
-        "total-clicks": 600,
+        "total-clicks": 10_000,
         "human-clicks": report.redirected_people,
         "bot-clicks": report.redirected_bots,
     }
