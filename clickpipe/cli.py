@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import logging.config
 import os
 import signal
 import sys
@@ -15,6 +16,7 @@ from typing import Any
 
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker
+from clickpipe.logs import logging_config
 from clickpipe.up import UpOptions, run_up
 from schemas.errors import ClickpipeError
 from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
@@ -66,7 +68,8 @@ def cmd_producer(args: argparse.Namespace) -> int:
     overrides = _given(args, "host", "port", "bootstrap_servers", "data_dir")
     if args.demo:
         overrides["demo_link"] = True
-    serve(ProducerSettings(**overrides))
+    settings = ProducerSettings(**overrides)
+    serve(settings, log_config=logging_config(args.log_level, settings.log_format))
     return 0
 
 
@@ -97,7 +100,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from stream_app.main import run_worker  # only this command needs Faust
     from stream_app.settings import WorkerSettings
 
-    run_worker(WorkerSettings(**_given(args, "web_host", "web_port", "bootstrap_servers", "data_dir")))
+    overrides = _given(args, "web_host", "web_port", "bootstrap_servers", "data_dir")
+    if args.data_slot:
+        from clickpipe.slots import claim_slot
+
+        base = overrides.get("data_dir") or WorkerSettings().data_dir
+        overrides["data_dir"], _lock = claim_slot(Path(base))  # held until the process exits
+    if args.advertise_own_address:
+        from clickpipe.slots import own_address
+
+        port = overrides.get("web_port") or WorkerSettings().web_port
+        overrides["advertised_url"] = f"http://{own_address()}:{port}"
+    settings = WorkerSettings(**overrides)
+    run_worker(settings, logging_config=logging_config(settings.log_level, settings.log_format))
     return 0
 
 
@@ -145,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Every command uses the broker in KAFKA_BOOTSTRAP_SERVERS when it is set.",
     )
     parser.add_argument("--log-level", default="INFO", help="Log level (default: %(default)s).")
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=os.environ.get("CLICKPIPE_LOG_FORMAT", "text"),
+        help="Log lines of this command as text or JSON (default: CLICKPIPE_LOG_FORMAT or text).",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = commands.add_parser(
@@ -269,6 +290,16 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--web-port", type=int, help="HTTP API port (default 6066).")
     worker.add_argument("--bootstrap-servers", help="Kafka bootstrap servers.")
     worker.add_argument("--data-dir", type=Path, help="Where the worker keeps its table state.")
+    worker.add_argument(
+        "--data-slot",
+        action="store_true",
+        help="For replicas sharing one data dir: claim a free DATA_DIR/slot-N (file lock), keep state there.",
+    )
+    worker.add_argument(
+        "--advertise-own-address",
+        action="store_true",
+        help="Tell other workers this host's own address (e.g. in compose), not WEB_HOST.",
+    )
     worker.set_defaults(handler=cmd_worker)
     return parser
 
@@ -278,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.requests_given = "--requests" in argv
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.config.dictConfig(logging_config(args.log_level, args.log_format))
     try:
         code: int = args.handler(args)
     except ClickpipeError as exc:

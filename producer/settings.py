@@ -58,6 +58,9 @@ class ProducerSettings(BaseSettings):
         description="Peers whose CF-* visitor-location headers are believed (JSON list of CIDRs).",
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text or one JSON object each."
+    )
     access_log: bool = Field(False, description="Log every request (costly at high request rates).")
     demo_link: bool = Field(False, description="Create the demo account and link (slug 'demo') at start.")
     demo_api_key: SecretStr | None = Field(None, description="API key given to the demo account at start.")

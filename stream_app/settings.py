@@ -76,6 +76,9 @@ class WorkerSettings(BaseSettings):
         description="exactly_once needs transactions (Apache Kafka, not the embedded broker).",
     )
     log_level: str = Field("info", description="Worker log level.")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="Log lines as text or one JSON object each."
+    )
 
     @model_validator(mode="after")
     def _windows_have_retention(self) -> WorkerSettings:
