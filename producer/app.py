@@ -20,6 +20,8 @@ from producer.publisher import ClickPublisher, DiscardingClickPublisher, KafkaCl
 from producer.settings import ProducerSettings
 from producer.spool import Spool
 from producer.sqlite_store import SqliteStore
+from schemas.codec import LinkClickCodec
+from schemas.confluent import SchemaRegistryClient, link_click_codec
 
 DESCRIPTION = """
 Smart links: `GET /{slug}` redirects a visitor to the link's destination for their country and records the
@@ -95,6 +97,10 @@ def create_app(
 def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> ClickPublisher:
     if not settings.publish:
         return DiscardingClickPublisher()
+    codec = LinkClickCodec()
+    if settings.schema_registry_url:
+        registry = SchemaRegistryClient(settings.schema_registry_url)
+        codec = LinkClickCodec(link_click_codec(registry, settings.clicks_topic))
     return KafkaClickPublisher(
         lambda: kafka_producer(
             settings.bootstrap_servers,
@@ -108,6 +114,7 @@ def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> 
         queue_size=settings.queue_size,
         batch_size=settings.send_batch_size,
         drain_timeout=settings.drain_seconds,
+        codec=codec,
     )
 
 

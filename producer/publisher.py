@@ -93,6 +93,7 @@ class KafkaClickPublisher:
         batch_size: events per send round.
         drain_timeout: seconds ``stop`` lets pending events reach the broker before spooling them.
         retry_seconds: the longest wait between attempts to reach the broker while spooling.
+        codec: the wire format (default: Avro single-object encoding).
     """
 
     def __init__(
@@ -106,13 +107,14 @@ class KafkaClickPublisher:
         batch_size: int = 2_000,
         drain_timeout: float = 20.0,
         retry_seconds: float = 2.0,
+        codec: LinkClickCodec | None = None,
     ) -> None:
         self._producer_factory = producer_factory
         self._producer: AIOKafkaProducer | None = None
         self._spool = spool
         self._topic = topic
         self._metrics = metrics
-        self._codec = LinkClickCodec()
+        self._codec = codec or LinkClickCodec()
         self._queue: asyncio.Queue[LinkClick] = asyncio.Queue(queue_size)
         self._batch_size = batch_size
         self._drain_timeout = drain_timeout

@@ -29,6 +29,11 @@ class ProducerSettings(BaseSettings):
         description="Kafka bootstrap servers, comma-separated.",
     )
     clicks_topic: str = Field(CLICKS, description="Topic the click events are published to.")
+    schema_registry_url: str | None = Field(
+        None,
+        description="Write clicks in the Confluent Schema Registry format, registering the schema here; "
+        "unset: Avro single-object encoding, no registry needed.",
+    )
     data_dir: Path = Field(Path("data/producer"), description="Link database and click spool live here.")
     database: Path | None = Field(None, description="SQLite link database (default DATA_DIR/links.db).")
     publish: bool = Field(True, description="Record clicks on Kafka; false only to benchmark the redirect.")

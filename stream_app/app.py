@@ -19,7 +19,9 @@ from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
 from schemas.aggregates import WindowAggregateCodec
+from schemas.confluent import ConfluentCodec, SchemaRegistryClient
 from schemas.errors import SerializationError
+from schemas.registry import link_click_schema
 from stream_app.aggregation import Click
 from stream_app.dashboard import register_dashboard
 from stream_app.decoding import ClickDecoder
@@ -67,7 +69,13 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     settings = settings or WorkerSettings()
     app = faust.App(settings.app_id, **faust_config(settings))
     metrics = WorkerMetrics()
-    decoder = ClickDecoder()
+    registry = None
+    if settings.schema_registry_url:
+        client = SchemaRegistryClient(settings.schema_registry_url)
+        registry = ConfluentCodec(
+            client, f"{settings.clicks_topic}-value", link_click_schema(), logical_types=False
+        )
+    decoder = ClickDecoder(registry)
     aggregate_codec = WindowAggregateCodec()
 
     clicks = _raw_topic(app, settings.clicks_topic, settings.partitions)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from schemas.codec import AvroCodec
+from schemas.confluent import MAGIC_BYTE, ConfluentCodec
+from schemas.errors import MalformedMessageError
 from schemas.events import EventType
 from schemas.registry import link_click_schema, link_click_schemas
 from stream_app.aggregation import Click
@@ -11,11 +13,16 @@ _LINK_CLICK = EventType.LINK_CLICK.value
 
 
 class ClickDecoder:
-    """Decodes click-topic messages (any known schema version) into ``Click`` values."""
+    """Decodes click-topic messages (any known schema version) into ``Click`` values.
 
-    def __init__(self) -> None:
+    Messages in Avro single-object encoding (``C3 01``) need nothing else; messages in the Confluent Schema
+    Registry format (``00``) need ``registry`` to look their writer schema up.
+    """
+
+    def __init__(self, registry: ConfluentCodec | None = None) -> None:
         # Raw logical types: the timestamp arrives as epoch milliseconds, no datetime in between.
         self._avro = AvroCodec(link_click_schema(), known_schemas=link_click_schemas(), logical_types=False)
+        self._registry = registry
 
     def decode(self, offset: int, value: bytes) -> Click | None:
         """Return the click in ``value``, or None for events of other types.
@@ -23,7 +30,15 @@ class ClickDecoder:
         Raises:
             SerializationError: the message does not decode.
         """
-        record = self._avro.decode(value)
+        if value[:1] == MAGIC_BYTE:
+            if self._registry is None:
+                raise MalformedMessageError(
+                    "a schema-registry framed message, but no schema registry is configured "
+                    "(CLICKPIPE_WORKER_SCHEMA_REGISTRY_URL)"
+                )
+            record = self._registry.decode(value)
+        else:
+            record = self._avro.decode(value)
         if record["type"] != _LINK_CLICK:
             return None
         return Click(

@@ -37,6 +37,9 @@ class WorkerSettings(BaseSettings):
     store: str = Field("rocksdb://", description="Faust table store: rocksdb:// (default) or memory://.")
     partitions: int = Field(DEFAULT_PARTITIONS, ge=1, description="Partitions of the click topic.")
     clicks_topic: str = Field(CLICKS, description="Topic the clicks are read from.")
+    schema_registry_url: str | None = Field(
+        None, description="Confluent Schema Registry for clicks written in its format (00 + schema id)."
+    )
     dlq_topic: str = Field(CLICKS_DLQ, description="Topic undecodable messages are moved to.")
     late_topic: str = Field(CLICKS_LATE, description="Topic clicks that missed their window go to.")
     aggregates_topic: str = Field(AGGREGATES, description="Topic final window aggregates go to.")
