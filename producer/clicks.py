@@ -8,7 +8,7 @@ from producer.bots import is_bot
 from producer.geo import Geo
 from producer.links import Link, LinkState
 from producer.routing import choose_destination
-from schemas.events import EventType, LinkClick
+from schemas.events import EventType, LinkClick, new_event_id
 
 _EVENT_TYPE = {
     LinkState.LIVE: EventType.LINK_CLICK,
@@ -32,13 +32,42 @@ def visit_event(
     """
     state = link.state(now) if link is not None else None
     destination = choose_destination(link, geo.country) if link is not None else None
-    event = LinkClick(
-        type=EventType.LINK_NOT_FOUND if state is None else _EVENT_TYPE[state],
+    event = click_event(
+        EventType.LINK_NOT_FOUND if state is None else _EVENT_TYPE[state],
+        slug,
+        link,
+        destination,
+        geo,
+        now,
+        user_agent=user_agent,
+        referer=referer,
+        bot=is_bot(user_agent),
+    )
+    return (destination if state is LinkState.LIVE else None), event
+
+
+def click_event(
+    event_type: EventType,
+    slug: str,
+    link: Link | None,
+    destination: str | None,
+    geo: Geo,
+    at: datetime,
+    *,
+    user_agent: str | None,
+    referer: str | None,
+    bot: bool,
+    event_id: str | None = None,
+) -> LinkClick:
+    """Return the event recording a visit to ``slug`` (whose link may be missing) at ``at``."""
+    return LinkClick(
+        type=event_type,
+        event_id=event_id or new_event_id(),
         link_id=link.link_id if link is not None else "",
         account_id=link.account_id if link is not None else "",
         slug=slug,
         destination=destination or "",
-        timestamp=now,
+        timestamp=at,
         country=geo.country,
         latitude=geo.latitude,
         longitude=geo.longitude,
@@ -47,6 +76,5 @@ def visit_event(
         continent=geo.continent,
         user_agent=user_agent,
         referer=referer,
-        is_bot=is_bot(user_agent),
+        is_bot=bot,
     )
-    return (destination if state is LinkState.LIVE else None), event

@@ -8,11 +8,12 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from producer.bots import is_bot
+from producer.clicks import click_event
 from producer.deps import AccountDep, ServicesDep
-from producer.geo import parse_country
+from producer.geo import Geo, parse_country
 from producer.links import Link
 from producer.routing import choose_destination
-from schemas.events import LinkClick, new_event_id
+from schemas.events import EventType, LinkClick
 
 router = APIRouter(prefix="/api/clicks", tags=["clicks"])
 
@@ -88,23 +89,19 @@ async def ingest(batch: ClickBatch, account: AccountDep, services: ServicesDep) 
                 RecordError(index=index, error=f"{click.country!r} is not an ISO 3166-1 alpha-2 code")
             )
             continue
+        geo = Geo(country, click.city, click.region, click.continent, click.latitude, click.longitude)
         events.append(
-            LinkClick(
-                link_id=link.link_id,
-                account_id=link.account_id,
-                slug=link.slug,
-                destination=choose_destination(link, country),
-                timestamp=click.timestamp,
-                event_id=click.event_id or new_event_id(),
-                country=country,
-                city=click.city,
-                region=click.region,
-                continent=click.continent,
-                latitude=click.latitude,
-                longitude=click.longitude,
+            click_event(
+                EventType.LINK_CLICK,
+                link.slug,
+                link,
+                choose_destination(link, country),
+                geo,
+                click.timestamp,
                 user_agent=click.user_agent,
                 referer=click.referer,
-                is_bot=_bot(click),
+                bot=_bot(click),
+                event_id=click.event_id,
             )
         )
     for event in events:
