@@ -26,7 +26,7 @@ from stream_app.aggregation import Click
 from stream_app.dashboard import register_dashboard
 from stream_app.decoding import ClickDecoder
 from stream_app.engine import Output
-from stream_app.faust_internals import check_version, install_batch_tap, take_events
+from stream_app.faust_internals import check_version, install_batch_tap, recovery_completed, take_events
 from stream_app.metrics import WorkerMetrics
 from stream_app.settings import WorkerSettings
 from stream_app.state import Partitions
@@ -190,6 +190,15 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
 
         async def get(self, request: Request) -> Response:
             return self.bytes(generate_latest(metrics.registry), content_type=PROMETHEUS_TEXT)
+
+    @app.page("/readyz")
+    class Ready(View):
+        """Readiness: table state is recovered for the current assignment, so answers are complete."""
+
+        async def get(self, request: Request) -> Response:
+            if recovery_completed(app):
+                return self.json({"status": "ready", "partitions": partitions.owned()})
+            return self.json({"status": "recovering"}, status=503)
 
     @app.page("/healthz")
     class Health(View):

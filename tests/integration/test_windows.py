@@ -207,6 +207,6 @@ async def test_two_workers_share_partitions_and_answer_whole(
     assert await _wait_for_total(first, center, len(clicks)) == expected
     assert await _top_links(second, center) == expected
     async with httpx.AsyncClient() as client:
-        owned = [(await client.get(w.url + "/healthz")).json()["partitions"] for w in (first, second)]
+        owned = [(await client.get(w.url + "/readyz")).json()["partitions"] for w in (first, second)]
     assert sorted(owned[0] + owned[1]) == list(range(topics.partitions))
     assert owned[0] and owned[1]
