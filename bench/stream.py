@@ -34,7 +34,10 @@ from schemas.topics import TopicSpec
 
 async def preload(bootstrap: str, topic: str, count: int, partitions: int) -> list:
     clicks = realistic_clicks(count)
-    await ensure_topics(bootstrap, [TopicSpec(topic, partitions), TopicSpec(f"{topic}.dlq", partitions)])
+    await ensure_topics(
+        bootstrap,
+        [TopicSpec(f"{topic}{suffix}", partitions) for suffix in ("", ".dlq", ".late", ".aggregates")],
+    )
     codec = LinkClickCodec()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
@@ -94,8 +97,8 @@ def worker_run(
             "CLICKPIPE_WORKER_APP_ID": f"bench-{uuid.uuid4().hex[:6]}",
             "CLICKPIPE_WORKER_CLICKS_TOPIC": topic,
             "CLICKPIPE_WORKER_DLQ_TOPIC": f"{topic}.dlq",
-            "CLICKPIPE_WORKER_LATE_TOPIC": f"{topic}.dlq",
-            "CLICKPIPE_WORKER_AGGREGATES_TOPIC": f"{topic}.dlq",
+            "CLICKPIPE_WORKER_LATE_TOPIC": f"{topic}.late",
+            "CLICKPIPE_WORKER_AGGREGATES_TOPIC": f"{topic}.aggregates",
             "CLICKPIPE_WORKER_PARTITIONS": str(partitions),
             "CLICKPIPE_WORKER_DATA_DIR": data,
             "CLICKPIPE_WORKER_SESSION_TIMEOUT": "6",

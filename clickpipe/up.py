@@ -21,7 +21,7 @@ from clickpipe.broker import EmbeddedBroker
 from clickpipe.errors import OperationsError
 from clickpipe.process import die_with_parent, terminate
 from producer.links import new_api_key
-from schemas.topics import pipeline_topics
+from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class UpOptions:
     broker_port: int = 9092
     producer_port: int = 8000
     worker_port: int = 6066
-    partitions: int = 4
+    partitions: int = DEFAULT_PARTITIONS
     external_bootstrap: str | None = None
     ready_timeout: float = 60.0
 
