@@ -49,6 +49,20 @@ function timeLabel(iso) {
   return g === "hour" ? `${d.toISOString().slice(5, 10)} ${d.toISOString().slice(11, 13)}:00` : d.toISOString().slice(11, 16);
 }
 
+// Every window from the first with clicks to now, quiet ones as zero, so the line reads as time.
+function filled(points) {
+  if (!points.length) return [];
+  const size = document.getElementById("granularity").value === "hour" ? 3_600_000 : 60_000;
+  const byStart = new Map(points.map((p) => [Date.parse(p.window_start), p]));
+  const first = Math.min(...byStart.keys());
+  const last = Math.max(Math.max(...byStart.keys()), Math.floor(Date.now() / size) * size);
+  const out = [];
+  for (let t = first; t <= last && out.length < 2000; t += size) {
+    out.push(byStart.get(t) || { window_start: new Date(t).toISOString(), human: 0, bot: 0 });
+  }
+  return out;
+}
+
 async function refresh() {
   const status = document.getElementById("status");
   try {
@@ -88,9 +102,10 @@ async function refresh() {
     document.getElementById("series-title").textContent = current ? current.slug || current.link_id : "–";
     if (state.link) {
       const series = await api(`/api/stats/links/${encodeURIComponent(state.link)}`);
-      setData("series-chart", "line", series.series.map((p) => timeLabel(p.window_start)), [
-        { label: "people", data: series.series.map((p) => p.human), borderColor: COLORS[0], backgroundColor: COLORS[0], tension: 0.2 },
-        { label: "bots", data: series.series.map((p) => p.bot), borderColor: COLORS[1], backgroundColor: COLORS[1], tension: 0.2 },
+      const points = filled(series.series);
+      setData("series-chart", "line", points.map((p) => timeLabel(p.window_start)), [
+        { label: "people", data: points.map((p) => p.human), borderColor: COLORS[0], backgroundColor: COLORS[0], tension: 0.2 },
+        { label: "bots", data: points.map((p) => p.bot), borderColor: COLORS[1], backgroundColor: COLORS[1], tension: 0.2 },
       ], { scales: { y: { beginAtZero: true } } });
     }
     status.textContent = `updated ${new Date().toLocaleTimeString()}`;
