@@ -66,14 +66,15 @@ function filled(points) {
 async function refresh() {
   const status = document.getElementById("status");
   try {
-    const [top, countries] = await Promise.all([
-      api("/api/stats/top-links", { limit: "10" }),
+    const [all, countries] = await Promise.all([
+      api("/api/stats/top-links", { limit: "1000" }),
       api("/api/stats/countries"),
     ]);
     number("total-clicks", countries.totals.total);
     number("human-clicks", countries.totals.human);
     number("bot-clicks", countries.totals.bot);
-    number("link-count", top.links.length);
+    number("link-count", all.links.length);
+    const top = { links: all.links.slice(0, 10) };
 
     const select = document.getElementById("link");
     const ids = top.links.map((l) => l.link_id);

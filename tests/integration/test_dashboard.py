@@ -125,7 +125,7 @@ async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_every_click(
         await asyncio.sleep(0.1)
     shown = {
         name: int(browser.execute_script(f"return document.getElementById('{name}').dataset.value"))
-        for name in ("total-clicks", "human-clicks", "bot-clicks")
+        for name in ("total-clicks", "human-clicks", "bot-clicks", "link-count")
     }
     charts = browser.execute_script(
         """
@@ -145,6 +145,7 @@ async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_every_click(
         "total-clicks": 10_000,
         "human-clicks": report.redirected_people,
         "bot-clicks": report.redirected_bots,
+        "link-count": 40,
     }
     assert charts["bots"] == [report.redirected_people, report.redirected_bots]
     assert charts["topLabels"] == [link["slug"] for link in top["links"]]
