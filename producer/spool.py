@@ -1,26 +1,42 @@
 """The durable on-disk spool: clicks wait here, in order, while the broker cannot take them.
 
-Layout: a directory of append-only segment files ``<20-digit sequence>.seg``. Each record is a header
-(payload length, CRC32 of the payload: two little-endian uint32) and a payload (key length as uint32, key,
-value). A new segment starts when the current one passes ``segment_bytes``. Records are read back oldest
-first; a segment is deleted once every record in it has been acknowledged.
+Layout: a directory of append-only segment files ``<20-digit number>.seg``. A record is a header (payload
+length and CRC32 of the payload, two little-endian uint32) and a payload (key length as uint32, key, value).
+Once a segment passes ``segment_bytes`` it is sealed and appends go on in a new one. Opening a directory
+resumes it: its segments are replayed first, and appends go to a new segment after the last one.
 
-fsync policy (``fsync``):
-- ``"always"`` (default): every ``append`` call is fsynced before it returns. The publisher appends whole
-  batches, so this costs one fsync per batch. A power failure loses nothing that ``append`` returned from.
-- ``"interval"``: fsync at most every ``fsync_interval`` seconds (and on ``flush``/``close``). A power failure
-  can lose up to that much of the latest appends.
-- ``"never"``: the OS decides. A power failure can lose whatever it had not written yet.
-In every mode a crash of the process alone loses nothing: appended bytes are in the OS already.
+Replay: ``read_batch`` returns the oldest unacknowledged records, from one segment at a time (a batch never
+spans two segments, so it may hold fewer records than asked for). ``ack`` marks them delivered and deletes
+a segment once all of it is; the segment being appended to is sealed when it is read, so that it can be.
+Progress inside a segment is kept in memory only: after a restart the oldest segment is replayed from its
+start. Delivery is at least once: a restart may repeat records, it never loses them.
 
-Delivery is at least once: progress inside a partly acknowledged segment is kept in memory only, so after
-a restart the oldest segment is replayed from its start. A record torn by a crash mid-write (short or
-failing its CRC) ends its segment: it is skipped, counted in ``corrupt_records``, and logged.
+A torn record (cut short or failing its CRC: a crash mid-write, a damaged disk) ends its segment: the
+records before it are delivered, the bytes from it on are skipped and deleted with the segment, and it is
+counted once in ``corrupt_records`` and logged as a warning.
+
+fsync policy (``fsync``). In every mode a crash of the process alone loses nothing: ``append`` has handed
+its bytes to the OS before it returns. What a power failure (or kernel crash) can lose:
+
+- ``"always"`` (default): each ``append`` call is fsynced, with the directory when the call started a new
+  segment, before it returns; the publisher appends whole batches, so that is one fsync per batch. Loses
+  nothing ``append`` returned from.
+- ``"interval"``: an ``append`` fsyncs when the last fsync is at least ``fsync_interval`` seconds old;
+  ``flush``, ``close`` and sealing a segment always fsync. Loses what was appended since the last fsync:
+  at most ``fsync_interval`` seconds of appends while they keep coming. There is no timer: the tail of a
+  burst waits for the next append, ``flush`` or ``close`` (or for the OS to write it back by itself).
+- ``"never"``: no fsync but an explicit ``flush`` (of the current segment). Loses whatever the OS had not
+  written back yet (on Linux, typically up to ~30 s of appends).
+
+``pending_records`` is exact, also after a restart: opening reads every segment once to count its records
+(checking CRCs), so opening takes longer the larger the backlog. Not thread-safe: one caller at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
 import os
 import struct
 import time
@@ -35,35 +51,54 @@ from producer.errors import ProducerError
 
 log = logging.getLogger(__name__)
 
-_HEADER = struct.Struct("<II")  # payload length, crc32
+Record = tuple[bytes, bytes]  # (key, value)
+FsyncPolicy = Literal["always", "interval", "never"]
+
+_HEADER = struct.Struct("<II")  # payload length, CRC32 of the payload
 _KEY_LENGTH = struct.Struct("<I")
 _SUFFIX = ".seg"
-
-FsyncPolicy = Literal["always", "interval", "never"]
+_COUNT_CHUNK = 10_000
 
 
 class SpoolError(ProducerError):
-    """The spool could not write to disk (full, read-only, missing directory)."""
+    """The spool's directory could not be read or written (disk full, read-only, not a directory).
+
+    Records whose ``append`` raised this are not in the spool.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolPosition:
+    """Where a batch lies in the spool. Opaque: only ``Spool.ack`` reads it."""
+
+    segment: int
+    start: int
+    end: int
+    segment_done: bool
 
 
 @dataclass(frozen=True, slots=True)
 class SpoolBatch:
-    """Records read from the spool, and where in the spool they end."""
+    """Records read from the spool, oldest first, and where they lie (pass the batch to ``Spool.ack``)."""
 
-    records: list[tuple[bytes, bytes]]
-    segment: int
-    end: int  # byte offset in ``segment`` after the last record
-    segment_done: bool  # no record follows in that segment
+    records: list[Record]
+    position: SpoolPosition
 
 
 class Spool:
-    """An append-only, segmented, checksummed spool of (key, value) records.
+    """An append-only, segmented, checksummed spool of (key, value) records; see the module docstring.
 
     Args:
-        directory: where segments live (created if missing); an existing spool there is resumed.
-        segment_bytes: size after which a new segment is started.
-        fsync: the fsync policy (see the module docstring).
-        fsync_interval: seconds between fsyncs with ``fsync="interval"``.
+        directory: where segments live (created if missing); a spool already there is resumed.
+        segment_bytes: size past which the current segment is sealed and a new one started.
+        fsync: the fsync policy.
+        fsync_interval: least seconds between fsyncs of ``append`` with ``fsync="interval"``.
+        _fsync: ``os.fsync``; tests pass a fake.
+        _write: ``os.write``; tests pass one that fails.
+        _clock: ``time.monotonic``; tests pass a fake.
+
+    Raises:
+        SpoolError: the directory cannot be created or read.
     """
 
     def __init__(
@@ -74,29 +109,36 @@ class Spool:
         fsync: FsyncPolicy = "always",
         fsync_interval: float = 1.0,
         _fsync: Callable[[int], None] = os.fsync,
+        _write: Callable[[int, memoryview], int] = os.write,
+        _clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if fsync not in ("always", "interval", "never"):
+            raise ValueError(f"unknown fsync policy {fsync!r}")
         self.directory = directory
+        self.corrupt_records = 0
         self._segment_bytes = segment_bytes
         self._policy = fsync
         self._interval = fsync_interval
         self._fsync = _fsync
-        self._last_sync = 0.0
-        self.corrupt_records = 0
+        self._write = _write
+        self._clock = _clock
+        self._torn_at: set[tuple[int, int]] = set()  # (segment, offset) already counted
+        self._fd: int | None = None  # the segment being appended to
+        self._write_segment = 0
+        self._write_size = 0
+        self._dirty = False  # appended since the last fsync
+        self._directory_dirty = False  # a segment was created since the last fsync
+        self._last_sync = -math.inf
+        self._read_offset = 0  # in the oldest segment
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            found = (path.stem for path in directory.glob(f"*{_SUFFIX}") if path.is_file())
+            self._segments = sorted(int(stem) for stem in found if stem.isascii() and stem.isdigit())
+            self._sizes = {segment: self._path(segment).stat().st_size for segment in self._segments}
+            self._pending_records = sum(self._count(segment) for segment in self._segments)
         except OSError as exc:
-            raise SpoolError(f"cannot create spool directory {directory}: {exc}") from exc
-        self._segments = sorted(
-            int(path.stem) for path in directory.glob(f"*{_SUFFIX}") if path.stem.isdigit()
-        )
-        self._pending_records = sum(self._count(segment) for segment in self._segments)
-        self._pending_bytes = sum(self._path(segment).stat().st_size for segment in self._segments)
-        self.corrupt_records = 0  # counted once, when the records are read for delivery
-        self._read_segment = self._segments[0] if self._segments else None
-        self._read_offset = 0
-        self._writer: BinaryIO | None = None
-        self._write_segment: int | None = None
-        self._dirty = False
+            raise SpoolError(f"cannot open the spool in {directory}: {exc}") from exc
+        self._next_segment = self._segments[-1] + 1 if self._segments else 1
 
     @property
     def pending_records(self) -> int:
@@ -105,66 +147,105 @@ class Spool:
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes on disk in segments not yet deleted."""
-        return self._pending_bytes
+        """Bytes in segments not yet deleted (a partly acknowledged segment counts whole)."""
+        return sum(self._sizes.values())
 
     def is_empty(self) -> bool:
         """True when every appended record has been acknowledged."""
         return self._pending_records == 0
 
-    def append(self, records: Sequence[tuple[bytes, bytes]]) -> None:
-        """Append records in order (fsynced per the policy).
+    def append(self, records: Sequence[Record]) -> None:
+        """Append records after everything already spooled, fsynced per the policy. ``[]`` does nothing.
 
         Raises:
-            SpoolError: the disk did not take them.
+            SpoolError: the disk did not take them; none of them is in the spool.
         """
         if not records:
             return
-        chunks = []
-        for key, value in records:
-            payload = _KEY_LENGTH.pack(len(key)) + key + value
-            chunks.append(_HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
-        data = b"".join(chunks)
+        data = b"".join(_encode(key, value) for key, value in records)
         try:
-            writer = self._open_writer()
-            writer.write(data)
-            writer.flush()
-            self._dirty = True
-            self._sync(force=self._policy == "always")
-            if writer.tell() >= self._segment_bytes:
-                self._close_writer()
+            fd = self._writer()
         except OSError as exc:
-            raise SpoolError(f"cannot write to the spool in {self.directory}: {exc}") from exc
+            raise SpoolError(f"cannot create a spool segment in {self.directory}: {exc}") from exc
+        start, end = self._write_size, self._write_size + len(data)
+        full = end >= self._segment_bytes
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[self._write(fd, view) :]
+            self._dirty = True
+            self._sync(
+                force=full and self._policy != "never"
+            )  # a sealed segment is synced (but with "never")
+        except OSError as exc:
+            path = self._path(self._write_segment)
+            self._cut_back(fd, start)
+            raise SpoolError(f"cannot write {len(records)} records to {path}: {exc}") from exc
+        self._write_size = self._sizes[self._write_segment] = end
         self._pending_records += len(records)
-        self._pending_bytes += len(data)
+        if full:
+            with contextlib.suppress(OSError):  # written and synced: only the close of the file is left
+                self._seal()
 
     def read_batch(self, max_records: int) -> SpoolBatch | None:
-        """Return up to ``max_records`` of the oldest unacknowledged records (from one segment), or None."""
-        while self._read_segment is not None:
-            segment = self._read_segment
-            if segment == self._write_segment:
-                self._close_writer()  # reading the newest segment: seal it, later appends start another
-            records, end, done = self._read(segment, self._read_offset, max_records)
-            if records or not done:
-                return SpoolBatch(records, segment, end, done)
-            self._drop(segment)  # nothing (left) to read in it
+        """Return up to ``max_records`` of the oldest unacknowledged records (all from one segment), or None
+        when there are none. Until they are acknowledged, the next call returns them again.
+
+        Raises:
+            SpoolError: a segment could not be read.
+        """
+        if max_records < 1:
+            raise ValueError("max_records must be at least 1")
+        try:
+            while self._segments:
+                segment, start = self._segments[0], self._read_offset
+                if segment == self._write_segment and self._fd is not None:
+                    self._seal()  # so that it can be deleted once delivered; appends go on in a new one
+                records, end, done = self._read(segment, start, max_records)
+                if records:
+                    return SpoolBatch(records, SpoolPosition(segment, start, end, done))
+                self._drop(segment)  # nothing (left) in it but torn bytes
+        except OSError as exc:
+            raise SpoolError(f"cannot read the spool in {self.directory}: {exc}") from exc
         return None
 
     def ack(self, batch: SpoolBatch) -> None:
-        """Mark a batch from ``read_batch`` as delivered; a fully delivered segment is deleted."""
+        """Mark the batch last returned by ``read_batch`` as delivered; delete its segment if that is done.
+
+        Raises:
+            ValueError: the batch is not the oldest unacknowledged one (acknowledged twice, out of order).
+        """
+        position = batch.position
+        if not self._segments or (position.segment, position.start) != (self._segments[0], self._read_offset):
+            raise ValueError("this batch is not the oldest unacknowledged one (acknowledged twice?)")
         self._pending_records -= len(batch.records)
-        if batch.segment_done:
-            self._drop(batch.segment)
+        if position.segment_done:
+            self._drop(position.segment)
         else:
-            self._read_offset = batch.end
+            self._read_offset = position.end
 
     def flush(self) -> None:
-        """fsync what was appended (whatever the policy)."""
-        self._sync(force=True)
+        """fsync the segment being appended to, whatever the policy.
+
+        Raises:
+            SpoolError: the fsync failed.
+        """
+        try:
+            self._sync(force=True)
+        except OSError as exc:
+            raise SpoolError(f"cannot fsync the spool in {self.directory}: {exc}") from exc
 
     def close(self) -> None:
-        """fsync and close the current segment. Safe to call more than once."""
-        self._close_writer()
+        """Seal the segment being appended to (fsynced unless the policy is ``"never"``). Idempotent; an
+        ``append`` after it starts a new segment.
+
+        Raises:
+            SpoolError: the fsync failed.
+        """
+        try:
+            self._seal()
+        except OSError as exc:
+            raise SpoolError(f"cannot fsync the spool in {self.directory}: {exc}") from exc
 
     def __enter__(self) -> Self:
         return self
@@ -177,90 +258,128 @@ class Spool:
     def _path(self, segment: int) -> Path:
         return self.directory / f"{segment:020d}{_SUFFIX}"
 
-    def _open_writer(self) -> BinaryIO:
-        if self._writer is None:
-            segment = (self._segments[-1] + 1) if self._segments else 1
-            self._writer = self._path(segment).open("ab")
-            self._write_segment = segment
+    def _writer(self) -> int:
+        if self._fd is None:
+            segment = self._next_segment
+            self._fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            self._next_segment += 1
+            self._write_segment, self._write_size = segment, 0
             self._segments.append(segment)
-            if self._read_segment is None:
-                self._read_segment, self._read_offset = segment, 0
-        return self._writer
-
-    def _close_writer(self) -> None:
-        if self._writer is not None:
-            self._sync(force=True)
-            self._writer.close()
-            self._writer = None
-            self._write_segment = None
+            self._sizes[segment] = 0
+            self._directory_dirty = True
+        return self._fd
 
     def _sync(self, *, force: bool) -> None:
-        if self._writer is None or not self._dirty or (self._policy == "never" and not force):
+        if self._fd is None or not self._dirty:
             return
-        now = time.monotonic()
-        if force or self._policy == "always" or now - self._last_sync >= self._interval:
-            self._fsync(self._writer.fileno())
-            self._last_sync = now
-            self._dirty = False
+        now = self._clock()
+        due = self._policy == "always" or (
+            self._policy == "interval" and now - self._last_sync >= self._interval
+        )
+        if not (force or due):
+            return
+        self._fsync(self._fd)
+        if self._directory_dirty:  # else a power failure may lose the new segment's name
+            directory = os.open(self.directory, os.O_RDONLY)
+            try:
+                self._fsync(directory)
+            finally:
+                os.close(directory)
+            self._directory_dirty = False
+        self._last_sync, self._dirty = now, False
+
+    def _seal(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self._sync(force=self._policy != "never")
+        finally:
+            fd, self._fd = self._fd, None
+            self._dirty = self._directory_dirty = False
+            os.close(fd)
+
+    def _cut_back(self, fd: int, size: int) -> None:
+        """After a failed append: cut the segment back to its last whole record, then seal it."""
+        segment = self._write_segment
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            log.exception("spool segment %s: cannot cut off a failed append; it reads as torn", segment)
+            with contextlib.suppress(OSError):  # count what did get there: it will be replayed
+                self._sizes[segment] = self._path(segment).stat().st_size
+                self._pending_records += self._count(segment, size)
+        with contextlib.suppress(OSError):
+            self._seal()
 
     def _drop(self, segment: int) -> None:
+        """Forget the oldest segment and delete its file."""
         path = self._path(segment)
-        size = path.stat().st_size if path.exists() else 0
-        path.unlink(missing_ok=True)
-        self._pending_bytes -= size
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            log.warning(
+                "cannot delete delivered spool segment %s (%s): a restart replays it again", path, exc
+            )
         self._segments.remove(segment)
-        self._read_segment = self._segments[0] if self._segments else None
+        del self._sizes[segment]
         self._read_offset = 0
-        if self._read_segment is not None and self._read_segment == self._write_segment:
-            self._read_offset = 0
 
-    def _read(self, segment: int, offset: int, limit: int) -> tuple[list[tuple[bytes, bytes]], int, bool]:
-        """Read up to ``limit`` records from ``offset``; return them, the end offset, and whether the
-        segment is exhausted."""
-        records: list[tuple[bytes, bytes]] = []
+    def _read(self, segment: int, offset: int, limit: int) -> tuple[list[Record], int, bool]:
+        """Read up to ``limit`` records from ``offset``: the records, the offset after them, and whether
+        the segment has nothing more to read."""
+        records: list[Record] = []
         with self._path(segment).open("rb") as file:
             file.seek(offset)
             while len(records) < limit:
-                header = file.read(_HEADER.size)
-                if not header:
-                    return records, offset, True
-                record = self._decode(file, header, segment, offset)
+                record = self._read_record(file, segment, offset)
                 if record is None:
                     return records, offset, True
                 records.append(record)
                 offset = file.tell()
-            return records, offset, file.read(1) == b""
+            return records, offset, not file.read(1)
 
-    def _decode(self, file: BinaryIO, header: bytes, segment: int, offset: int) -> tuple[bytes, bytes] | None:
+    def _read_record(self, file: BinaryIO, segment: int, offset: int) -> Record | None:
+        """The record at ``offset``, or None at the end of the segment or at a torn record."""
+        header = file.read(_HEADER.size)
+        if not header:
+            return None
         if len(header) < _HEADER.size:
             self._torn(segment, offset, "short header")
             return None
         length, crc = _HEADER.unpack(header)
         payload = file.read(length)
-        if len(payload) < length or len(payload) < _KEY_LENGTH.size:
-            self._torn(segment, offset, "short record")
+        if len(payload) < length:
+            self._torn(segment, offset, "short payload")
             return None
         if zlib.crc32(payload) != crc:
-            self._torn(segment, offset, "checksum mismatch")
+            self._torn(segment, offset, "CRC mismatch")
             return None
-        (key_length,) = _KEY_LENGTH.unpack_from(payload)
-        key_end = _KEY_LENGTH.size + key_length
-        if key_end > len(payload):
+        key_end = _KEY_LENGTH.size + (
+            _KEY_LENGTH.unpack_from(payload)[0] if length >= _KEY_LENGTH.size else 0
+        )
+        if key_end > length:
             self._torn(segment, offset, "bad key length")
             return None
         return payload[_KEY_LENGTH.size : key_end], payload[key_end:]
 
     def _torn(self, segment: int, offset: int, why: str) -> None:
+        if (segment, offset) in self._torn_at:
+            return
+        self._torn_at.add((segment, offset))
         self.corrupt_records += 1
         log.warning(
             "spool segment %s: torn record at byte %d (%s); the rest of it is skipped", segment, offset, why
         )
-        return None
 
-    def _count(self, segment: int) -> int:
-        count, offset = 0, 0
+    def _count(self, segment: int, offset: int = 0) -> int:
+        count = 0
         while True:
-            records, offset, done = self._read(segment, offset, 10_000)
+            records, offset, done = self._read(segment, offset, _COUNT_CHUNK)
             count += len(records)
             if done:
                 return count
+
+
+def _encode(key: bytes, value: bytes) -> bytes:
+    payload = _KEY_LENGTH.pack(len(key)) + key + value
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload

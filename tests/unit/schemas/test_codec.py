@@ -276,6 +276,7 @@ def test_record_missing_a_field_with_default_is_encoded_with_the_default():
     assert decoded["type"] == "LINK_CLICK"
     assert decoded["is_bot"] is False
     assert decoded["country"] is None
+    assert decoded["slug"] is None
 
 
 def test_naive_timestamp_is_rejected():

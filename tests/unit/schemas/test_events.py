@@ -40,6 +40,7 @@ def test_defaults_describe_a_human_link_click():
     assert event.type is EventType.LINK_CLICK
     assert event.is_bot is False
     assert (event.country, event.latitude, event.longitude) == (None, None, None)
+    assert event.slug is None
     assert (event.user_agent, event.referer, event.city, event.region, event.continent) == (None,) * 5
 
 
