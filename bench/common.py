@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from clickpipe.broker import EmbeddedBroker
+from clickpipe.kafka import KafkaCluster
 from schemas.events import LinkClick
 
 COUNTRIES = [
@@ -19,15 +21,34 @@ COUNTRIES = [
 ]  # fmt: skip
 
 
+BROKERS = ("embedded", "kafka")
+
+
+def add_broker_option(parser: argparse.ArgumentParser) -> None:
+    """``--broker``: which broker the benchmark runs on."""
+    parser.add_argument(
+        "--broker",
+        choices=BROKERS,
+        default="embedded",
+        help="embedded (Tansu, in memory) or kafka (one Apache Kafka node, started for the run); "
+        "KAFKA_BOOTSTRAP_SERVERS wins over it (default: %(default)s)",
+    )
+
+
 @contextmanager
-def broker() -> Iterator[str]:
-    """Yield bootstrap servers: ``KAFKA_BOOTSTRAP_SERVERS`` if set, else a fresh embedded broker."""
+def broker(kind: str = "embedded") -> Iterator[str]:
+    """Yield bootstrap servers: ``KAFKA_BOOTSTRAP_SERVERS`` if set, else a fresh broker of ``kind``."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
         yield external
         return
-    with EmbeddedBroker() as embedded:
-        yield embedded.bootstrap_servers
+    if kind == "embedded":
+        with EmbeddedBroker() as embedded:
+            yield embedded.bootstrap_servers
+        return
+    with KafkaCluster(1) as kafka:
+        print(f"Apache Kafka on {kafka.bootstrap_servers}", flush=True)
+        yield kafka.bootstrap_servers
 
 
 def realistic_clicks(count: int, links: int = 1_000, seed: int = 1) -> list[LinkClick]:

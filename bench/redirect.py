@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.common import broker
+from bench.common import add_broker_option, broker
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import free_port
 from producer.metrics import ProducerMetrics
@@ -183,10 +183,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--events", type=int, default=100_000)
+    add_broker_option(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("bench.redirect needs wrk: apt-get install wrk")
-    with broker() as bootstrap:
+    with broker(args.broker) as bootstrap:
         topic = f"bench-redirect-{uuid.uuid4().hex[:6]}"
         asyncio.run(ensure_topics(bootstrap, [TopicSpec(topic, 4)]))
         redirect_part(bootstrap, topic, args.seconds, args.connections)

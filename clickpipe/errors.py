@@ -4,7 +4,8 @@ Tree::
 
     ClickpipeError (schemas.errors)
     └── OperationsError          a command could not set up what it runs on
-        ├── BrokerStartError     the embedded broker did not start or answer (retriable)
+        ├── BrokerStartError     a broker (embedded or Kafka) did not start or answer (retriable)
+        ├── KafkaSetupError      Java or Kafka's jars are missing (the message says how to get them)
         └── TopicAdminError      topics could not be created or checked (retriable)
 """
 
@@ -27,3 +28,10 @@ class TopicAdminError(OperationsError):
     """Topics could not be created or checked on the broker."""
 
     retriable = True
+
+
+class KafkaSetupError(OperationsError):
+    """Apache Kafka cannot run here: Java or Kafka's jars are missing, or Maven could not fetch them.
+
+    The message says what to install or set.
+    """

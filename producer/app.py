@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from producer import api, ingest, routes
+from producer.broker_features import supports_idempotence
 from producer.cache import LinkCache
 from producer.deps import Services
 from producer.errors import StoreError
@@ -101,13 +103,20 @@ def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> 
     if settings.schema_registry_url:
         registry = SchemaRegistryClient(settings.schema_registry_url)
         codec = LinkClickCodec(link_click_codec(registry, settings.clicks_topic))
-    return KafkaClickPublisher(
-        lambda: kafka_producer(
+
+    async def connect() -> AIOKafkaProducer:
+        idempotent = settings.enable_idempotence
+        if idempotent == "auto":
+            idempotent = await supports_idempotence(settings.bootstrap_servers)
+        return kafka_producer(
             settings.bootstrap_servers,
-            enable_idempotence=settings.enable_idempotence,
+            enable_idempotence=idempotent,
             linger_ms=settings.linger_ms,
             request_timeout_ms=settings.request_timeout_ms,
-        ),
+        )
+
+    return KafkaClickPublisher(
+        connect,
         Spool(settings.spool_dir, fsync=settings.spool_fsync),
         settings.clicks_topic,
         metrics,

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Literal, Protocol
 
 from aiokafka import AIOKafkaProducer
@@ -84,8 +85,9 @@ class KafkaClickPublisher:
     """Publishes click events to Kafka from a bounded queue, in batches, spooling to disk when it must.
 
     Args:
-        producer_factory: returns an unstarted aiokafka producer (acks=all); called in ``start`` because
-            aiokafka binds to the running loop. This publisher starts and stops it.
+        producer_factory: returns (or awaits) an unstarted aiokafka producer (acks=all); called once the
+            sender runs, because aiokafka binds to the running loop, and again after a failed start (a
+            ``KafkaError`` from it counts as the broker being unreachable). The publisher starts and stops it.
         spool: the on-disk spool (it may hold events from an earlier run: they are replayed first).
         topic: the click topic.
         metrics: where counts and latencies go.
@@ -98,7 +100,7 @@ class KafkaClickPublisher:
 
     def __init__(
         self,
-        producer_factory: Callable[[], AIOKafkaProducer],
+        producer_factory: Callable[[], AIOKafkaProducer | Awaitable[AIOKafkaProducer]],
         spool: Spool,
         topic: str,
         metrics: ProducerMetrics,
@@ -188,8 +190,9 @@ class KafkaClickPublisher:
 
     async def _connect(self) -> AIOKafkaProducer:
         while True:
-            producer = self._producer = self._producer_factory()  # a failed start() leaves it unusable
             try:
+                made = self._producer_factory()  # a new one each time: a failed start() leaves it unusable
+                producer = self._producer = await made if inspect.isawaitable(made) else made
                 await producer.start()
             except KafkaError as exc:
                 log.warning("broker not reachable (%r): clicks go to the spool", exc)

@@ -37,8 +37,10 @@ class ProducerSettings(BaseSettings):
     data_dir: Path = Field(Path("data/producer"), description="Link database and click spool live here.")
     database: Path | None = Field(None, description="SQLite link database (default DATA_DIR/links.db).")
     publish: bool = Field(True, description="Record clicks on Kafka; false only to benchmark the redirect.")
-    enable_idempotence: bool = Field(
-        False, description="Idempotent producer; turn on for Apache Kafka (the embedded broker lacks it)."
+    enable_idempotence: Literal["auto"] | bool = Field(
+        "auto",
+        description="Idempotent producer (no duplicates from retries): auto asks the broker, so it is on for "
+        "Apache Kafka and off for the embedded broker, which lacks it.",
     )
     linger_ms: int = Field(10, ge=0, description="How long the Kafka producer waits to fill a batch.")
     request_timeout_ms: int = Field(

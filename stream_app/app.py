@@ -53,6 +53,7 @@ def faust_config(settings: WorkerSettings) -> dict[str, Any]:
         "broker_rebalance_timeout": settings.rebalance_timeout,
         "recovery_consistency_check": settings.recovery_consistency_check,
         "processing_guarantee": settings.processing_guarantee,
+        "topic_replication_factor": settings.replication_factor,
         "consumer_auto_offset_reset": "earliest",
         "autodiscover": False,
         "web_cors_options": None,

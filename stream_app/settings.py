@@ -74,6 +74,9 @@ class WorkerSettings(BaseSettings):
     recovery_consistency_check: bool = Field(
         True, description="Check changelog offsets on recovery; off for the embedded broker only."
     )
+    replication_factor: int = Field(
+        1, ge=1, description="Replicas of the topics the worker creates (table changelogs); 3 on a cluster."
+    )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
         description="exactly_once needs transactions (Apache Kafka, not the embedded broker).",

@@ -1,8 +1,15 @@
 """A real Kafka-protocol broker for integration tests, and clickpipe processes running against it.
 
-The broker is, in order of preference: ``KAFKA_BOOTSTRAP_SERVERS`` when set; a testcontainers Kafka container
-when a Docker engine answers; otherwise the embedded broker (Tansu). Each test gets its own topics and
-consumer group (uuid names), so tests share one broker without seeing each other's data.
+Which broker (``--broker`` or ``CLICKPIPE_TEST_BROKER``):
+
+- ``embedded`` (default): the embedded broker (Tansu), zero set-up;
+- ``kafka``: one real Apache Kafka node (``clickpipe.kafka``, needs Java; Maven fetches the jars once);
+- ``cluster``: three real Apache Kafka nodes (replication factor 3, min.insync.replicas 2).
+
+``KAFKA_BOOTSTRAP_SERVERS``, when set, wins over all of them; so does a testcontainers Kafka container when a
+Docker engine answers and no broker was chosen. Tests marked ``cluster`` (they kill brokers) run only with
+``--broker cluster`` and say so when skipped. Each test gets its own topics and consumer group (uuid names),
+so tests share one broker without seeing each other's data.
 """
 
 from __future__ import annotations
@@ -16,14 +23,28 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import pytest
 
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker, free_port
+from clickpipe.kafka import KafkaCluster
 from clickpipe.process import terminate
 from schemas.topics import TopicSpec
+from tests.conftest import broker_kind
+
+
+class OwnBroker(Protocol):
+    """A broker a test starts and stops itself (an outage), of the same kind as the session's."""
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -31,12 +52,26 @@ class Broker:
     """The broker the integration tests run against."""
 
     bootstrap_servers: str
-    kind: str  # "external", "testcontainers" or "embedded"
+    kind: str  # "external", "testcontainers", "embedded", "kafka" or "cluster"
+    cluster: KafkaCluster | None = None  # the real Kafka nodes, when the tests started them
 
     @property
     def embedded(self) -> bool:
         """True for the embedded broker, which lacks idempotence and has wrong end offsets."""
         return self.kind == "embedded"
+
+    @property
+    def replication_factor(self) -> int:
+        """Replicas per partition for the tests' topics."""
+        return 3 if self.kind == "cluster" else 1
+
+    def own(self, tmp_path: Path) -> OwnBroker:
+        """A new broker of the same kind (not started), for a test that stops and restarts it."""
+        if self.kind == "embedded":
+            return EmbeddedBroker(port=free_port(), log_file=tmp_path / "own-broker.log")
+        if self.kind in ("kafka", "cluster"):
+            return KafkaCluster(1, data_dir=tmp_path / "own-kafka", port=free_port())
+        pytest.skip(f"a test of its own broker needs the embedded broker or Kafka, not {self.kind}")
 
 
 def _docker_answers() -> bool:
@@ -56,12 +91,17 @@ def _docker_answers() -> bool:
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """A broker for the whole session."""
+    kind = broker_kind(request.config)
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
         yield Broker(external, "external")
-    elif _docker_answers():
+    elif kind in ("kafka", "cluster"):
+        nodes = 3 if kind == "cluster" else 1
+        with KafkaCluster(nodes, data_dir=tmp_path_factory.mktemp(kind)) as cluster:
+            yield Broker(cluster.bootstrap_servers, kind, cluster)
+    elif kind is None and _docker_answers():
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as kafka:
@@ -89,6 +129,7 @@ async def topics(broker: Broker) -> Topics:
     await ensure_topics(
         broker.bootstrap_servers,
         [TopicSpec(names.clicks, names.partitions), TopicSpec(names.dlq, names.partitions)],
+        replication_factor=broker.replication_factor,
     )
     return names
 
@@ -189,7 +230,8 @@ def start_worker(broker: Broker, topics: Topics, services: Services, tmp_path: P
             "CLICKPIPE_WORKER_HEARTBEAT_INTERVAL": "1",
             "CLICKPIPE_WORKER_REBALANCE_TIMEOUT": "6",
             "CLICKPIPE_WORKER_RECOVERY_CONSISTENCY_CHECK": str(not broker.embedded).lower(),
-            "CLICKPIPE_WORKER_LOG_LEVEL": "warning",
+            "CLICKPIPE_WORKER_REPLICATION_FACTOR": str(broker.replication_factor),
+            "CLICKPIPE_WORKER_LOG_LEVEL": os.environ.get("CLICKPIPE_TEST_WORKER_LOG_LEVEL", "warning"),
             **{f"CLICKPIPE_WORKER_{key.upper()}": value for key, value in settings.items()},
         }
         return services.start(name, ["worker", "--web-port", str(port)], env, "/healthz", port)
@@ -213,7 +255,6 @@ def start_producer(broker: Broker, topics: Topics, services: Services, tmp_path:
             "CLICKPIPE_PRODUCER_DATA_DIR": str(tmp_path / name),
             "CLICKPIPE_PRODUCER_DEMO_LINK": "true",
             "CLICKPIPE_PRODUCER_DEMO_API_KEY": API_KEY,
-            "CLICKPIPE_PRODUCER_ENABLE_IDEMPOTENCE": str(not broker.embedded).lower(),
             **{f"CLICKPIPE_PRODUCER_{key.upper()}": value for key, value in settings.items()},
         }
         return services.start(name, ["producer", "--port", str(port)], env, "/readyz", port)

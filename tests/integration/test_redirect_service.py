@@ -14,11 +14,20 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from clickpipe.admin import ensure_topics
-from clickpipe.broker import EmbeddedBroker, free_port
+from clickpipe.broker import free_port
 from schemas.codec import LinkClickCodec
 from schemas.events import EventType, LinkClick
 from schemas.topics import TopicSpec
-from tests.integration.conftest import API_KEY, BROWSER, Broker, Service, Services, StartProducer, Topics
+from tests.integration.conftest import (
+    API_KEY,
+    BROWSER,
+    Broker,
+    OwnBroker,
+    Service,
+    Services,
+    StartProducer,
+    Topics,
+)
 
 CODEC = LinkClickCodec()
 
@@ -104,17 +113,16 @@ async def test_every_click_becomes_an_event_with_the_request_fields(
 
 
 @pytest.fixture
-async def own_broker(tmp_path: Path, broker: Broker) -> AsyncIterator[EmbeddedBroker]:
-    """An embedded broker of this test's own, so the test may stop and restart it."""
-    if not broker.embedded:
-        pytest.skip("stopping the broker needs the embedded broker")
-    own = EmbeddedBroker(port=free_port(), log_file=tmp_path / "own-broker.log").start()
+async def own_broker(tmp_path: Path, broker: Broker) -> AsyncIterator[OwnBroker]:
+    """A broker of this test's own, of the session's kind, so the test may stop and restart it."""
+    own = broker.own(tmp_path)
+    own.start()
     yield own
     own.stop()
 
 
 async def test_a_broker_outage_delays_clicks_but_loses_none(
-    own_broker: EmbeddedBroker, services: Services, tmp_path: Path
+    own_broker: OwnBroker, services: Services, tmp_path: Path
 ) -> None:
     topic = "outage-clicks"
     await ensure_topics(own_broker.bootstrap_servers, [TopicSpec(topic, 4)])
@@ -131,13 +139,13 @@ async def test_a_broker_outage_delays_clicks_but_loses_none(
         before = [await _click(client, "demo", i) for i in range(100)]
         await _events(own_broker.bootstrap_servers, topic, {f"https://ref.example/{i}" for i in range(100)})
 
-        own_broker.stop()  # the broker is gone (and, being in memory, so is its data)
+        own_broker.stop()  # the broker is gone (the embedded one, being in memory, with its data)
         during = [await _click(client, "demo", i) for i in range(100, 400)]
         await asyncio.sleep(3)  # past the send timeout: the clicks are on their way to the spool
         metrics = (await client.get("/metrics")).text
         assert "clickpipe_producer_clicks_spooled_total 0.0" not in metrics
 
-        own_broker.start()  # back, empty: the topic must exist again
+        own_broker.start()  # back (the embedded one empty: the topic must exist again)
         await ensure_topics(own_broker.bootstrap_servers, [TopicSpec(topic, 4)])
         after = [await _click(client, "demo", i) for i in range(400, 500)]
     assert set(before + during + after) == {302}

@@ -168,18 +168,34 @@ def _traffic(center: datetime, count: int, links: int = 200) -> list[LinkClick]:
     ]
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["graceful", "killed"])
+EXACTLY_ONCE = pytest.mark.kafka_only(reason="exactly_once needs Kafka transactions")
+
+
+@pytest.mark.parametrize(
+    ("stop", "guarantee"),
+    [
+        pytest.param(signal.SIGTERM, "at_least_once", id="graceful"),
+        pytest.param(signal.SIGKILL, "at_least_once", id="killed"),
+        pytest.param(signal.SIGKILL, "exactly_once", id="killed-exactly-once", marks=EXACTLY_ONCE),
+    ],
+)
 async def test_restart_mid_stream_counts_every_click_once(
     broker: Broker,
     topics: Topics,
     output_topics: dict[str, str],
     start_worker: StartWorker,
     stop: signal.Signals,
+    guarantee: str,
 ) -> None:
     center = datetime.now(UTC)
     clicks = _traffic(center, 30_000)
     expected = Counter(click.link_id for click in clicks)
-    settings = {"grace_seconds": "600", "batch_size": "500", **output_topics}
+    settings = {
+        "grace_seconds": "600",
+        "batch_size": "500",
+        "processing_guarantee": guarantee,
+        **output_topics,
+    }
     worker = start_worker(**settings)
     await _produce(broker, topics.clicks, clicks)
     deadline = time.monotonic() + 120

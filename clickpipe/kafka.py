@@ -1,0 +1,421 @@
+"""Real Apache Kafka as plain JVM processes: one combined node, or a three-node KRaft quorum on loopback.
+
+No Docker and no tarball: Kafka's own jars come from Maven Central through ``kafka/pom.xml`` (fetched once
+into a cache, see :func:`kafka_libs`) and each node runs as ``java kafka.Kafka node.properties``. This is the
+engine production runs, so it proves what the embedded broker cannot: idempotent and transactional
+producers, replication, changelog recovery with its consistency check, broker failover.
+
+Every node is both broker and controller. A cluster of three has replication factor 3 and
+``min.insync.replicas=2`` by default, so it keeps accepting ``acks=all`` writes with one node down.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from clickpipe.broker import free_port, port_answers
+from clickpipe.errors import BrokerStartError, KafkaSetupError
+from clickpipe.process import die_with_parent
+
+log = logging.getLogger(__name__)
+
+REPO_POM = Path(__file__).resolve().parents[1] / "kafka" / "pom.xml"
+JVM_OPTIONS = (
+    "-Xms128m",
+    "-Xmx384m",
+    "-XX:+UseSerialGC",
+    "-XX:TieredStopAtLevel=1",
+    "-Djava.awt.headless=true",
+)
+_LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.server.name = kafka.server.KafkaRaftServer
+logger.server.level = info
+"""
+
+
+def kafka_uuid() -> str:
+    """A Kafka ``Uuid`` string (cluster and directory ids): URL-safe base64 of 16 random bytes, no padding."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not text.startswith("-"):  # Kafka's own generator avoids these: they read as options
+            return text
+
+
+def kafka_libs(pom: Path | None = None, *, fetch: bool = True) -> Path:
+    """Return the directory holding Kafka's jars, fetching them with Maven the first time.
+
+    ``CLICKPIPE_KAFKA_LIBS`` names a ready directory of jars. Otherwise the jars of ``kafka/pom.xml`` are
+    copied once into ``~/.cache/clickpipe/kafka-<pom hash>/libs`` (``XDG_CACHE_HOME`` is honoured); Maven's
+    own repository (``~/.m2``) caches the downloads too.
+
+    Raises:
+        KafkaSetupError: the jars are missing and cannot be fetched (no pom, no Maven, Maven failed).
+    """
+    given = os.environ.get("CLICKPIPE_KAFKA_LIBS")
+    if given:
+        libs = Path(given)
+        if not any(libs.glob("kafka_2.13-*.jar")):
+            raise KafkaSetupError(f"CLICKPIPE_KAFKA_LIBS={libs} holds no kafka_2.13 jar")
+        return libs
+    pom = pom or REPO_POM
+    if not pom.is_file():
+        raise KafkaSetupError(
+            f"Kafka's Maven project {pom} is not here (installed without the repository?): "
+            "set CLICKPIPE_KAFKA_LIBS to a directory with Kafka's jars"
+        )
+    digest = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "clickpipe" / f"kafka-{digest}"
+    libs, stamp = cache / "libs", cache / "complete"
+    if stamp.is_file():
+        return libs
+    if not fetch:
+        raise KafkaSetupError(
+            f"Kafka's jars are not fetched yet: run `mvn -f {pom} dependency:copy-dependencies`"
+        )
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise KafkaSetupError(
+            "Apache Kafka's jars are fetched with Maven, which is not installed: "
+            "apt-get install maven (or set CLICKPIPE_KAFKA_LIBS to a directory with Kafka's jars)"
+        )
+    log.warning("fetching Apache Kafka's jars with Maven into %s (once) ...", libs)
+    shutil.rmtree(libs, ignore_errors=True)
+    command = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies", f"-DoutputDirectory={libs}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
+    if result.returncode != 0:
+        raise KafkaSetupError(
+            f"Maven could not fetch Kafka's jars ({' '.join(command)}):\n{result.stdout[-3000:]}"
+        )
+    stamp.write_text(digest)
+    return libs
+
+
+def java_binary() -> str:
+    """Return the ``java`` to run Kafka with (``JAVA_HOME`` first).
+
+    Raises:
+        KafkaSetupError: no Java is installed.
+    """
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").is_file():
+        return str(Path(home) / "bin" / "java")
+    found = shutil.which("java")
+    if found is None:
+        raise KafkaSetupError(
+            "Apache Kafka needs Java 17 or newer, and no `java` is on PATH: "
+            "apt-get install openjdk-17-jre-headless (or set JAVA_HOME)"
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaNode:
+    """One node's identity: its id, its ports on loopback and where it keeps its log."""
+
+    node_id: int
+    host: str
+    port: int
+    controller_port: int
+    directory: Path
+
+    @property
+    def address(self) -> str:
+        """The broker's ``host:port``."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def controller(self) -> str:
+        """The controller's ``host:port``."""
+        return f"{self.host}:{self.controller_port}"
+
+
+def node_properties(node: KafkaNode, nodes: list[KafkaNode]) -> str:
+    """The ``server.properties`` of ``node`` in a quorum of ``nodes`` (all of them combined nodes)."""
+    cluster = len(nodes) > 1
+    replicas, min_isr = (3, 2) if cluster else (1, 1)
+    replicas = min(replicas, len(nodes))
+    lines = [
+        "process.roles=broker,controller",
+        f"node.id={node.node_id}",
+        "controller.quorum.bootstrap.servers=" + ",".join(n.controller for n in nodes),
+        f"listeners=PLAINTEXT://{node.address},CONTROLLER://{node.controller}",
+        f"advertised.listeners=PLAINTEXT://{node.address},CONTROLLER://{node.controller}",
+        "inter.broker.listener.name=PLAINTEXT",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"log.dirs={node.directory / 'data'}",
+        f"default.replication.factor={replicas}",
+        f"min.insync.replicas={min_isr}",
+        f"offsets.topic.replication.factor={replicas}",
+        "offsets.topic.num.partitions=3",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={min_isr}",
+        f"share.coordinator.state.topic.replication.factor={replicas}",
+        f"share.coordinator.state.topic.min.isr={min_isr}",
+        "group.initial.rebalance.delay.ms=0",
+        "log.cleaner.dedupe.buffer.size=2097152",  # the default takes 128 MB of heap at start-up
+        "server.max.startup.time.ms=60000",  # the default waits for a quorum forever
+        "num.network.threads=2",
+        "num.io.threads=2",
+        "auto.create.topics.enable=false",  # clickpipe creates its topics with their partition counts
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class KafkaCluster:
+    """Apache Kafka nodes as child processes; a context manager that always stops them.
+
+    Args:
+        nodes: 1 (one combined node) or 3 (a KRaft quorum, replication factor 3, min.insync.replicas 2).
+        host: the loopback address every node listens on and advertises.
+        port: the first node's broker port (0 picks free ports; only for ``nodes=1``).
+        data_dir: where nodes keep their logs; kept when given (a formatted directory is reused, so a
+            single node keeps its topics across runs), a temporary one removed on stop otherwise.
+        start_timeout: seconds for every node to accept connections.
+    """
+
+    def __init__(
+        self,
+        nodes: int = 1,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: Path | None = None,
+        start_timeout: float = 90.0,
+    ) -> None:
+        if nodes not in (1, 3):
+            raise ValueError("a Kafka cluster here has 1 or 3 nodes")
+        if port and nodes != 1:
+            raise ValueError("a fixed port is for a single node")
+        self._owns_dir = data_dir is None
+        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="clickpipe-kafka-"))
+        self._start_timeout = start_timeout
+        self.nodes = [
+            KafkaNode(n, host, port or free_port(host), free_port(host), self.data_dir / f"node-{n}")
+            for n in range(1, nodes + 1)
+        ]
+        self._processes: dict[int, subprocess.Popen[bytes]] = {}
+        self._logs: dict[int, IO[bytes]] = {}
+        self._java: str | None = None
+        self._libs: Path | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Every node's ``host:port``, comma-separated."""
+        return ",".join(node.address for node in self.nodes)
+
+    def node(self, node_id: int) -> KafkaNode:
+        """The node with this id (1-based)."""
+        return self.nodes[node_id - 1]
+
+    def alive(self, node_id: int) -> bool:
+        """True while that node's process runs."""
+        process = self._processes.get(node_id)
+        return process is not None and process.poll() is None
+
+    def log_path(self, node_id: int) -> Path:
+        """The file a node's output goes to."""
+        return self.node(node_id).directory / "kafka.log"
+
+    def start(self) -> Self:
+        """Format the nodes (unless already formatted), start them all and wait until each answers.
+
+        Raises:
+            KafkaSetupError: Java or the jars are missing.
+            BrokerStartError: a port is taken, a node exited or did not answer in time.
+        """
+        self._java, self._libs = java_binary(), kafka_libs()
+        for node in self.nodes:
+            if port_answers(node.host, node.port):
+                raise BrokerStartError(f"port {node.address} is already in use")
+        try:
+            self._format()
+            for node in self.nodes:
+                self._spawn(node)
+            self.wait_ready([node.node_id for node in self.nodes])
+        except BaseException:
+            self.stop()
+            raise
+        log.info("Apache Kafka (%d node(s)) listening on %s", len(self.nodes), self.bootstrap_servers)
+        return self
+
+    def kill(self, node_id: int) -> None:
+        """SIGKILL one node: a crash, with no controlled shutdown."""
+        process = self._processes.pop(node_id, None)
+        if process is not None:
+            process.kill()
+            process.wait()
+        self._close_log(node_id)
+
+    def terminate(self, node_id: int, timeout: float = 60.0) -> None:
+        """Stop one node with a controlled shutdown (SIGTERM), SIGKILL after ``timeout`` seconds."""
+        process = self._processes.pop(node_id, None)
+        if process is not None:
+            _stop_processes([process], timeout)
+        self._close_log(node_id)
+
+    def restart(self, node_id: int) -> None:
+        """Start a stopped node again on its ports and data, and wait until it answers."""
+        if self.alive(node_id):
+            raise ValueError(f"node {node_id} is running")
+        self._spawn(self.node(node_id))
+        self.wait_ready([node_id])
+
+    def wait_ready(self, node_ids: list[int]) -> None:
+        """Wait until each node's broker port accepts connections (Kafka opens it once the broker is up).
+
+        Raises:
+            BrokerStartError: a node exited or did not answer within the start timeout.
+        """
+        deadline = time.monotonic() + self._start_timeout
+        waiting = list(node_ids)
+        while waiting:
+            node_id = waiting[0]
+            node, process = self.node(node_id), self._processes[node_id]
+            if port_answers(node.host, node.port):
+                waiting.pop(0)
+                continue
+            if process.poll() is not None:
+                raise BrokerStartError(
+                    f"Kafka node {node_id} exited with code {process.returncode} on start; "
+                    f"its log ({self.log_path(node_id)}) ends with:\n{_tail(self.log_path(node_id))}"
+                )
+            if time.monotonic() > deadline:
+                raise BrokerStartError(
+                    f"Kafka node {node_id} did not answer on {node.address} "
+                    f"within {self._start_timeout:.0f}s; its log ends with:\n{_tail(self.log_path(node_id))}"
+                )
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """Stop every node (SIGTERM, SIGKILL after ``timeout``); remove a temporary data dir. Idempotent."""
+        processes = list(self._processes.values())
+        self._processes.clear()
+        _stop_processes(processes, timeout)
+        for node_id in list(self._logs):
+            self._close_log(node_id)
+        if self._owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def wait(self) -> int:
+        """Block until any node exits; return its exit code."""
+        while True:
+            for process in self._processes.values():
+                if process.poll() is not None:
+                    return process.returncode
+            if not self._processes:
+                return 0
+            time.sleep(0.2)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _command(self, main: str, *args: str) -> list[str]:
+        assert self._java is not None and self._libs is not None  # noqa: S101 - set by start()
+        log4j = self.data_dir / "log4j2.properties"
+        return [
+            self._java,
+            *JVM_OPTIONS,
+            f"-Dlog4j2.configurationFile={log4j}",
+            "-cp",
+            f"{self._libs}/*",  # one argument: Java expands the wildcard
+            main,
+            *args,
+        ]
+
+    def _format(self) -> None:
+        """Write each node's configuration and format its storage, all nodes at once."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "log4j2.properties").write_text(_LOG4J2)
+        directory_ids = {node.node_id: kafka_uuid() for node in self.nodes}
+        voters = ",".join(f"{n.node_id}@{n.controller}:{directory_ids[n.node_id]}" for n in self.nodes)
+        cluster_id = kafka_uuid()
+        formatting: list[tuple[KafkaNode, subprocess.Popen[str]]] = []
+        for node in self.nodes:
+            node.directory.mkdir(parents=True, exist_ok=True)
+            config = node.directory / "server.properties"
+            config.write_text(node_properties(node, self.nodes))
+            if (node.directory / "data" / "meta.properties").is_file():
+                continue  # formatted on an earlier run: keep its data
+            quorum = ["--standalone"] if len(self.nodes) == 1 else ["--initial-controllers", voters]
+            args = ["format", "-t", cluster_id, "-c", str(config), *quorum]
+            formatting.append(
+                (
+                    node,
+                    subprocess.Popen(  # noqa: S603 - our own java command
+                        self._command("kafka.tools.StorageTool", *args),
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                    ),
+                )
+            )
+        for node, process in formatting:
+            output, _ = process.communicate(timeout=120)
+            if process.returncode != 0:
+                raise BrokerStartError(f"formatting Kafka node {node.node_id} failed:\n{output[-3000:]}")
+
+    def _spawn(self, node: KafkaNode) -> None:
+        self._close_log(node.node_id)
+        self._logs[node.node_id] = out = self.log_path(node.node_id).open("ab")
+        self._processes[node.node_id] = subprocess.Popen(  # noqa: S603 - our own java command
+            self._command("kafka.Kafka", str(node.directory / "server.properties")),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C in a terminal reaches the command that owns it, not Kafka
+            preexec_fn=die_with_parent,
+        )
+
+    def _close_log(self, node_id: int) -> None:
+        out = self._logs.pop(node_id, None)
+        if out is not None:
+            out.close()
+
+
+def _stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM them all at once, then SIGKILL whatever still runs after ``timeout`` seconds."""
+    for process in processes:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
