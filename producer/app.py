@@ -17,6 +17,7 @@ from producer.limits import BodySizeLimit
 from producer.links import DEMO_ACCOUNT, DEMO_LINK, KeyStore, LinkStore
 from producer.metrics import ProducerMetrics
 from producer.publisher import ClickPublisher, DiscardingClickPublisher, KafkaClickPublisher, kafka_producer
+from producer.rejected import FileRejectedSink
 from producer.settings import ProducerSettings
 from producer.spool import Spool
 from producer.sqlite_store import SqliteStore
@@ -108,13 +109,15 @@ def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> 
             linger_ms=settings.linger_ms,
             request_timeout_ms=settings.request_timeout_ms,
         ),
-        Spool(settings.spool_dir, fsync=settings.spool_fsync),
+        Spool(settings.spool_dir, fsync=settings.spool_fsync, max_bytes=settings.spool_max_bytes),
         settings.clicks_topic,
         metrics,
         queue_size=settings.queue_size,
         batch_size=settings.send_batch_size,
         drain_timeout=settings.drain_seconds,
         codec=codec,
+        rejected=FileRejectedSink(settings.rejected_dir),
+        max_event_bytes=settings.max_event_bytes,
     )
 
 

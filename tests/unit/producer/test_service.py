@@ -217,3 +217,19 @@ async def test_health_and_metrics(service: Harness) -> None:
     assert (await service.client.get("/readyz")).status_code == 200
     assert "clickpipe_producer_clicks_dropped_total 0.0" in (await service.client.get("/metrics")).text
     assert (await service.client.get("/openapi.json")).json()["info"]["title"] == "clickpipe redirect service"
+
+
+async def test_readyz_turns_503_past_the_spool_threshold() -> None:
+    publisher = InMemoryClickPublisher()
+    app = create_app(
+        ProducerSettings(spool_ready_max_bytes=1_000), store=InMemoryStore(), publisher=publisher
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
+        publisher.spool_bytes = 1_000
+        assert (await client.get("/readyz")).status_code == 200
+        publisher.spool_bytes = 1_001
+        response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert "over 1000" in response.json()["reason"]
+        publisher.state = "failed"
+        assert (await client.get("/readyz")).json()["publisher"] == "failed"
