@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -37,6 +38,7 @@ def create_app(
     store: LinkStore | None = None,
     keys: KeyStore | None = None,
     publisher: ClickPublisher | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """Build the redirect service.
 
@@ -45,6 +47,7 @@ def create_app(
         store: where links live (and, unless ``keys`` is given, API keys); SQLite in the data dir when None.
         keys: where accounts and API keys live; ``store`` when None.
         publisher: where clicks go; Kafka with the on-disk spool when None.
+        clock: the time now (aware, UTC); the system clock when None.
     """
     settings = settings or ProducerSettings()
     metrics = ProducerMetrics()
@@ -61,6 +64,7 @@ def create_app(
         publisher=publisher,
         metrics=metrics,
         trusted_proxies=parse_networks(settings.trusted_proxies),
+        clock=clock or (lambda: datetime.now(UTC)),
     )
 
     @asynccontextmanager

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -27,6 +29,7 @@ class Services:
     publisher: ClickPublisher
     metrics: ProducerMetrics
     trusted_proxies: tuple[IPNetwork, ...]
+    clock: Callable[[], datetime]  # the time now, aware (UTC)
 
 
 def get_services(request: Request) -> Services:

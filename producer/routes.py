@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
@@ -86,7 +85,7 @@ async def redirect(slug: str, services: ServicesDep, request: Request) -> Respon
     link = await services.cache.get(slug)
     client = request.client.host if request.client else None
     geo = geo_from_headers(request.headers) if is_trusted(client, services.trusted_proxies) else UNKNOWN
-    now = datetime.now(UTC)
+    now = services.clock()
     destination, event = visit_event(
         slug,
         link,
