@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from producer import api, ingest, routes
+from producer import account, api, ingest, routes
 from producer.cache import LinkCache
 from producer.deps import Services
 from producer.errors import StoreError
@@ -28,7 +28,8 @@ from schemas.confluent import SchemaRegistryClient, link_click_codec
 DESCRIPTION = """
 Smart links: `GET /{slug}` redirects a visitor to the link's destination for their country and records the
 click on Kafka without making them wait. Links are managed under `/api/links` with an account's API key
-(`Authorization: Bearer <key>`, made with `clickpipe keys create`); backfills go to `/api/clicks/batch`.
+(`Authorization: Bearer <key>`, made with `clickpipe keys create`); backfills go to `/api/clicks/batch`;
+`/api/account` tells whose a key is.
 """
 
 
@@ -88,6 +89,7 @@ def create_app(
     )
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(ingest.router)
     app.include_router(routes.router)

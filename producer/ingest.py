@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from producer.bots import is_bot
 from producer.clicks import MAX_REFERER, MAX_USER_AGENT, click_event, future_error
-from producer.deps import AccountDep, ServicesDep
+from producer.deps import AccountDep, ServicesDep, json_body, read_json
 from producer.geo import Geo, parse_country
 from producer.links import Link
 from producer.routing import choose_destination
@@ -69,9 +69,10 @@ class BatchResult(BaseModel):
 _CLICK = TypeAdapter(ClickIn)
 
 
-@router.post("/batch", summary="Record a batch of clicks (backfill)")
-async def ingest(batch: ClickBatch, account: AccountDep, services: ServicesDep) -> BatchResult:
+@router.post("/batch", summary="Record a batch of clicks (backfill)", openapi_extra=json_body(ClickBatch))
+async def ingest(account: AccountDep, services: ServicesDep, request: Request) -> BatchResult:
     """Validate each click; publish the valid ones in order, report each invalid one by index."""
+    batch = await read_json(request, ClickBatch)  # once the key is known good
     links: dict[str, Link | None] = {}
     events: list[LinkClick] = []
     errors: list[RecordError] = []

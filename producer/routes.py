@@ -80,7 +80,7 @@ async def redirect(slug: str, services: ServicesDep, request: Request) -> Respon
 
     The CF-* visitor-location headers count only from a trusted proxy. The redirect is never cached.
     """
-    if not _SLUG.match(slug):
+    if not _SLUG.fullmatch(slug):
         return _page("Link not found", "This link does not exist.", 404)
     link = await services.cache.get(slug)
     client = request.client.host if request.client else None
