@@ -32,6 +32,7 @@ from clickpipe.admin import ensure_topics
 from clickpipe.broker import free_port
 from producer.metrics import ProducerMetrics
 from producer.publisher import KafkaClickPublisher, kafka_producer
+from producer.rejected import FileRejectedSink
 from producer.spool import Spool
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
@@ -150,6 +151,7 @@ async def publisher_rate(bootstrap: str, topic: str, events: list[LinkClick]) ->
             topic,
             metrics,
             queue_size=len(events) + 1,
+            rejected=FileRejectedSink(Path(spool_dir) / "rejected"),
         )
         await publisher.start()
         while publisher.state != "connected":

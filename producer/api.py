@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from producer.deps import AccountDep, ServicesDep
+from producer.deps import AccountDep, ServicesDep, json_body, read_json
 from producer.errors import LinkExistsError
 from producer.links import Link, new_id, new_slug
 from producer.validation import check_country, check_destination, check_slug
@@ -105,9 +105,16 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such lin
 _CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "The slug is taken"}}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a link", responses=_CONFLICT)
-async def create_link(body: LinkIn, account: AccountDep, services: ServicesDep) -> LinkOut:
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a link",
+    responses=_CONFLICT,
+    openapi_extra=json_body(LinkIn),
+)
+async def create_link(account: AccountDep, services: ServicesDep, request: Request) -> LinkOut:
     """Create a link; a slug is generated when none is given."""
+    body = await read_json(request, LinkIn)  # once the key is known good
     now = datetime.now(UTC)
     for _ in range(5):
         link = Link(
@@ -156,9 +163,15 @@ async def read_link(link_id: str, account: AccountDep, services: ServicesDep) ->
     return LinkOut.of(await _own_link(services, account, link_id))
 
 
-@router.patch("/{link_id}", summary="Change a link", responses={**_NOT_FOUND, **_CONFLICT})
-async def update_link(link_id: str, body: LinkPatch, account: AccountDep, services: ServicesDep) -> LinkOut:
+@router.patch(
+    "/{link_id}",
+    summary="Change a link",
+    responses={**_NOT_FOUND, **_CONFLICT},
+    openapi_extra=json_body(LinkPatch),
+)
+async def update_link(link_id: str, account: AccountDep, services: ServicesDep, request: Request) -> LinkOut:
     """Change the given fields of one of the account's links; the next click sees the change."""
+    body = await read_json(request, LinkPatch)  # once the key is known good
     link = await _own_link(services, account, link_id)
     changes = body.model_dump(exclude_unset=True)
     if "country_destinations" in changes:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from producer import api, ingest, routes
+from producer import account, api, ingest, routes
 from producer.broker_features import supports_idempotence
 from producer.cache import LinkCache
 from producer.deps import Services
@@ -19,6 +20,7 @@ from producer.limits import BodySizeLimit
 from producer.links import DEMO_ACCOUNT, DEMO_LINK, KeyStore, LinkStore
 from producer.metrics import ProducerMetrics
 from producer.publisher import ClickPublisher, DiscardingClickPublisher, KafkaClickPublisher, kafka_producer
+from producer.rejected import FileRejectedSink
 from producer.settings import ProducerSettings
 from producer.spool import Spool
 from producer.sqlite_store import SqliteStore
@@ -28,7 +30,8 @@ from schemas.confluent import SchemaRegistryClient, link_click_codec
 DESCRIPTION = """
 Smart links: `GET /{slug}` redirects a visitor to the link's destination for their country and records the
 click on Kafka without making them wait. Links are managed under `/api/links` with an account's API key
-(`Authorization: Bearer <key>`, made with `clickpipe keys create`); backfills go to `/api/clicks/batch`.
+(`Authorization: Bearer <key>`, made with `clickpipe keys create`); backfills go to `/api/clicks/batch`;
+`/api/account` tells whose a key is.
 """
 
 
@@ -38,6 +41,7 @@ def create_app(
     store: LinkStore | None = None,
     keys: KeyStore | None = None,
     publisher: ClickPublisher | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """Build the redirect service.
 
@@ -46,6 +50,7 @@ def create_app(
         store: where links live (and, unless ``keys`` is given, API keys); SQLite in the data dir when None.
         keys: where accounts and API keys live; ``store`` when None.
         publisher: where clicks go; Kafka with the on-disk spool when None.
+        clock: the time now (aware, UTC); the system clock when None.
     """
     settings = settings or ProducerSettings()
     metrics = ProducerMetrics()
@@ -62,6 +67,7 @@ def create_app(
         publisher=publisher,
         metrics=metrics,
         trusted_proxies=parse_networks(settings.trusted_proxies),
+        clock=clock or (lambda: datetime.now(UTC)),
     )
 
     @asynccontextmanager
@@ -85,6 +91,7 @@ def create_app(
     )
     app.state.services = services
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(account.router)
     app.include_router(api.router)
     app.include_router(ingest.router)
     app.include_router(routes.router)
@@ -117,13 +124,15 @@ def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> 
 
     return KafkaClickPublisher(
         connect,
-        Spool(settings.spool_dir, fsync=settings.spool_fsync),
+        Spool(settings.spool_dir, fsync=settings.spool_fsync, max_bytes=settings.spool_max_bytes),
         settings.clicks_topic,
         metrics,
         queue_size=settings.queue_size,
         batch_size=settings.send_batch_size,
         drain_timeout=settings.drain_seconds,
         codec=codec,
+        rejected=FileRejectedSink(settings.rejected_dir),
+        max_event_bytes=settings.max_event_bytes,
     )
 
 

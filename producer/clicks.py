@@ -1,14 +1,25 @@
-"""Turning a visit into a click event: pure functions, no framework."""
+"""Turning a visit into a click event: pure functions, no framework.
+
+What an event copies from a request is bounded, so no request can make a record the broker refuses: the
+user agent is cut to ``MAX_USER_AGENT`` characters and the referer to ``MAX_REFERER`` (the slug is at most 64
+characters by its pattern, a destination at most 2,048 by validation, the geo texts at most 128 each). And
+an event's time may not lie in the future beyond a clock skew: it would move the worker's watermark.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from producer.bots import is_bot
 from producer.geo import Geo
 from producer.links import Link, LinkState
 from producer.routing import choose_destination
 from schemas.events import EventType, LinkClick, new_event_id
+
+MAX_USER_AGENT = 1024
+"""Characters of a User-Agent an event keeps (real ones are well under 512)."""
+MAX_REFERER = 2048
+"""Characters of a Referer an event keeps (as long as the longest destination)."""
 
 _EVENT_TYPE = {
     LinkState.LIVE: EventType.LINK_CLICK,
@@ -30,6 +41,7 @@ def visit_event(
 
     A visit to a live link is a LINK_CLICK; to a missing, disabled or expired one, an event of that type.
     """
+    user_agent = cap(user_agent, MAX_USER_AGENT)
     state = link.state(now) if link is not None else None
     destination = choose_destination(link, geo.country) if link is not None else None
     event = click_event(
@@ -74,7 +86,22 @@ def click_event(
         city=geo.city,
         region=geo.region,
         continent=geo.continent,
-        user_agent=user_agent,
-        referer=referer,
+        user_agent=cap(user_agent, MAX_USER_AGENT),
+        referer=cap(referer, MAX_REFERER),
         is_bot=bot,
     )
+
+
+def cap(text: str | None, limit: int) -> str | None:
+    """Return ``text`` cut to at most ``limit`` characters."""
+    return text if text is None or len(text) <= limit else text[:limit]
+
+
+def future_error(at: datetime, now: datetime, max_skew: timedelta) -> str | None:
+    """Why a click at ``at`` cannot be taken at ``now`` (it lies more than ``max_skew`` ahead), or None."""
+    if at - now > max_skew:
+        return (
+            f"timestamp {at.isoformat()} is more than {max_skew.total_seconds():g} s ahead of the "
+            f"service's clock ({now.isoformat()})"
+        )
+    return None

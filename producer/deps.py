@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ValidationError
 
 from producer.cache import LinkCache
 from producer.geo import IPNetwork
@@ -27,6 +31,7 @@ class Services:
     publisher: ClickPublisher
     metrics: ProducerMetrics
     trusted_proxies: tuple[IPNetwork, ...]
+    clock: Callable[[], datetime]  # the time now, aware (UTC)
 
 
 def get_services(request: Request) -> Services:
@@ -60,3 +65,28 @@ async def current_account(
 
 
 AccountDep = Annotated[str, Depends(current_account)]
+
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+async def read_json(request: Request, model: type[Model]) -> Model:
+    """Read and validate the JSON body as ``model``; 422 as FastAPI gives. Routes call this after their
+    dependencies (the API key) are resolved: FastAPI itself parses a declared body before them, so an
+    unauthenticated caller could make the service parse any body it likes."""
+    body = await request.body()
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors, body=body) from exc
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` describing a route's JSON body read with ``read_json``."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }

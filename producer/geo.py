@@ -40,14 +40,16 @@ def parse_networks(cidrs: Iterable[str]) -> tuple[IPNetwork, ...]:
 
 
 def is_trusted(client: str | None, networks: Iterable[IPNetwork]) -> bool:
-    """True when the direct peer ``client`` is one of the trusted proxies."""
+    """True when the direct peer ``client`` is one of the trusted proxies. An IPv4-mapped IPv6 address
+    (``::ffff:127.0.0.1``, as a dual-stack socket reports an IPv4 peer) counts as its IPv4 address."""
     if client is None:
         return False
     try:
         address = ipaddress.ip_address(client)
     except ValueError:
         return False
-    return any(address in network for network in networks)
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return any(address in network or (mapped is not None and mapped in network) for network in networks)
 
 
 def parse_country(value: str | None) -> str | None:

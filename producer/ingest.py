@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from producer.bots import is_bot
-from producer.clicks import click_event
-from producer.deps import AccountDep, ServicesDep
+from producer.clicks import MAX_REFERER, MAX_USER_AGENT, click_event, future_error
+from producer.deps import AccountDep, ServicesDep, json_body, read_json
 from producer.geo import Geo, parse_country
 from producer.links import Link
 from producer.routing import choose_destination
@@ -26,7 +27,10 @@ class ClickIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     link_id: str = Field(max_length=64, description="One of the account's links.")
-    timestamp: AwareDatetime = Field(description="When the click happened (with a UTC offset).")
+    timestamp: AwareDatetime = Field(
+        description="When the click happened (with a UTC offset); at most MAX_CLOCK_SKEW_SECONDS (default "
+        "300) ahead of the service's clock."
+    )
     event_id: str | None = Field(None, max_length=64, description="Unique id; generated when absent.")
     country: str | None = Field(None, description="ISO 3166-1 alpha-2, upper case.")
     city: str | None = Field(None, max_length=128)
@@ -34,8 +38,8 @@ class ClickIn(BaseModel):
     continent: str | None = Field(None, pattern=r"^(AF|AN|AS|EU|NA|OC|SA)$")
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    user_agent: str | None = Field(None, max_length=1024)
-    referer: str | None = Field(None, max_length=2048)
+    user_agent: str | None = Field(None, max_length=MAX_USER_AGENT)
+    referer: str | None = Field(None, max_length=MAX_REFERER)
     is_bot: bool | None = Field(
         None, description="Defaults to what the user agent says (a person when there is none)."
     )
@@ -65,17 +69,22 @@ class BatchResult(BaseModel):
 _CLICK = TypeAdapter(ClickIn)
 
 
-@router.post("/batch", summary="Record a batch of clicks (backfill)")
-async def ingest(batch: ClickBatch, account: AccountDep, services: ServicesDep) -> BatchResult:
+@router.post("/batch", summary="Record a batch of clicks (backfill)", openapi_extra=json_body(ClickBatch))
+async def ingest(account: AccountDep, services: ServicesDep, request: Request) -> BatchResult:
     """Validate each click; publish the valid ones in order, report each invalid one by index."""
+    batch = await read_json(request, ClickBatch)  # once the key is known good
     links: dict[str, Link | None] = {}
     events: list[LinkClick] = []
     errors: list[RecordError] = []
+    now, max_skew = services.clock(), timedelta(seconds=services.settings.max_clock_skew_seconds)
     for index, raw in enumerate(batch.clicks):
         try:
             click = _CLICK.validate_python(raw)
         except ValidationError as exc:
             errors.append(RecordError(index=index, error=_reason(exc)))
+            continue
+        if (ahead := future_error(click.timestamp, now, max_skew)) is not None:
+            errors.append(RecordError(index=index, error=ahead))
             continue
         if click.link_id not in links:
             links[click.link_id] = await services.links.get(account, click.link_id)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class BodyTooLarge(Exception):
-    """Raised inside ``receive`` when a streamed body passes the limit."""
+class BodyTooLarge(HTTPException):
+    """Raised inside ``receive`` when a streamed (chunked) body passes the limit. An HTTPException, so
+    that FastAPI's body parsing lets it through (answered 413) instead of turning it into a 400."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body is larger than {max_bytes} bytes")
 
 
 class BodySizeLimit:
@@ -35,7 +40,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise BodyTooLarge
+                    raise BodyTooLarge(self.max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:

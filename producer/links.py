@@ -106,15 +106,17 @@ class LinkStore(Protocol):
         ...
 
     async def create(self, link: Link) -> None:
-        """Store a new link. Raises LinkExistsError when the slug is taken."""
+        """Store a new link. Raises LinkExistsError when the slug is taken, or was another account's."""
         ...
 
     async def update(self, link: Link) -> None:
-        """Replace a stored link (same id and account). Raises LinkExistsError when a new slug is taken."""
+        """Replace a stored link (same id and account). Raises LinkExistsError when a new slug is taken, or
+        was another account's. The old slug stays reserved to the account."""
         ...
 
     async def delete(self, account_id: str, link_id: str) -> Link | None:
-        """Delete the account's link; return it, or None when there was none."""
+        """Delete the account's link; return it, or None when there was none. Its slug stays reserved to
+        the account: no other account may take it (shared links must not change hands)."""
         ...
 
 
@@ -143,6 +145,7 @@ class InMemoryStore:
 
     def __init__(self, links: list[Link] | None = None) -> None:
         self._links: dict[str, Link] = {link.link_id: link for link in links or []}
+        self._retired: dict[str, str] = {}  # slug -> the account it stays reserved to
         self._accounts: dict[str, Account] = {}
         self._keys: dict[str, str] = {}
 
@@ -171,13 +174,17 @@ class InMemoryStore:
     async def update(self, link: Link) -> None:
         """Replace a stored link."""
         self._check_slug_free(link)
+        old = self._links.get(link.link_id)
+        if old is not None and old.slug != link.slug:
+            self._retired[old.slug] = old.account_id
         self._links[link.link_id] = link
 
     async def delete(self, account_id: str, link_id: str) -> Link | None:
-        """Delete the account's link."""
+        """Delete the account's link; its slug stays reserved to the account."""
         link = await self.get(account_id, link_id)
         if link is not None:
             del self._links[link_id]
+            self._retired[link.slug] = link.account_id
         return link
 
     async def add_account(self, account: Account) -> None:
@@ -197,6 +204,8 @@ class InMemoryStore:
         return self._keys.get(hash_api_key(key))
 
     def _check_slug_free(self, link: Link) -> None:
+        if self._retired.get(link.slug, link.account_id) != link.account_id:
+            raise LinkExistsError(f"slug {link.slug!r} is taken")
         for other in self._links.values():
             if other.slug == link.slug and other.link_id != link.link_id:
                 raise LinkExistsError(f"slug {link.slug!r} is taken")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from producer.rejected import REJECT_REASONS
+
 
 class ProducerMetrics:
     """The redirect service's counters, gauges and histograms."""
@@ -32,9 +34,18 @@ class ProducerMetrics:
         )
         self.clicks_dropped = Counter(
             "clickpipe_producer_clicks_dropped",
-            "Click events lost because even the spool could not take them. Must stay 0.",
+            "Click events lost because the spool was at its byte cap or could not write. Must stay 0.",
             registry=r,
         )
+        self.clicks_rejected = Counter(
+            "clickpipe_producer_clicks_rejected",
+            "Click events set aside, never to be sent: too_large (over MAX_EVENT_BYTES), unencodable, "
+            "refused (by the broker).",
+            ["reason"],
+            registry=r,
+        )
+        for reason in REJECT_REASONS:
+            self.clicks_rejected.labels(reason=reason)
         self.publish_errors = Counter(
             "clickpipe_producer_publish_errors", "Send rounds the broker did not acknowledge.", registry=r
         )
@@ -43,6 +54,11 @@ class ProducerMetrics:
         )
         self.spool_pending = Gauge(
             "clickpipe_producer_spool_pending", "Click events waiting in the spool.", registry=r
+        )
+        self.spool_bytes = Gauge(
+            "clickpipe_producer_spool_bytes",
+            "Bytes on disk in the spool (capped by SPOOL_MAX_BYTES).",
+            registry=r,
         )
         self.publish_latency = Histogram(
             "clickpipe_producer_publish_latency_seconds",

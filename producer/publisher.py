@@ -6,6 +6,12 @@ cannot take them (down, unreachable, timing out) the batch goes to the on-disk s
 every later event until the spool has been replayed, in order, to the broker. A full queue also overflows to
 the spool. On shutdown, what the broker does not take within ``drain_timeout`` is spooled: nothing is lost,
 and the next start replays it. Delivery is at least once: a send that failed half-way is sent again.
+
+Bounds: an event whose encoded record is larger than ``max_event_bytes``, or that does not fit the schema,
+is set aside (``RejectedSink``) and counted, never sent; so is a record the broker refuses for good. Neither
+blocks the records behind it, and a refused record's batch mates are not sent twice (``producer.delivery``).
+The spool is capped in bytes: past its cap, clicks that would go to it are dropped and counted (the only
+way a click is dropped, with a spool that cannot write).
 """
 
 from __future__ import annotations
@@ -22,16 +28,18 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
+from producer.delivery import Record, deliver
 from producer.errors import ProducerError
 from producer.metrics import ProducerMetrics
-from producer.spool import Spool
+from producer.rejected import RejectedRecord, RejectedSink, RejectReason
+from producer.spool import Spool, SpoolBatch
 from schemas.codec import LinkClickCodec
+from schemas.errors import InvalidRecordError
 from schemas.events import LinkClick
 
 log = logging.getLogger(__name__)
 
-PublisherState = Literal["starting", "connected", "spooling", "stopped"]
-Record = tuple[bytes, bytes]  # (key, value)
+PublisherState = Literal["starting", "connected", "spooling", "stopped", "failed"]
 _PARTITIONER = DefaultPartitioner()
 
 
@@ -45,6 +53,11 @@ class ClickPublisher(Protocol):
     @property
     def state(self) -> PublisherState:
         """Where events go now."""
+        ...
+
+    @property
+    def spool_bytes(self) -> int:
+        """Bytes of events waiting on disk for the broker."""
         ...
 
     async def start(self) -> None:
@@ -62,6 +75,7 @@ class InMemoryClickPublisher:
     def __init__(self) -> None:
         self.events: list[LinkClick] = []
         self.state: PublisherState = "connected"
+        self.spool_bytes = 0
 
     def publish(self, event: LinkClick) -> None:
         """Record the event."""
@@ -96,6 +110,8 @@ class KafkaClickPublisher:
         drain_timeout: seconds ``stop`` lets pending events reach the broker before spooling them.
         retry_seconds: the longest wait between attempts to reach the broker while spooling.
         codec: the wire format (default: Avro single-object encoding).
+        rejected: where records go that are never to be sent (too large, unencodable, refused).
+        max_event_bytes: largest record (key and value) sent; larger ones are set aside.
     """
 
     def __init__(
@@ -110,6 +126,8 @@ class KafkaClickPublisher:
         drain_timeout: float = 20.0,
         retry_seconds: float = 2.0,
         codec: LinkClickCodec | None = None,
+        rejected: RejectedSink,
+        max_event_bytes: int = 65_536,
     ) -> None:
         self._producer_factory = producer_factory
         self._producer: AIOKafkaProducer | None = None
@@ -125,13 +143,24 @@ class KafkaClickPublisher:
         self._inflight: list[LinkClick] = []
         self._state: PublisherState = "starting"
         self._partition_cache: dict[bytes, tuple[int, int]] = {}
+        self._rejected = rejected
+        self._max_event_bytes = max_event_bytes
+        self._replaying: tuple[SpoolBatch, list[Record]] | None = None  # a batch partly delivered
+        self._dropping = False
         metrics.queue_depth.set_function(self._queue.qsize)
         metrics.spool_pending.set_function(lambda: spool.pending_records)
+        metrics.spool_bytes.set_function(lambda: spool.pending_bytes)
 
     @property
     def state(self) -> PublisherState:
-        """``connected`` (events go to the broker), ``spooling`` (to disk), ``starting`` or ``stopped``."""
+        """``connected`` (events go to the broker), ``spooling`` (to disk), ``starting``, ``stopped``, or
+        ``failed`` (the sender task died: events pile up in the queue, then the spool)."""
         return self._state
+
+    @property
+    def spool_bytes(self) -> int:
+        """Bytes of events waiting in the spool."""
+        return self._spool.pending_bytes
 
     def publish(self, event: LinkClick) -> None:
         """Queue the event; a full queue sends it to the spool. Returns at once."""
@@ -145,6 +174,15 @@ class KafkaClickPublisher:
         """Start the sender task."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="click-sender")
+            self._task.add_done_callback(self._on_sender_done)
+
+    def _on_sender_done(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            self._state = "failed"
+            log.error("the click sender failed: clicks are no longer published", exc_info=error)
 
     async def stop(self) -> None:
         """Let pending events reach the broker for up to ``drain_timeout`` s, spool the rest, stop."""
@@ -155,8 +193,7 @@ class KafkaClickPublisher:
         while not task.done() and not self._drained() and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.02)  # three conditions and a deadline: a short poll is the clear way
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.wait({task})  # a failure was logged by _on_sender_done
         leftover = self._inflight + self._take(self._queue.qsize())
         if leftover:
             log.warning("spooling %d clicks the broker did not take before shutdown", len(leftover))
@@ -174,22 +211,26 @@ class KafkaClickPublisher:
         producer = await self._connect()
         while True:
             if not self._spool.is_empty():
-                # Order: while anything is spooled, new events queue up behind it on disk.
-                self._to_spool(self._take(self._queue.qsize()))
+                # Order: while anything is spooled, new events queue up behind it on disk (or, while the
+                # spool is at its cap and the replay frees room, in memory: a full queue drops them).
+                room = self._spool.room_bytes
+                if room is None or room >= self._max_event_bytes:
+                    self._to_spool(self._take(self._queue.qsize()))
                 if not await self._replay(producer):
                     await self._spool_queue_for(self._retry_seconds)
                 continue
             self._inflight = [await self._queue.get()]
             self._inflight += self._take(self._batch_size - 1)
-            sent = await self._send(producer, [self._encode(event) for event in self._inflight])
-            if sent:
-                self._observe_latency(self._inflight)
+            undelivered = await self._send(producer, self._encode(self._inflight))
+            if undelivered:
+                self._spool_records(undelivered)
             else:
-                self._to_spool(self._inflight)
+                self._observe_latency(self._inflight)
             self._inflight = []
 
     async def _connect(self) -> AIOKafkaProducer:
         while True:
+            self._producer = None
             try:
                 made = self._producer_factory()  # a new one each time: a failed start() leaves it unusable
                 producer = self._producer = await made if inspect.isawaitable(made) else made
@@ -197,54 +238,57 @@ class KafkaClickPublisher:
             except KafkaError as exc:
                 log.warning("broker not reachable (%r): clicks go to the spool", exc)
                 self._state = "spooling"
-                with contextlib.suppress(KafkaError):
-                    await producer.stop()
+                if self._producer is not None:
+                    with contextlib.suppress(KafkaError):
+                        await self._producer.stop()
                 await self._spool_queue_for(self._retry_seconds)
             else:
                 self._state = "connected"
                 return producer
 
     async def _replay(self, producer: AIOKafkaProducer) -> bool:
-        """Send the oldest spooled batch; False when the broker did not take it."""
-        batch = self._spool.read_batch(self._batch_size)
-        if batch is None:
-            return True
-        if not await self._send(producer, batch.records):
+        """Send the oldest spooled batch (what of it the broker has not taken yet); False when the broker
+        did not take all of it."""
+        if self._replaying is None:
+            batch = self._spool.read_batch(self._batch_size)
+            if batch is None:
+                return True
+            self._replaying = (batch, batch.records)
+        batch, records = self._replaying
+        undelivered = await self._send(producer, records)
+        if undelivered:
+            self._replaying = (batch, undelivered)
             return False
+        self._replaying = None
         self._spool.ack(batch)
         self._metrics.clicks_replayed.inc(len(batch.records))
         return True
 
-    async def _send(self, producer: AIOKafkaProducer, records: Sequence[Record]) -> bool:
-        try:
-            await self._send_batches(producer, records)
-        except KafkaError as exc:
+    async def _send(self, producer: AIOKafkaProducer, records: Sequence[Record]) -> list[Record]:
+        """Send records as one batch per partition (far cheaper than a send per record), keyed as aiokafka's
+        default partitioner would key them; set aside what the broker refuses; return what it did not
+        take (to send again later)."""
+        if not records:
+            return []
+        outcome = await deliver(producer, self._topic, records, self._partition_of)
+        self._metrics.clicks_published.inc(outcome.delivered)
+        for record, error in outcome.refused:
+            log.warning(
+                "the broker refused a click record of %d bytes (%r): set aside", len(record[1]), error
+            )
+            self._reject(record, "refused", error)
+        if outcome.undelivered:
             self._metrics.publish_errors.inc()
             if self._state != "spooling":
-                log.warning("broker did not take %d clicks (%r): spooling until it does", len(records), exc)
+                log.warning(
+                    "broker did not take %d clicks (%r): spooling until it does",
+                    len(outcome.undelivered),
+                    outcome.error,
+                )
             self._state = "spooling"
-            return False
-        self._metrics.clicks_published.inc(len(records))
-        self._state = "connected"
-        return True
-
-    async def _send_batches(self, producer: AIOKafkaProducer, records: Sequence[Record]) -> None:
-        """Send records as one batch per partition (far cheaper than a send per record), keyed as aiokafka's
-        default partitioner would key them, in order within each partition; wait for every ack."""
-        partitions = sorted(await producer.partitions_for(self._topic))
-        by_partition: dict[int, list[Record]] = {}
-        for record in records:
-            by_partition.setdefault(self._partition_of(record[0], partitions), []).append(record)
-        futures = []
-        for partition, partition_records in by_partition.items():
-            batch = producer.create_batch()
-            for key, value in partition_records:
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full: send it, start another
-                    futures.append(await producer.send_batch(batch, self._topic, partition=partition))
-                    batch = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
-            futures.append(await producer.send_batch(batch, self._topic, partition=partition))
-        await asyncio.gather(*futures)
+        else:
+            self._state = "connected"
+        return outcome.undelivered
 
     def _partition_of(self, key: bytes, partitions: list[int]) -> int:
         cached = self._partition_cache.get(key)
@@ -271,18 +315,59 @@ class KafkaClickPublisher:
         return taken
 
     def _to_spool(self, events: list[LinkClick]) -> None:
-        if not events:
+        self._spool_records(self._encode(events))
+
+    def _spool_records(self, records: list[Record]) -> None:
+        if not records:
             return
         try:
-            self._spool.append([self._encode(event) for event in events])
+            taken = self._spool.append(records)
         except ProducerError:
-            self._metrics.clicks_dropped.inc(len(events))
-            log.exception("LOST %d clicks: the spool cannot take them", len(events))
+            self._metrics.clicks_dropped.inc(len(records))
+            log.exception("LOST %d clicks: the spool cannot take them", len(records))
             return
-        self._metrics.clicks_spooled.inc(len(events))
+        self._metrics.clicks_spooled.inc(taken)
+        if taken < len(records):
+            self._metrics.clicks_dropped.inc(len(records) - taken)
+            if not self._dropping:
+                log.error(
+                    "DROPPING clicks: the spool is at its cap (%d bytes pending); until it has room, "
+                    "clicks it cannot take are dropped",
+                    self._spool.pending_bytes,
+                )
+            self._dropping = True
+        elif self._dropping:
+            log.warning("the spool has room again: clicks are spooled, no longer dropped")
+            self._dropping = False
 
-    def _encode(self, event: LinkClick) -> Record:
-        return event.key, self._codec.encode(event)
+    def _encode(self, events: list[LinkClick]) -> list[Record]:
+        """The events' records; those too large or not fitting the schema are set aside instead."""
+        records: list[Record] = []
+        for event in events:
+            key = event.key
+            try:
+                value = self._codec.encode(event)
+            except InvalidRecordError as exc:
+                log.warning("click %s does not fit the schema (%s): set aside", event.event_id, exc)
+                self._reject((key, repr(event).encode("utf-8", "backslashreplace")), "unencodable", exc)
+                continue
+            if len(key) + len(value) > self._max_event_bytes:
+                log.warning(
+                    "click %s is %d bytes, over the %d-byte limit: set aside",
+                    event.event_id,
+                    len(key) + len(value),
+                    self._max_event_bytes,
+                )
+                self._reject((key, value), "too_large", None)
+                continue
+            records.append((key, value))
+        return records
+
+    def _reject(self, record: Record, reason: RejectReason, error: BaseException | None) -> None:
+        self._metrics.clicks_rejected.labels(reason=reason).inc()
+        self._rejected.put(
+            RejectedRecord(record[0], record[1], reason, type(error).__name__ if error is not None else "")
+        )
 
     def _observe_latency(self, events: list[LinkClick]) -> None:
         now = time.time()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
@@ -42,12 +41,21 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["health"], summary="Readiness: clicks are being recorded")
 async def readyz(services: ServicesDep, response: Response) -> dict[str, str]:
-    """200 when clicks reach the broker or the spool; 503 when they cannot be recorded at all."""
+    """200 when clicks reach the broker or the spool; 503 when they cannot be recorded at all, or when the
+    spool holds more than ``SPOOL_READY_MAX_BYTES`` (it nears its cap, past which clicks are dropped)."""
     state = services.publisher.state
-    if state in ("connected", "spooling"):
-        return {"status": "ready", "publisher": state}
-    response.status_code = 503
-    return {"status": "not ready", "publisher": state}
+    if state not in ("connected", "spooling"):
+        response.status_code = 503
+        return {"status": "not ready", "publisher": state}
+    spooled, limit = services.publisher.spool_bytes, services.settings.spool_ready_max_bytes
+    if spooled > limit:
+        response.status_code = 503
+        return {
+            "status": "not ready",
+            "publisher": state,
+            "reason": f"the spool holds {spooled} bytes, over {limit}",
+        }
+    return {"status": "ready", "publisher": state}
 
 
 @router.get("/metrics", tags=["health"], summary="Prometheus metrics", response_class=PlainTextResponse)
@@ -72,12 +80,12 @@ async def redirect(slug: str, services: ServicesDep, request: Request) -> Respon
 
     The CF-* visitor-location headers count only from a trusted proxy. The redirect is never cached.
     """
-    if not _SLUG.match(slug):
+    if not _SLUG.fullmatch(slug):
         return _page("Link not found", "This link does not exist.", 404)
     link = await services.cache.get(slug)
     client = request.client.host if request.client else None
     geo = geo_from_headers(request.headers) if is_trusted(client, services.trusted_proxies) else UNKNOWN
-    now = datetime.now(UTC)
+    now = services.clock()
     destination, event = visit_event(
         slug,
         link,

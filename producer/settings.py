@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producer.geo import parse_networks
@@ -51,6 +51,31 @@ class ProducerSettings(BaseSettings):
     spool_fsync: Literal["always", "interval", "never"] = Field(
         "always", description="When the on-disk spool is fsynced: each append, at most each second, or never."
     )
+    spool_max_bytes: int = Field(
+        1024**3,
+        ge=1024**2,
+        description="Cap on the spool's size on disk. Past it, clicks that would be spooled are dropped "
+        "(counted in clickpipe_producer_clicks_dropped_total): the only way a click is dropped.",
+    )
+    spool_ready_max_bytes: int = Field(
+        768 * 1024**2,
+        ge=0,
+        description="/readyz answers 503 while the spool holds more bytes than this (at most "
+        "SPOOL_MAX_BYTES), so a load balancer can turn away before clicks are dropped.",
+    )
+    max_event_bytes: int = Field(
+        65_536,
+        ge=4_096,
+        le=1_000_000,
+        description="Largest encoded click event (key and value) sent, below the broker's message.max.bytes "
+        "(Kafka's default 1 MiB); a larger one is set aside in DATA_DIR/rejected/, never sent.",
+    )
+    max_clock_skew_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="Batch ingest refuses a click timestamped more than this ahead of the service's clock "
+        "(a click from the future would move the worker's watermark).",
+    )
     drain_seconds: float = Field(
         20.0,
         ge=0,
@@ -78,6 +103,12 @@ class ProducerSettings(BaseSettings):
         parse_networks(value)
         return value
 
+    @model_validator(mode="after")
+    def _ready_within_cap(self) -> ProducerSettings:
+        if self.spool_ready_max_bytes > self.spool_max_bytes:
+            raise ValueError("spool_ready_max_bytes must not be larger than spool_max_bytes")
+        return self
+
     @property
     def database_path(self) -> Path:
         """The SQLite file of the link store."""
@@ -87,3 +118,8 @@ class ProducerSettings(BaseSettings):
     def spool_dir(self) -> Path:
         """Where clicks wait on disk while the broker is unreachable."""
         return self.data_dir / "spool"
+
+    @property
+    def rejected_dir(self) -> Path:
+        """Where click records are set aside that are never to be sent (too large, refused)."""
+        return self.data_dir / "rejected"

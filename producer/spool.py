@@ -28,6 +28,10 @@ its bytes to the OS before it returns. What a power failure (or kernel crash) ca
 - ``"never"``: no fsync but an explicit ``flush`` (of the current segment). Loses whatever the OS had not
   written back yet (on Linux, typically up to ~30 s of appends).
 
+Cap: with ``max_bytes``, ``append`` takes the longest prefix of its records that keeps ``pending_bytes``
+within it, and says how many it took. Files are private to the service's user: segments 0600, the
+directory 0700.
+
 ``pending_records`` is exact, also after a restart: opening reads every segment once to count its records
 (checking CRCs), so opening takes longer the larger the backlog. Not thread-safe: one caller at a time.
 """
@@ -93,6 +97,7 @@ class Spool:
         segment_bytes: size past which the current segment is sealed and a new one started.
         fsync: the fsync policy.
         fsync_interval: least seconds between fsyncs of ``append`` with ``fsync="interval"``.
+        max_bytes: the cap on ``pending_bytes`` (None: no cap).
         _fsync: ``os.fsync``; tests pass a fake.
         _write: ``os.write``; tests pass one that fails.
         _clock: ``time.monotonic``; tests pass a fake.
@@ -108,6 +113,7 @@ class Spool:
         segment_bytes: int = 4 * 1024 * 1024,
         fsync: FsyncPolicy = "always",
         fsync_interval: float = 1.0,
+        max_bytes: int | None = None,
         _fsync: Callable[[int], None] = os.fsync,
         _write: Callable[[int, memoryview], int] = os.write,
         _clock: Callable[[], float] = time.monotonic,
@@ -117,6 +123,7 @@ class Spool:
         self.directory = directory
         self.corrupt_records = 0
         self._segment_bytes = segment_bytes
+        self._max_bytes = max_bytes
         self._policy = fsync
         self._interval = fsync_interval
         self._fsync = _fsync
@@ -131,7 +138,8 @@ class Spool:
         self._last_sync = -math.inf
         self._read_offset = 0  # in the oldest segment
         try:
-            directory.mkdir(parents=True, exist_ok=True)
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.chmod(0o700)
             found = (path.stem for path in directory.glob(f"*{_SUFFIX}") if path.is_file())
             self._segments = sorted(int(stem) for stem in found if stem.isascii() and stem.isdigit())
             self._sizes = {segment: self._path(segment).stat().st_size for segment in self._segments}
@@ -154,15 +162,31 @@ class Spool:
         """True when every appended record has been acknowledged."""
         return self._pending_records == 0
 
-    def append(self, records: Sequence[Record]) -> None:
-        """Append records after everything already spooled, fsynced per the policy. ``[]`` does nothing.
+    @property
+    def room_bytes(self) -> int | None:
+        """Bytes ``append`` may still add before the cap (None: no cap)."""
+        return None if self._max_bytes is None else max(0, self._max_bytes - self.pending_bytes)
+
+    def append(self, records: Sequence[Record]) -> int:
+        """Append records after everything already spooled, fsynced per the policy; return how many were
+        taken: all of them, or at the cap the longest prefix that fits (maybe none). ``[]`` does nothing.
 
         Raises:
             SpoolError: the disk did not take them; none of them is in the spool.
         """
+        encoded = [_encode(key, value) for key, value in records]
+        room = self.room_bytes
+        if room is not None:
+            fits = 0
+            for item in encoded:
+                if len(item) > room:
+                    break
+                room -= len(item)
+                fits += 1
+            encoded, records = encoded[:fits], records[:fits]
         if not records:
-            return
-        data = b"".join(_encode(key, value) for key, value in records)
+            return 0
+        data = b"".join(encoded)
         try:
             fd = self._writer()
         except OSError as exc:
@@ -186,6 +210,7 @@ class Spool:
         if full:
             with contextlib.suppress(OSError):  # written and synced: only the close of the file is left
                 self._seal()
+        return len(records)
 
     def read_batch(self, max_records: int) -> SpoolBatch | None:
         """Return up to ``max_records`` of the oldest unacknowledged records (all from one segment), or None
@@ -261,7 +286,7 @@ class Spool:
     def _writer(self) -> int:
         if self._fd is None:
             segment = self._next_segment
-            self._fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            self._fd = os.open(self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             self._next_segment += 1
             self._write_segment, self._write_size = segment, 0
             self._segments.append(segment)

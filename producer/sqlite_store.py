@@ -1,13 +1,15 @@
 """The SQLite link store: a file in the data directory, created on first start.
 
-Plain SQL over four tables (accounts, api_keys, links, link_destinations) with TEXT ids and ISO-8601 UTC
-times, so the schema moves to PostgreSQL as it is. All database work runs on one dedicated thread, off the
-event loop. WAL mode lets several producer processes share the file.
+Plain SQL over five tables (accounts, api_keys, links, link_destinations, retired_slugs) with TEXT ids and
+ISO-8601 UTC times, so the schema moves to PostgreSQL as it is. All database work runs on one dedicated
+thread, off the event loop. WAL mode lets several producer processes share the file. The file (and the WAL
+files SQLite makes beside it, with its mode) is 0600, its directory 0700: it holds every account's links.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +45,11 @@ CREATE TABLE IF NOT EXISTS links (
     updated_at           TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS links_by_account ON links (account_id, link_id);
+CREATE TABLE IF NOT EXISTS retired_slugs (
+    slug        TEXT PRIMARY KEY,
+    account_id  TEXT NOT NULL,
+    retired_at  TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS link_destinations (
     link_id      TEXT NOT NULL REFERENCES links (link_id) ON DELETE CASCADE,
     country      TEXT NOT NULL,
@@ -68,7 +75,10 @@ class SqliteStore:
             raise StoreError(f"cannot open the link database {path}: {exc}") from exc
 
     def _open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.path.parent.chmod(0o700)
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))  # so SQLite never makes it 0644
+        self.path.chmod(0o600)
         db = sqlite3.connect(self.path, isolation_level=None)  # autocommit; explicit transactions below
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
@@ -120,6 +130,7 @@ class SqliteStore:
 
         def work(db: sqlite3.Connection) -> None:
             with _transaction(db):
+                _check_not_retired(db, link)
                 db.execute(
                     f"INSERT INTO links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                     _row(link),
@@ -133,6 +144,10 @@ class SqliteStore:
 
         def work(db: sqlite3.Connection) -> None:
             with _transaction(db):
+                _check_not_retired(db, link)
+                old = _one(db, "link_id = ? AND account_id = ?", (link.link_id, link.account_id))
+                if old is not None and old.slug != link.slug:
+                    _retire(db, old)
                 db.execute(
                     "UPDATE links SET slug = ?, default_destination = ?, disabled = ?, expires_at = ?, "
                     "updated_at = ? WHERE link_id = ? AND account_id = ?",
@@ -159,6 +174,7 @@ class SqliteStore:
                 link = _one(db, "link_id = ? AND account_id = ?", (link_id, account_id))
                 if link is not None:
                     db.execute("DELETE FROM links WHERE link_id = ?", (link_id,))
+                    _retire(db, link)
                 return link
 
         return await self._run(work)
@@ -224,6 +240,21 @@ class _transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+def _check_not_retired(db: sqlite3.Connection, link: Link) -> None:
+    """A slug that left one of an account's links stays that account's: links already shared must not
+    start leading to another account's destination."""
+    row = db.execute("SELECT account_id FROM retired_slugs WHERE slug = ?", (link.slug,)).fetchone()
+    if row is not None and row[0] != link.account_id:
+        raise LinkExistsError(f"slug {link.slug!r} is taken")
+
+
+def _retire(db: sqlite3.Connection, link: Link) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO retired_slugs (slug, account_id, retired_at) VALUES (?, ?, ?)",
+        (link.slug, link.account_id, _iso(datetime.now().astimezone())),
+    )
 
 
 def _iso(moment: datetime | None) -> str | None:

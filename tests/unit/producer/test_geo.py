@@ -15,6 +15,9 @@ NETWORKS = parse_networks(["127.0.0.1/32", "10.0.0.0/8", "::1"])
         ("192.168.1.1", False),
         (None, False),
         ("x", False),
+        ("::ffff:127.0.0.1", True),
+        ("::ffff:10.9.8.7", True),
+        ("::ffff:192.168.1.1", False),
     ],
 )
 def test_only_trusted_proxies_are_believed(client: str | None, trusted: bool) -> None:

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
 from producer.metrics import ProducerMetrics
 from producer.publisher import KafkaClickPublisher
+from producer.rejected import InMemoryRejectedSink
 from producer.spool import Spool
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
@@ -31,10 +33,20 @@ class FakeBatch:
 class FakeProducer:
     """Stands in for AIOKafkaProducer: ``down`` makes sends fail like an unreachable broker."""
 
-    def __init__(self, *, down: bool = False, start_failures: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        down: bool = False,
+        start_failures: int = 0,
+        refuse: Callable[[bytes], bool] = lambda value: False,
+        down_partitions: frozenset[int] = frozenset(),
+    ) -> None:
         self.down = down
         self.start_failures = start_failures
+        self.refuse = refuse  # the broker refuses a batch holding a value this says yes to
+        self.down_partitions = down_partitions  # batches to these time out
         self.sent: list[tuple[int, bytes, bytes]] = []
+        self.batches_sent = 0
         self.stopped = False
 
     async def start(self) -> None:
@@ -56,9 +68,15 @@ class FakeProducer:
     async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[None]:
         if self.down:
             raise KafkaTimeoutError()
-        self.sent.extend((partition, key, value) for key, value in batch.records)
+        self.batches_sent += 1
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        future.set_result(None)
+        if partition in self.down_partitions:
+            future.set_exception(KafkaTimeoutError())
+        elif any(self.refuse(value) for _, value in batch.records):
+            future.set_exception(MessageSizeTooLargeError())  # Kafka refuses the whole batch
+        else:
+            self.sent.extend((partition, key, value) for key, value in batch.records)
+            future.set_result(None)
         return future
 
     def event_ids(self) -> list[str]:
@@ -77,8 +95,10 @@ def in_order(fake: FakeProducer, count: int) -> bool:
     return sum(map(len, by_link.values())) == count and all(ids == sorted(ids) for ids in by_link.values())
 
 
-def click(i: int) -> LinkClick:
-    return LinkClick(f"link-{i % 7}", "acct", "https://example.com/", datetime.now(UTC), event_id=f"e{i}")
+def click(i: int, **fields: Any) -> LinkClick:
+    return LinkClick(
+        f"link-{i % 7}", "acct", "https://example.com/", datetime.now(UTC), event_id=f"e{i}", **fields
+    )
 
 
 def metric(metrics: ProducerMetrics, name: str) -> float:
@@ -94,13 +114,14 @@ async def eventually(condition: Any, timeout: float = 5.0) -> None:
 def publisher(
     fake: FakeProducer, spool_dir: Path, metrics: ProducerMetrics, **options: Any
 ) -> KafkaClickPublisher:
+    factory = options.pop("producer_factory", lambda: fake)
     return KafkaClickPublisher(
-        lambda: fake,  # type: ignore[arg-type,return-value]
+        factory,
         Spool(spool_dir),
         "clicks",
         metrics,
         retry_seconds=0.02,
-        **options,
+        **{"rejected": InMemoryRejectedSink(), **options},
     )
 
 
@@ -150,6 +171,28 @@ async def test_an_unreachable_broker_at_start_is_retried_and_nothing_is_lost(tmp
         pub.publish(click(i))
     await eventually(lambda: len(fake.sent) == 20)
     await pub.stop()
+    assert in_order(fake, 20)
+
+
+async def test_an_async_factory_that_cannot_reach_the_broker_is_retried(tmp_path: Path) -> None:
+    """The factory may ask the broker first (is it idempotent?): its KafkaError means "not reachable yet"."""
+    fake, metrics = FakeProducer(), ProducerMetrics()
+    attempts = 0
+
+    async def connect() -> FakeProducer:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= 2:
+            raise KafkaError("no producer id yet")
+        return fake
+
+    pub = publisher(fake, tmp_path, metrics, producer_factory=connect)
+    await pub.start()
+    for i in range(20):
+        pub.publish(click(i))
+    await eventually(lambda: len(fake.sent) == 20)
+    await pub.stop()
+    assert attempts == 3
     assert in_order(fake, 20)
 
 
@@ -203,3 +246,145 @@ async def test_batches_of_any_size_arrive_whole(tmp_path: Path, count: int) -> N
     await eventually(lambda: len(fake.sent) == count)
     await pub.stop()
     assert metric(metrics, "clicks_published") == count
+
+
+def rejected(metrics: ProducerMetrics, reason: str) -> float:
+    return (
+        metrics.registry.get_sample_value("clickpipe_producer_clicks_rejected_total", {"reason": reason})
+        or 0.0
+    )
+
+
+async def test_a_record_the_broker_refuses_is_set_aside_and_its_batch_mates_are_sent_once(
+    tmp_path: Path,
+) -> None:
+    poison = b"POISON"
+    fake, metrics, sink = (
+        FakeProducer(refuse=lambda value: poison in value),
+        ProducerMetrics(),
+        InMemoryRejectedSink(),
+    )
+    pub = publisher(fake, tmp_path, metrics, rejected=sink)
+    for i in range(40):  # queued before the start: one round, the poison amid its partition's batch
+        pub.publish(click(i, user_agent="POISON" if i == 7 else None))
+    await pub.start()
+    await eventually(lambda: len(fake.sent) == 39)
+    for i in range(40, 60):  # later clicks still flow
+        pub.publish(click(i))
+    await eventually(lambda: len(fake.sent) == 59)
+    await pub.stop()
+    ids = fake.event_ids()
+    assert sorted(ids) == sorted(f"e{i}" for i in range(60) if i != 7)  # each exactly once
+    assert [CODEC.decode(record.value).event_id for record in sink.records] == ["e7"]
+    assert sink.records[0].reason == "refused"
+    assert sink.records[0].error == "MessageSizeTooLargeError"
+    assert rejected(metrics, "refused") == 1
+    assert metric(metrics, "clicks_spooled") == 0
+    assert metric(metrics, "clicks_published") == 59
+
+
+async def test_a_refused_record_in_the_spool_does_not_block_the_replay(tmp_path: Path) -> None:
+    fake, metrics, sink = FakeProducer(down=True), ProducerMetrics(), InMemoryRejectedSink()
+    fake.refuse = lambda value: b"POISON" in value
+    pub = publisher(fake, tmp_path, metrics, rejected=sink)
+    await pub.start()
+    for i in range(30):
+        pub.publish(click(i, user_agent="POISON" if i == 3 else None))
+    await eventually(lambda: metric(metrics, "clicks_spooled") == 30)
+    fake.down = False
+    await eventually(lambda: len(fake.sent) == 29)
+    await eventually(lambda: pub.state == "connected" and Spool(tmp_path).is_empty())
+    await pub.stop()
+    assert in_order_without(fake, 30, skip=3)
+    assert rejected(metrics, "refused") == 1
+
+
+def in_order_without(fake: FakeProducer, count: int, skip: int) -> bool:
+    ids = [int(event_id[1:]) for event_id in fake.event_ids()]
+    return sorted(ids) == [i for i in range(count) if i != skip] and all(
+        numbers == sorted(numbers) for numbers in fake.ids_by_link().values()
+    )
+
+
+async def test_only_the_records_of_a_partition_that_failed_are_spooled_not_their_mates(
+    tmp_path: Path,
+) -> None:
+    fake, metrics = FakeProducer(down_partitions=frozenset({0, 1, 2, 3})), ProducerMetrics()
+    pub = publisher(fake, tmp_path, metrics)
+    partitions = {0, 1, 2, 3}
+    fake.down_partitions = frozenset({min(partitions)})
+    for i in range(70):
+        pub.publish(click(i))
+    await pub.start()
+    await eventually(lambda: metric(metrics, "clicks_spooled") > 0)
+    spooled = metric(metrics, "clicks_spooled")
+    assert 0 < spooled < 70  # one partition's clicks, not the round's
+    fake.down_partitions = frozenset()
+    await eventually(lambda: len(fake.sent) == 70)
+    await pub.stop()
+    assert sorted(fake.event_ids()) == sorted(f"e{i}" for i in range(70))  # none twice
+    assert metric(metrics, "clicks_replayed") == spooled
+
+
+async def test_an_event_over_the_size_limit_is_set_aside_never_sent(tmp_path: Path) -> None:
+    fake, metrics, sink = FakeProducer(), ProducerMetrics(), InMemoryRejectedSink()
+    pub = publisher(fake, tmp_path, metrics, rejected=sink, max_event_bytes=4_096)
+    await pub.start()
+    pub.publish(click(0, user_agent="x" * 5_000))
+    pub.publish(click(1))
+    await eventually(lambda: len(fake.sent) == 1)
+    await pub.stop()
+    assert fake.event_ids() == ["e1"]
+    assert [(r.reason, CODEC.decode(r.value).event_id) for r in sink.records] == [("too_large", "e0")]
+    assert rejected(metrics, "too_large") == 1
+
+
+async def test_an_event_that_does_not_fit_the_schema_is_set_aside_and_the_sender_lives_on(
+    tmp_path: Path,
+) -> None:
+    fake, metrics, sink = FakeProducer(), ProducerMetrics(), InMemoryRejectedSink()
+    pub = publisher(fake, tmp_path, metrics, rejected=sink)
+    await pub.start()
+    pub.publish(click(0, user_agent="lone \udc80 surrogate"))
+    pub.publish(click(1))
+    await eventually(lambda: len(fake.sent) == 1)
+    assert pub.state == "connected"
+    await pub.stop()
+    assert [record.reason for record in sink.records] == ["unencodable"]
+    assert rejected(metrics, "unencodable") == 1
+
+
+async def test_a_failed_sender_is_reported_as_failed(tmp_path: Path) -> None:
+    class Broken(FakeProducer):
+        async def partitions_for(self, topic: str) -> set[int]:
+            raise RuntimeError("a bug")
+
+    pub = publisher(Broken(), tmp_path, ProducerMetrics())
+    await pub.start()
+    pub.publish(click(0))
+    await eventually(lambda: pub.state == "failed")
+    await pub.stop()
+
+
+async def test_past_the_spool_cap_clicks_are_dropped_and_counted_only_then(tmp_path: Path) -> None:
+    fake, metrics = FakeProducer(down=True), ProducerMetrics()
+    pub = KafkaClickPublisher(
+        lambda: fake,  # type: ignore[arg-type,return-value]
+        Spool(tmp_path, max_bytes=2_000),
+        "clicks",
+        metrics,
+        retry_seconds=0.02,
+        rejected=InMemoryRejectedSink(),
+        queue_size=1,
+    )
+    for i in range(40):  # not started: all but the first overflow to the spool, one at a time
+        pub.publish(click(i))
+    spooled, dropped = metric(metrics, "clicks_spooled"), metric(metrics, "clicks_dropped")
+    assert spooled > 0 and dropped > 0 and spooled + dropped == 39
+    assert pub.spool_bytes <= 2_000
+    assert pub.spool_bytes + 200 > 2_000  # dropped only once the next record no longer fit
+    assert metrics.registry.get_sample_value("clickpipe_producer_spool_bytes") == pub.spool_bytes
+    fake.down = False
+    await pub.start()
+    await eventually(lambda: len(fake.sent) == 40 - dropped)
+    await pub.stop()

@@ -217,3 +217,44 @@ async def test_health_and_metrics(service: Harness) -> None:
     assert (await service.client.get("/readyz")).status_code == 200
     assert "clickpipe_producer_clicks_dropped_total 0.0" in (await service.client.get("/metrics")).text
     assert (await service.client.get("/openapi.json")).json()["info"]["title"] == "clickpipe redirect service"
+
+
+async def test_readyz_turns_503_past_the_spool_threshold() -> None:
+    publisher = InMemoryClickPublisher()
+    app = create_app(
+        ProducerSettings(spool_ready_max_bytes=1_000), store=InMemoryStore(), publisher=publisher
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
+        publisher.spool_bytes = 1_000
+        assert (await client.get("/readyz")).status_code == 200
+        publisher.spool_bytes = 1_001
+        response = await client.get("/readyz")
+        assert response.status_code == 503
+        assert "over 1000" in response.json()["reason"]
+        publisher.state = "failed"
+        assert (await client.get("/readyz")).json()["publisher"] == "failed"
+
+
+async def test_batch_ingest_refuses_clicks_from_the_future_one_by_one() -> None:
+    now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    store, publisher = InMemoryStore(), InMemoryClickPublisher()
+    await store.add_account(Account("alice", "alice"))
+    await store.add_key("alice", ALICE)
+    app = create_app(
+        ProducerSettings(max_clock_skew_seconds=60), store=store, publisher=publisher, clock=lambda: now
+    )
+    auth = {"Authorization": f"Bearer {ALICE}"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
+        link = (
+            await client.post("/api/links", json={"default_destination": "https://e.com/"}, headers=auth)
+        ).json()
+        stamps = [now, now + timedelta(seconds=60), now + timedelta(seconds=61), "9999-12-31T23:59:59Z"]
+        clicks = [
+            {"link_id": link["link_id"], "timestamp": str(stamp), "event_id": f"e{i}"}
+            for i, stamp in enumerate(stamps)
+        ]
+        result = (await client.post("/api/clicks/batch", json={"clicks": clicks}, headers=auth)).json()
+    assert (result["accepted"], result["rejected"]) == (2, 2)
+    assert [error["index"] for error in result["errors"]] == [2, 3]
+    assert all("ahead of the service's clock" in error["error"] for error in result["errors"])
+    assert [event.event_id for event in publisher.events] == ["e0", "e1"]

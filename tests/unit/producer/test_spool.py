@@ -316,3 +316,25 @@ def test_every_policy_keeps_what_a_process_crash_leaves(tmp_path: Path, policy: 
     with Spool(tmp_path) as reopened:
         assert drain(reopened) == records(0, 20)
     spool.close()
+
+
+def test_at_its_cap_the_spool_takes_the_prefix_that_fits_and_says_how_many(tmp_path: Path) -> None:
+    size = 8 + 4 + 2 + 21  # header, key length, key, value
+    with Spool(tmp_path, max_bytes=size * 5) as spool:
+        assert spool.append([(b"k0", b"v" * 21)] * 3) == 3
+        assert spool.room_bytes == size * 2
+        assert spool.append([(b"k1", b"v" * 21)] * 3) == 2
+        assert spool.append([(b"k2", b"v" * 21)]) == 0
+        assert (spool.pending_records, spool.pending_bytes, spool.room_bytes) == (5, size * 5, 0)
+        assert len(drain(spool)) == 5
+        assert spool.room_bytes == size * 5  # delivered segments free their room
+
+
+def test_spool_files_are_private_to_the_service(tmp_path: Path) -> None:
+    directory = tmp_path / "spool"
+    directory.mkdir(mode=0o755)
+    directory.chmod(0o755)
+    with Spool(directory) as spool:
+        spool.append(records(0, 1))
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    assert [stat.S_IMODE(path.stat().st_mode) for path in segments(directory)] == [0o600]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,6 +58,33 @@ async def test_slugs_are_unique(store: SqliteStore | InMemoryStore) -> None:
     await store.create(other)
     with pytest.raises(LinkExistsError):
         await store.update(other.changed(T0, slug="taken"))
+
+
+async def test_a_slug_that_left_a_link_stays_reserved_to_its_account(
+    store: SqliteStore | InMemoryStore,
+) -> None:
+    shared, renamed = link("shared"), link("old-name")
+    await store.create(shared)
+    await store.create(renamed)
+    await store.delete("alice", shared.link_id)
+    await store.update(renamed.changed(T0, slug="new-name"))
+    for slug in ("shared", "old-name"):
+        with pytest.raises(LinkExistsError, match=slug):
+            await store.create(link(slug, account="bob"))
+        bobs = link(f"bob-{slug}", account="bob")
+        await store.create(bobs)
+        with pytest.raises(LinkExistsError):
+            await store.update(bobs.changed(T0, slug=slug))
+    await store.create(link("shared"))  # the owner may take it back
+    assert (await store.get_by_slug("shared")) is not None
+
+
+async def test_the_database_is_private_to_the_service(tmp_path: Path) -> None:
+    directory = tmp_path / "data"
+    SqliteStore(directory / "links.db").close()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    modes = {path.name: stat.S_IMODE(path.stat().st_mode) for path in directory.iterdir()}
+    assert modes and set(modes.values()) == {0o600}, modes
 
 
 async def test_update_replaces_destinations(store: SqliteStore | InMemoryStore) -> None:

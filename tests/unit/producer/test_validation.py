@@ -20,6 +20,7 @@ def test_good_slugs(slug: str) -> None:
         ("api", "reserved"),
         ("Metrics", "reserved"),
         ("healthz", "reserved"),
+        ("sale\n", "letters, digits"),
     ],
 )
 def test_bad_slugs_say_why(slug: str, reason: str) -> None:
@@ -46,6 +47,14 @@ def test_good_destinations(url: str) -> None:
         ("https://user:pw@example.com/", "credentials"),
         ("https://example.com/\nSet-Cookie: x", "whitespace"),
         ("https://example.com/" + "a" * 2100, "longer"),
+        ("https://example.com/\udc80", "lone surrogate"),
+        ("https://example.com:99999/", "port"),
+        ("https://example.com:0/", "port"),
+        ("https://example.com:http/", "port"),
+        ("https://example.com/\x7f", "control"),
+        ("https://example.com/\x85", "control"),
+        ("https://example.com/\u202egnp.exe", "U\\+202E"),
+        ("https://exa\u200bmple.com/", "U\\+200B"),
     ],
 )
 def test_bad_destinations_are_refused_with_a_reason(url: str, reason: str) -> None:
