@@ -91,6 +91,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
         grace_ms=int(settings.grace_seconds * 1000),
         idle_ms=int(settings.idle_seconds * 1000),
         buckets=settings.buckets,
+        max_skew_ms=int(settings.max_skew_seconds * 1000),
     )
     # The agent and the timer both change partition state; one at a time.
     lock = asyncio.Lock()
@@ -128,6 +129,9 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
             )
             for window in windows:
                 metrics.late.labels(window).inc()
+        for future in output.future:
+            await dead_letter(sources[future.click.offset], future.reason)
+            metrics.future.inc()
         metrics.replayed.inc(output.replayed)
         metrics.windows_closed.inc(output.closed_windows)
         metrics.windows_expired.inc(output.expired_windows)

@@ -51,6 +51,12 @@ class WorkerSettings(BaseSettings):
         description="Seconds a closed window is kept (and served) before it expires, by window name (JSON).",
     )
     grace_seconds: float = Field(10.0, ge=0, description="How late a click may arrive and still count.")
+    max_skew_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="A click whose event time is further ahead of the worker's clock is not counted and "
+        "never moves a watermark; it goes to the dead-letter topic.",
+    )
     idle_seconds: float = Field(
         10.0, gt=0, description="After this long without clicks, a partition's watermark follows the clock."
     )
