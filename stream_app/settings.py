@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import AGGREGATES, CLICKS, CLICKS_DLQ, CLICKS_LATE, DEFAULT_PARTITIONS
@@ -74,6 +74,25 @@ class WorkerSettings(BaseSettings):
     advertised_url: str | None = Field(
         None, description="URL other workers reach this one on (default http://WEB_HOST:WEB_PORT)."
     )
+    auth_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="The producer's base URL: stats API keys are checked with its GET /api/account.",
+    )
+    operator_key: SecretStr | None = Field(
+        None,
+        description="A key that sees every account's counts in the stats API (unset: none). Keep it secret.",
+    )
+    auth_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long a valid API key's account is remembered (a revoked key works so long).",
+    )
+    auth_negative_cache_seconds: float = Field(
+        5.0, ge=0, description="How long an invalid key is remembered."
+    )
+    auth_timeout_seconds: float = Field(
+        5.0, gt=0, description="Longest wait for the producer to check a key."
+    )
     session_timeout: float = Field(10.0, gt=0, description="Consumer group session timeout, seconds.")
     heartbeat_interval: float = Field(1.0, gt=0, description="Consumer group heartbeat, seconds.")
     rebalance_timeout: float = Field(10.0, gt=0, description="Consumer group rebalance timeout, seconds.")
@@ -92,6 +111,11 @@ class WorkerSettings(BaseSettings):
         "text", description="Log lines as text or one JSON object each."
     )
 
+    @field_validator("operator_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _windows_have_retention(self) -> WorkerSettings:
         missing = sorted(set(self.windows) - set(self.retention))
@@ -99,6 +123,8 @@ class WorkerSettings(BaseSettings):
             raise ValueError(f"no retention for windows: {', '.join(missing)}")
         if not self.windows or any(size <= 0 for size in self.windows.values()):
             raise ValueError("windows must name at least one positive size in seconds")
+        if self.operator_key is not None and len(self.operator_key.get_secret_value()) < 16:
+            raise ValueError("operator_key must be at least 16 characters")
         return self
 
     def granularities(self) -> tuple[Granularity, ...]:

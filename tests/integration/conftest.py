@@ -3,6 +3,8 @@
 from tests.fixtures import (
     API_KEY,
     BROWSER,
+    OPERATOR,
+    OPERATOR_KEY,
     Broker,
     OwnBroker,
     Service,
@@ -15,6 +17,8 @@ from tests.fixtures import (
 __all__ = [
     "API_KEY",
     "BROWSER",
+    "OPERATOR",
+    "OPERATOR_KEY",
     "Broker",
     "OwnBroker",
     "Service",

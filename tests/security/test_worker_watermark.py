@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from schemas.codec import LinkClickCodec
-from tests.integration.conftest import Broker, Service, StartWorker, Topics
+from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics
 from tests.security.kafka import click_at, consume, produce
 
 pytestmark = pytest.mark.integration
@@ -24,14 +24,14 @@ async def _total(worker: Service, link: str, around: datetime) -> int:
         "to": (around + timedelta(hours=1)).isoformat(),
         "granularity": "minute",
     }
-    async with httpx.AsyncClient(base_url=worker.url, timeout=15) as client:
+    async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR, timeout=15) as client:
         response = await client.get(f"/api/stats/links/{link}", params=params)
     assert response.status_code == 200, response.text
     return int(response.json()["totals"]["total"])
 
 
 async def _metric(worker: Service, name: str) -> float:
-    async with httpx.AsyncClient(base_url=worker.url) as client:
+    async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR) as client:
         text = (await client.get("/metrics")).text
     values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name + " ")]
     return values[0] if values else 0.0

@@ -90,3 +90,15 @@ def test_parse_range_rejects_bad_parameters_with_a_reason(params: dict[str, str]
 def test_parse_limit_rejects(limit: str) -> None:
     with pytest.raises(BadRequest, match="limit"):
         parse_limit({"limit": limit})
+
+
+def test_an_account_sees_only_its_own_links_and_the_operator_sees_all() -> None:
+    rows = ROWS_WORKER_1 + ROWS_WORKER_2
+    assert {link["link_id"] for link in query.top_links(query.visible(rows, "other"), 10)["links"]} == {"c"}
+    assert query.countries(query.visible(rows, "other"))["totals"]["total"] == 2
+    assert query.link_series(query.visible(rows, "other"), "a") == {
+        "series": [],
+        "totals": {"total": 0, "human": 0, "bot": 0},
+    }
+    assert list(query.visible(rows, "nobody")) == []
+    assert list(query.visible(rows, None)) == rows
