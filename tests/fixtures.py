@@ -18,6 +18,7 @@ so tests share one broker without seeing each other's data.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -268,3 +269,41 @@ def start_producer(broker: Broker, topics: Topics, services: Services, tmp_path:
         return services.start(name, ["producer", "--port", str(port)], env, "/readyz", port)
 
     return start
+
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless Chromium through chromedriver (both from Debian); skipped where they are missing, unless
+    CLICKPIPE_REQUIRE_BROWSER is set (CI sets it)."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CLICKPIPE_REQUIRE_BROWSER"):
+            pytest.fail("chromium and chromedriver are required: apt-get install chromium chromium-driver")
+        pytest.skip("needs chromium and chromedriver (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--window-size=1400,1000",
+    ):  # fmt: skip
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def sign_in(driver: Any, key: str) -> None:
+    """Type ``key`` into the dashboard's API key form and submit it."""
+    from selenium.webdriver.common.by import By
+
+    field = driver.find_element(By.ID, "api-key")
+    field.send_keys(key)
+    driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
