@@ -31,6 +31,10 @@ from stream_app.windows import Granularity
 MAX_WINDOWS = 50_000
 """Most windows one query may span, so a typo in a range cannot stall the worker."""
 
+EARLIEST_MS = 0
+LATEST_MS = int(datetime(9000, 1, 1, tzinfo=UTC).timestamp() * 1000)
+"""Query times outside [1970, 9000] are refused: window bounds near years 1 and 9999 do not render."""
+
 
 class BadRequest(ValueError):
     """A query parameter is missing or wrong; the message says which and why."""
@@ -51,11 +55,14 @@ def parse_time(name: str, value: str | None) -> int:
         raise BadRequest(f"'{name}' is required (ISO 8601, e.g. 2026-11-28T10:00:00Z)")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BadRequest(f"'{name}' is not an ISO 8601 time: {value!r}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        ms = int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError) as exc:  # not ISO 8601, or out of datetime's range with its offset
+        raise BadRequest(f"'{name}' is not an ISO 8601 time in range: {value[:64]!r}") from exc
+    if not EARLIEST_MS <= ms <= LATEST_MS:
+        raise BadRequest(f"'{name}' must be between {_iso(EARLIEST_MS)} and {_iso(LATEST_MS)}")
+    return ms
 
 
 def parse_range(params: dict[str, str], sizes: dict[str, int]) -> Range:
@@ -75,8 +82,9 @@ def parse_range(params: dict[str, str], sizes: dict[str, int]) -> Range:
 def parse_limit(params: dict[str, str]) -> int:
     """Validate ``limit`` (1..1000, default 10)."""
     raw = params.get("limit", "10")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise BadRequest(f"'limit' must be an integer from 1 to 1000, not {raw!r}")
+    # isdigit() alone accepts "²" and other Unicode digits that int() refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= 1000:
+        raise BadRequest(f"'limit' must be an integer from 1 to 1000, not {raw[:16]!r}")
     return int(raw)
 
 

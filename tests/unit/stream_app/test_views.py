@@ -186,3 +186,20 @@ async def test_faust_own_pages_are_not_served() -> None:
         "/readyz",
         "/healthz",
     }
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": "²"},
+        {"from": "0001-01-01T00:00:00+01:00"},
+        {"to": "9999-12-31T23:59:59-01:00"},
+        {"from": "9999-12-31T22:00:00Z", "to": "9999-12-31T23:59:59Z"},
+    ],
+)
+async def test_hostile_parameters_get_400_with_a_reason(
+    client: TestClient[Any, Any], params: dict[str, str]
+) -> None:
+    status, body = await _get(client, "/api/stats/top-links", ALICE, **params)
+    assert status == 400
+    assert body["error"]
