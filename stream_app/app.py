@@ -35,6 +35,7 @@ from stream_app.faust_internals import (
     take_events,
 )
 from stream_app.metrics import WorkerMetrics
+from stream_app.registry import RegistrySchemas
 from stream_app.settings import WorkerSettings
 from stream_app.state import Partitions
 from stream_app.views import WorkerPeers, register_views
@@ -85,10 +86,19 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     serve_only_our_routes(app)
     metrics = WorkerMetrics()
     registry = None
+    schemas: RegistrySchemas | None = None
     if settings.schema_registry_url:
-        client = SchemaRegistryClient(settings.schema_registry_url)
+        schemas = RegistrySchemas(
+            SchemaRegistryClient(
+                settings.schema_registry_url,
+                timeout=settings.schema_registry_timeout_seconds,
+                negative_ttl=settings.schema_registry_negative_cache_seconds,
+            ),
+            max_backoff=settings.schema_registry_max_backoff_seconds,
+            on_outage=lambda error, delay: metrics.registry_failures.inc(),
+        )
         registry = ConfluentCodec(
-            client, f"{settings.clicks_topic}-value", link_click_schema(), logical_types=False
+            schemas, f"{settings.clicks_topic}-value", link_click_schema(), logical_types=False
         )
     decoder = ClickDecoder(registry)
     aggregate_codec = WindowAggregateCodec()
@@ -153,6 +163,8 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     async def process(partition: int, messages: Sequence[Message]) -> None:
         batch: list[Click] = []
         sources: dict[int, Message] = {}
+        if schemas is not None:  # registry look-ups off the event loop, before decoding
+            await schemas.prepare(message.value or b"" for message in messages)
         for message in messages:
             try:
                 click = decoder.decode(message.offset, message.value or b"")

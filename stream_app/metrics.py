@@ -26,6 +26,11 @@ class WorkerMetrics:
             "Clicks dated too far ahead of the worker's clock (not counted, dead-lettered).",
             registry=r,
         )
+        self.registry_failures = Counter(
+            "clickpipe_worker_schema_registry_failures",
+            "Schema registry look-ups that failed and were retried (registry unreachable or erring).",
+            registry=r,
+        )
         self.replayed = Counter(
             "clickpipe_worker_events_replayed", "Redelivered clicks skipped (already counted).", registry=r
         )

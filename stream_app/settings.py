@@ -40,6 +40,17 @@ class WorkerSettings(BaseSettings):
     schema_registry_url: str | None = Field(
         None, description="Confluent Schema Registry for clicks written in its format (00 + schema id)."
     )
+    schema_registry_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest wait for one schema registry request."
+    )
+    schema_registry_max_backoff_seconds: float = Field(
+        30.0, gt=0, description="Longest pause between retries while the schema registry is unreachable."
+    )
+    schema_registry_negative_cache_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How long a schema id the registry does not have (or not as Avro) is remembered.",
+    )
     dlq_topic: str = Field(CLICKS_DLQ, description="Topic undecodable messages are moved to.")
     late_topic: str = Field(CLICKS_LATE, description="Topic clicks that missed their window go to.")
     aggregates_topic: str = Field(AGGREGATES, description="Topic final window aggregates go to.")
