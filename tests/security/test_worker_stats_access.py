@@ -44,10 +44,11 @@ def _bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def _create_account(data_dir: Path, name: str, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
-    assert main(["accounts", "create", name, "--data-dir", str(data_dir)]) == 0
+async def _create_account(data_dir: Path, name: str, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    # The commands run their own event loop: in a thread of their own.
+    assert await asyncio.to_thread(main, ["accounts", "create", name, "--data-dir", str(data_dir)]) == 0
     account_id = capsys.readouterr().out.split()[1]
-    assert main(["keys", "create", account_id, "--data-dir", str(data_dir)]) == 0
+    assert await asyncio.to_thread(main, ["keys", "create", account_id, "--data-dir", str(data_dir)]) == 0
     return account_id, capsys.readouterr().out.strip()
 
 
@@ -59,7 +60,7 @@ async def test_each_account_sees_only_its_own_counts(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    mallory_id, mallory_key = _create_account(tmp_path / "producer", "Mallory", capsys)
+    mallory_id, mallory_key = await _create_account(tmp_path / "producer", "Mallory", capsys)
     producer = start_producer()
     worker = start_worker(auth_url=producer.url, auth_cache_seconds="60")
     async with httpx.AsyncClient(base_url=producer.url, headers={"User-Agent": BROWSER}) as client:
