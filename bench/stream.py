@@ -31,6 +31,8 @@ from clickpipe.broker import free_port
 from schemas.codec import LinkClickCodec
 from schemas.topics import TopicSpec
 
+OPERATOR_KEY = "bench-operator-key-0123456789"  # the bench worker's stats API key
+
 
 async def preload(bootstrap: str, topic: str, count: int, partitions: int) -> list:
     clicks = realistic_clicks(count)
@@ -100,6 +102,7 @@ def worker_run(
             "CLICKPIPE_WORKER_LATE_TOPIC": f"{topic}.late",
             "CLICKPIPE_WORKER_AGGREGATES_TOPIC": f"{topic}.aggregates",
             "CLICKPIPE_WORKER_PARTITIONS": str(partitions),
+            "CLICKPIPE_WORKER_OPERATOR_KEY": OPERATOR_KEY,
             "CLICKPIPE_WORKER_DATA_DIR": data,
             "CLICKPIPE_WORKER_SESSION_TIMEOUT": "6",
             "CLICKPIPE_WORKER_REBALANCE_TIMEOUT": "6",
@@ -130,7 +133,9 @@ def worker_run(
         try:
             first = last = 0.0
             first_count = 0.0
-            with httpx.Client(base_url=url, timeout=5) as client:
+            with httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {OPERATOR_KEY}"}, timeout=5
+            ) as client:
                 deadline = time.monotonic() + 600
                 while time.monotonic() < deadline:
                     if process.poll() is not None:

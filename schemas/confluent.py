@@ -2,7 +2,9 @@
 
 For consumers in the Confluent ecosystem. Schemas are registered under ``<topic>-value`` (the registry's
 TopicNameStrategy) and ids are cached both ways, so the registry is asked once per schema, not per message.
-The client speaks the registry's REST API with the standard library only.
+Ids the registry does not have, or that name a schema that is not Avro, are remembered too (for
+``negative_ttl``), so a flood of bad messages does not become a flood of look-ups. The client speaks the
+registry's REST API with the standard library only: it blocks, so async callers run it in an executor.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ import io
 import json
 import struct
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 
@@ -29,13 +33,44 @@ CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
 class SchemaRegistryError(ClickpipeError):
-    """The schema registry could not be reached or refused a request."""
+    """The schema registry could not be reached or refused a request; retry later.
+
+    ``status`` is the registry's HTTP status when it answered, None when it could not be reached.
+    """
 
     retriable = True
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class UnknownSchemaIdError(SerializationError):
-    """The registry has no schema with the id a message names."""
+    """The registry has no schema with the id a message names. Dead-letter the message."""
+
+    def __init__(self, message: str, *, schema_id: int) -> None:
+        super().__init__(message)
+        self.schema_id = schema_id
+
+
+class UnsupportedSchemaError(SerializationError):
+    """The id names a schema this reader cannot use (not Avro, or not a valid Avro schema). Dead-letter it."""
+
+    def __init__(self, message: str, *, schema_id: int) -> None:
+        super().__init__(message)
+        self.schema_id = schema_id
+
+
+class SchemaClient(Protocol):
+    """What ``ConfluentCodec`` needs of a registry: register a schema, look one up by id."""
+
+    def register(self, subject: str, schema: dict[str, Any]) -> int:
+        """Register ``schema`` under ``subject`` and return its id."""
+        ...
+
+    def schema(self, schema_id: int) -> dict[str, Any]:
+        """Return the schema with this id (raises ``SerializationError`` for a bad id)."""
+        ...
 
 
 class SchemaRegistryClient:
@@ -44,13 +79,25 @@ class SchemaRegistryClient:
     Args:
         url: the registry's base URL, e.g. ``http://schema-registry:8081``.
         timeout: seconds per request.
+        negative_ttl: seconds an unknown or unusable schema id is remembered.
+        clock: monotonic seconds (for tests).
     """
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 10.0,
+        negative_ttl: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._url = url.rstrip("/")
         self._timeout = timeout
+        self._negative_ttl = negative_ttl
+        self._clock = clock
         self._ids: dict[tuple[str, str], int] = {}
         self._schemas: dict[int, dict[str, Any]] = {}
+        self._bad: dict[int, tuple[float, SerializationError]] = {}
         self._lock = threading.Lock()
 
     def register(self, subject: str, schema: dict[str, Any]) -> int:
@@ -70,25 +117,58 @@ class SchemaRegistryClient:
         return schema_id
 
     def schema(self, schema_id: int) -> dict[str, Any]:
-        """Return the schema with this id (from the cache after the first time).
+        """Return the Avro schema with this id (from the cache after the first time).
 
         Raises:
-            UnknownSchemaIdError: the registry has no such id.
+            UnknownSchemaIdError: the registry has no such id (remembered for ``negative_ttl``).
+            UnsupportedSchemaError: the id names a schema that is not usable Avro (remembered too).
+            SchemaRegistryError: the registry cannot be reached or failed; retriable.
         """
-        with self._lock:
-            cached = self._schemas.get(schema_id)
-        if cached is not None:
-            return cached
+        found = self.cached(schema_id)
+        if found is not None:
+            return found
         try:
             answer = self._request("GET", f"/schemas/ids/{schema_id}")
         except SchemaRegistryError as exc:
-            if "404" in str(exc):
-                raise UnknownSchemaIdError(f"the schema registry has no schema id {schema_id}") from exc
+            if exc.status == 404:
+                unknown = UnknownSchemaIdError(
+                    f"the schema registry has no schema id {schema_id}", schema_id=schema_id
+                )
+                self._remember_bad(schema_id, unknown)
+                raise unknown from exc
             raise
-        schema = cast(dict[str, Any], json.loads(answer["schema"]))
+        try:
+            schema = _avro_schema(schema_id, answer)
+        except UnsupportedSchemaError as exc:
+            self._remember_bad(schema_id, exc)
+            raise
         with self._lock:
             self._schemas[schema_id] = schema
         return schema
+
+    def cached(self, schema_id: int) -> dict[str, Any] | None:
+        """Return the schema if it is cached, None when the registry must be asked; never does I/O.
+
+        Raises:
+            SerializationError: the id is remembered as unknown or unusable.
+        """
+        with self._lock:
+            found = self._schemas.get(schema_id)
+            if found is not None:
+                return found
+            bad = self._bad.get(schema_id)
+            if bad is None:
+                return None
+            if bad[0] <= self._clock():
+                del self._bad[schema_id]
+                return None
+        raise bad[1]
+
+    def _remember_bad(self, schema_id: int, error: SerializationError) -> None:
+        with self._lock:
+            if len(self._bad) >= 10_000:  # bounded: made-up ids cannot grow memory without end
+                self._bad.clear()
+            self._bad[schema_id] = (self._clock() + self._negative_ttl, error)
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         data = None if body is None else json.dumps(body).encode()
@@ -100,10 +180,32 @@ class SchemaRegistryClient:
                 return cast(dict[str, Any], json.loads(response.read()))
         except urllib.error.HTTPError as exc:
             raise SchemaRegistryError(
-                f"schema registry {self._url}{path}: {exc.code} {exc.read().decode(errors='replace')}"
+                f"schema registry {self._url}{path}: {exc.code} {exc.read(1000).decode(errors='replace')}",
+                status=exc.code,
             ) from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise SchemaRegistryError(f"schema registry {self._url} not reachable: {exc}") from exc
+
+
+def _avro_schema(schema_id: int, answer: dict[str, Any]) -> dict[str, Any]:
+    """The Avro schema in a registry answer, checked to parse."""
+    kind = answer.get("schemaType", "AVRO")
+    if kind != "AVRO":
+        raise UnsupportedSchemaError(
+            f"schema id {schema_id} is {str(kind)[:32]}, not Avro", schema_id=schema_id
+        )
+    try:
+        schema = json.loads(answer["schema"])
+        if not isinstance(schema, dict):
+            raise TypeError(f"a record schema is a JSON object, not {type(schema).__name__}")
+        prepare_schema(schema, logical_types=True)
+    except Exception as exc:  # json and fastavro raise many types
+        raise UnsupportedSchemaError(
+            f"schema id {schema_id} is not a usable Avro record schema: "
+            f"{type(exc).__name__}: {str(exc)[:200]}",
+            schema_id=schema_id,
+        ) from exc
+    return cast(dict[str, Any], schema)
 
 
 class ConfluentCodec:
@@ -119,7 +221,7 @@ class ConfluentCodec:
 
     def __init__(
         self,
-        client: SchemaRegistryClient,
+        client: SchemaClient,
         subject: str,
         writer_schema: dict[str, Any],
         reader_schema: dict[str, Any] | None = None,
@@ -166,11 +268,14 @@ class ConfluentCodec:
         schemas = self._writers.get(schema_id)
         if schemas is None:
             source = self._client.schema(schema_id)
-            same = schema_fingerprint(source) == self._reader_fingerprint  # no resolution needed
-            schemas = self._writers[schema_id] = (
-                prepare_schema(source, logical_types=self._logical_types),
-                None if same else self._reader,
-            )
+            try:
+                same = schema_fingerprint(source) == self._reader_fingerprint  # no resolution needed
+                prepared = prepare_schema(source, logical_types=self._logical_types)
+            except Exception as exc:  # fastavro raises many types
+                raise UnsupportedSchemaError(
+                    f"schema id {schema_id} is not usable Avro: {type(exc).__name__}", schema_id=schema_id
+                ) from exc
+            schemas = self._writers[schema_id] = (prepared, None if same else self._reader)
         writer, reader = schemas
         body = io.BytesIO(message)
         body.seek(HEADER_SIZE)

@@ -23,14 +23,22 @@ from schemas.confluent import ConfluentCodec, SchemaRegistryClient
 from schemas.errors import SerializationError
 from schemas.registry import link_click_schema
 from stream_app.aggregation import Click
+from stream_app.auth import Authenticator, CachingKeyResolver, HttpKeyResolver
 from stream_app.dashboard import register_dashboard
 from stream_app.decoding import ClickDecoder
 from stream_app.engine import Output
-from stream_app.faust_internals import check_version, install_batch_tap, recovery_completed, take_events
+from stream_app.faust_internals import (
+    check_version,
+    install_batch_tap,
+    recovery_completed,
+    serve_only_our_routes,
+    take_events,
+)
 from stream_app.metrics import WorkerMetrics
+from stream_app.registry import RegistrySchemas
 from stream_app.settings import WorkerSettings
 from stream_app.state import Partitions
-from stream_app.views import register_views
+from stream_app.views import WorkerPeers, register_views
 
 # Prometheus' text format (aiohttp wants the charset apart, and UTF-8 is its default).
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
@@ -57,6 +65,12 @@ def faust_config(settings: WorkerSettings) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "autodiscover": False,
         "web_cors_options": None,
+        # Faust's own pages (/router, /table/..., /graph, statistics) would expose raw rows: off.
+        "web_router_enabled": False,
+        "web_tables_enabled": False,
+        "web_graph_enabled": False,
+        "web_stats_enabled": False,
+        "web_metrics_enabled": False,
         "stream_wait_empty": False,
         "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
         "broker_max_poll_records": max(500, settings.batch_size),
@@ -69,12 +83,22 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     check_version()
     settings = settings or WorkerSettings()
     app = faust.App(settings.app_id, **faust_config(settings))
+    serve_only_our_routes(app)
     metrics = WorkerMetrics()
     registry = None
+    schemas: RegistrySchemas | None = None
     if settings.schema_registry_url:
-        client = SchemaRegistryClient(settings.schema_registry_url)
+        schemas = RegistrySchemas(
+            SchemaRegistryClient(
+                settings.schema_registry_url,
+                timeout=settings.schema_registry_timeout_seconds,
+                negative_ttl=settings.schema_registry_negative_cache_seconds,
+            ),
+            max_backoff=settings.schema_registry_max_backoff_seconds,
+            on_outage=lambda error, delay: metrics.registry_failures.inc(),
+        )
         registry = ConfluentCodec(
-            client, f"{settings.clicks_topic}-value", link_click_schema(), logical_types=False
+            schemas, f"{settings.clicks_topic}-value", link_click_schema(), logical_types=False
         )
     decoder = ClickDecoder(registry)
     aggregate_codec = WindowAggregateCodec()
@@ -91,6 +115,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
         grace_ms=int(settings.grace_seconds * 1000),
         idle_ms=int(settings.idle_seconds * 1000),
         buckets=settings.buckets,
+        max_skew_ms=int(settings.max_skew_seconds * 1000),
     )
     # The agent and the timer both change partition state; one at a time.
     lock = asyncio.Lock()
@@ -128,6 +153,9 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
             )
             for window in windows:
                 metrics.late.labels(window).inc()
+        for future in output.future:
+            await dead_letter(sources[future.click.offset], future.reason)
+            metrics.future.inc()
         metrics.replayed.inc(output.replayed)
         metrics.windows_closed.inc(output.closed_windows)
         metrics.windows_expired.inc(output.expired_windows)
@@ -135,6 +163,8 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     async def process(partition: int, messages: Sequence[Message]) -> None:
         batch: list[Click] = []
         sources: dict[int, Message] = {}
+        if schemas is not None:  # registry look-ups off the event loop, before decoding
+            await schemas.prepare(message.value or b"" for message in messages)
         for message in messages:
             try:
                 click = decoder.decode(message.offset, message.value or b"")
@@ -182,7 +212,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
 
     app.timer(settings.tick_seconds)(close_idle_windows)
 
-    register_views(app, partitions, settings.url)
+    register_views(app, partitions, authenticator(settings), WorkerPeers(app, settings.url))
     register_dashboard(app)
 
     @app.page("/metrics")
@@ -209,6 +239,17 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
             return self.json({"status": "ok", "partitions": partitions.owned()})
 
     return app
+
+
+def authenticator(settings: WorkerSettings) -> Authenticator:
+    """Return the stats API's authenticator: API keys checked with the producer, cached; the operator key."""
+    resolver = CachingKeyResolver(
+        HttpKeyResolver(settings.auth_url, timeout=settings.auth_timeout_seconds),
+        ttl=settings.auth_cache_seconds,
+        negative_ttl=settings.auth_negative_cache_seconds,
+    )
+    operator = settings.operator_key.get_secret_value() if settings.operator_key else None
+    return Authenticator(resolver, operator)
 
 
 def _raw_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:

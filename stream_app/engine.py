@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from schemas.aggregates import WindowAggregate
 from stream_app.aggregation import UNKNOWN_COUNTRY, Batch, Click, Row, fold, merge, new_row, row_key
-from stream_app.windows import Granularity, Watermark
+from stream_app.windows import DEFAULT_MAX_SKEW_MS, Granularity, Watermark
 
 
 class RowStore(Protocol):
@@ -31,12 +31,31 @@ class RowStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class FutureClick:
+    """A click whose event time was too far ahead of the wall clock: not counted, set aside."""
+
+    click: Click
+    ahead_ms: int
+    """How far its event time was ahead of the worker's wall clock."""
+    max_skew_ms: int
+
+    @property
+    def reason(self) -> str:
+        """Why it was set aside, for the dead-letter header."""
+        return (
+            f"event time {self.click.timestamp_ms} ms is {self.ahead_ms} ms ahead of the worker clock "
+            f"(at most {self.max_skew_ms} ms allowed)"
+        )
+
+
 @dataclass(slots=True)
 class Output:
     """What a step produced for the world outside the partition."""
 
     aggregates: list[WindowAggregate] = field(default_factory=list)
     late: list[tuple[Click, tuple[str, ...]]] = field(default_factory=list)
+    future: list[FutureClick] = field(default_factory=list)
     replayed: int = 0
     closed_windows: int = 0
     expired_windows: int = 0
@@ -56,6 +75,8 @@ class PartitionEngine:
         granularities: the window sizes to count in.
         grace_ms: lateness allowed before a window closes.
         idle_ms: idle time after which the watermark follows the wall clock.
+        max_skew_ms: a click whose event time is further ahead of the wall clock is not counted and never
+            moves the watermark; it is returned in ``Output.future``.
         buckets: rows per window and partition (links are spread over them).
     """
 
@@ -68,6 +89,7 @@ class PartitionEngine:
         grace_ms: int,
         idle_ms: int,
         buckets: int,
+        max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
     ) -> None:
         self.partition = partition
         self._store = store
@@ -77,6 +99,7 @@ class PartitionEngine:
         self.watermark = Watermark(
             grace_ms=grace_ms,
             idle_ms=idle_ms,
+            max_skew_ms=max_skew_ms,
             max_event_ms=meta.get("max"),
             value_ms=meta.get("wm", 0),
         )
@@ -88,7 +111,19 @@ class PartitionEngine:
         self._open_rows: dict[tuple[str, int, int], Row] = {}
 
     def process(self, clicks: Sequence[Click], wall_ms: int) -> Output:
-        """Count a batch of this partition's clicks (in offset order), then close and expire windows."""
+        """Count a batch of this partition's clicks (in offset order), then close and expire windows.
+
+        Clicks from too far in the future are not counted and come back in ``Output.future``.
+        """
+        self._heal(wall_ms)
+        mark = self.watermark
+        future = [
+            FutureClick(click, click.timestamp_ms - wall_ms, mark.max_skew_ms)
+            for click in clicks
+            if not mark.admits(click.timestamp_ms, wall_ms)
+        ]
+        if future:
+            clicks = [click for click in clicks if mark.admits(click.timestamp_ms, wall_ms)]
         rows = self._open_rows
 
         def row(gran: str, start: int, bucket: int) -> Row:
@@ -114,6 +149,7 @@ class PartitionEngine:
             self.watermark.observe(click.timestamp_ms, wall_ms)
         output = self._close_and_expire(wall_ms)
         output.late = batch.late
+        output.future = future
         output.replayed = batch.replayed
         self._save_meta()
         return output
@@ -121,10 +157,20 @@ class PartitionEngine:
     def tick(self, wall_ms: int) -> Output:
         """Let the wall clock advance an idle partition's watermark; close and expire windows."""
         before = self.watermark.value_ms
+        healed = self._heal(wall_ms)
         output = self._close_and_expire(wall_ms)
-        if self.watermark.value_ms != before:
+        if healed or self.watermark.value_ms != before:
             self._save_meta()
         return output
+
+    def _heal(self, wall_ms: int) -> bool:
+        """Set back a watermark that a far-future click moved before event times were bounded."""
+        if not self.watermark.heal(wall_ms):
+            return False
+        value = self.watermark.value_ms
+        # Windows ending after the healed watermark are open again: their aggregates are still to come.
+        self._emitted = {name: min(end, value) for name, end in self._emitted.items()}
+        return True
 
     def windows(self, granularity: str, from_ms: int, to_ms: int) -> Iterator[tuple[int, Row]]:
         """Yield (window start, row) for this partition's windows starting in ``[from_ms, to_ms)``."""

@@ -7,6 +7,8 @@
   ``Consumer._drain_messages``, then conductor, channel, stream, event). For the click topic the worker wants
   whole fetches: the tap takes that topic's messages out of each ``getmany`` round, gives them to a batch
   handler, then acks them so Faust commits as usual. Other topics (changelogs, replies) go the normal way.
+- ``serve_only_our_routes``: with its ``web_*_enabled`` settings off, Faust still mounts its production index
+  at ``/``; the worker's web server serves clickpipe's routes only.
 - ``partition_context``: Faust tables choose the changelog partition (and the RocksDB store picks its
   per-partition database) from the *current event*. The worker writes rows once per batch and from a timer,
   outside per-event iteration, so it sets the current event to a stand-in event of the right partition.
@@ -63,6 +65,11 @@ def partition_context(app: faust.App, topic: str, partition: int) -> Iterator[No
         yield
     finally:
         streams._current_event.reset(token)
+
+
+def serve_only_our_routes(app: faust.App) -> None:
+    """Mount none of Faust's built-in web blueprints (router, tables, graph, statistics, index)."""
+    cast(Any, app.web).blueprints._enabled.clear()
 
 
 def recovery_completed(app: faust.App) -> bool:

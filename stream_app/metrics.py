@@ -21,6 +21,16 @@ class WorkerMetrics:
         self.dead_lettered = Counter(
             "clickpipe_worker_events_dead_lettered", "Messages moved to the dead-letter topic.", registry=r
         )
+        self.future = Counter(
+            "clickpipe_worker_events_future",
+            "Clicks dated too far ahead of the worker's clock (not counted, dead-lettered).",
+            registry=r,
+        )
+        self.registry_failures = Counter(
+            "clickpipe_worker_schema_registry_failures",
+            "Schema registry look-ups that failed and were retried (registry unreachable or erring).",
+            registry=r,
+        )
         self.replayed = Counter(
             "clickpipe_worker_events_replayed", "Redelivered clicks skipped (already counted).", registry=r
         )

@@ -6,12 +6,25 @@ with the ``merge_*`` functions (their links are disjoint, since a link lives in 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from stream_app.aggregation import Row
 
 Split = dict[str, int]  # {"total": n, "human": n, "bot": n}
+Rows = Iterable[tuple[int, int, bool, Row]]
+"""(window start, window end, closed, row) tuples."""
+
+
+def visible(rows: Rows, account_id: str | None) -> Iterator[tuple[int, int, bool, Row]]:
+    """Keep only the links of ``account_id`` in each row (every link when it is None: the operator)."""
+    for start, end, closed, row in rows:
+        if account_id is None:
+            yield start, end, closed, row
+            continue
+        links = {link_id: entry for link_id, entry in row["l"].items() if entry[0] == account_id}
+        if links:
+            yield start, end, closed, {"o": row["o"], "l": links}
 
 
 def split(total: int, bot: int) -> Split:

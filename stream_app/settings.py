@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import AGGREGATES, CLICKS, CLICKS_DLQ, CLICKS_LATE, DEFAULT_PARTITIONS
@@ -40,6 +40,17 @@ class WorkerSettings(BaseSettings):
     schema_registry_url: str | None = Field(
         None, description="Confluent Schema Registry for clicks written in its format (00 + schema id)."
     )
+    schema_registry_timeout_seconds: float = Field(
+        10.0, gt=0, description="Longest wait for one schema registry request."
+    )
+    schema_registry_max_backoff_seconds: float = Field(
+        30.0, gt=0, description="Longest pause between retries while the schema registry is unreachable."
+    )
+    schema_registry_negative_cache_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="How long a schema id the registry does not have (or not as Avro) is remembered.",
+    )
     dlq_topic: str = Field(CLICKS_DLQ, description="Topic undecodable messages are moved to.")
     late_topic: str = Field(CLICKS_LATE, description="Topic clicks that missed their window go to.")
     aggregates_topic: str = Field(AGGREGATES, description="Topic final window aggregates go to.")
@@ -51,6 +62,12 @@ class WorkerSettings(BaseSettings):
         description="Seconds a closed window is kept (and served) before it expires, by window name (JSON).",
     )
     grace_seconds: float = Field(10.0, ge=0, description="How late a click may arrive and still count.")
+    max_skew_seconds: float = Field(
+        300.0,
+        ge=0,
+        description="A click whose event time is further ahead of the worker's clock is not counted and "
+        "never moves a watermark; it goes to the dead-letter topic.",
+    )
     idle_seconds: float = Field(
         10.0, gt=0, description="After this long without clicks, a partition's watermark follows the clock."
     )
@@ -67,6 +84,25 @@ class WorkerSettings(BaseSettings):
     tick_seconds: float = Field(1.0, gt=0, description="How often idle partitions' windows are checked.")
     advertised_url: str | None = Field(
         None, description="URL other workers reach this one on (default http://WEB_HOST:WEB_PORT)."
+    )
+    auth_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="The producer's base URL: stats API keys are checked with its GET /api/account.",
+    )
+    operator_key: SecretStr | None = Field(
+        None,
+        description="A key that sees every account's counts in the stats API (unset: none). Keep it secret.",
+    )
+    auth_cache_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long a valid API key's account is remembered (a revoked key works so long).",
+    )
+    auth_negative_cache_seconds: float = Field(
+        5.0, ge=0, description="How long an invalid key is remembered."
+    )
+    auth_timeout_seconds: float = Field(
+        5.0, gt=0, description="Longest wait for the producer to check a key."
     )
     session_timeout: float = Field(10.0, gt=0, description="Consumer group session timeout, seconds.")
     heartbeat_interval: float = Field(1.0, gt=0, description="Consumer group heartbeat, seconds.")
@@ -86,6 +122,11 @@ class WorkerSettings(BaseSettings):
         "text", description="Log lines as text or one JSON object each."
     )
 
+    @field_validator("operator_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @model_validator(mode="after")
     def _windows_have_retention(self) -> WorkerSettings:
         missing = sorted(set(self.windows) - set(self.retention))
@@ -93,6 +134,8 @@ class WorkerSettings(BaseSettings):
             raise ValueError(f"no retention for windows: {', '.join(missing)}")
         if not self.windows or any(size <= 0 for size in self.windows.values()):
             raise ValueError("windows must name at least one positive size in seconds")
+        if self.operator_key is not None and len(self.operator_key.get_secret_value()) < 16:
+            raise ValueError("operator_key must be at least 16 characters")
         return self
 
     def granularities(self) -> tuple[Granularity, ...]:

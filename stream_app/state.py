@@ -47,6 +47,7 @@ class Partitions:
         grace_ms: int,
         idle_ms: int,
         buckets: int,
+        max_skew_ms: int,
     ) -> None:
         self._app = app
         self._store = TableRowStore(table)
@@ -54,6 +55,7 @@ class Partitions:
         self.granularities = tuple(granularities)
         self._grace_ms = grace_ms
         self._idle_ms = idle_ms
+        self._max_skew_ms = max_skew_ms
         self._buckets = buckets
         self._engines: dict[int, PartitionEngine] = {}
         self._generation = -1
@@ -96,6 +98,7 @@ class Partitions:
                 grace_ms=self._grace_ms,
                 idle_ms=self._idle_ms,
                 buckets=self._buckets,
+                max_skew_ms=self._max_skew_ms,
             )
         return engine
 

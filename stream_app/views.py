@@ -3,6 +3,10 @@
 ``GET /api/stats/links/{link_id}``, ``/api/stats/countries``, ``/api/stats/top-links``, each with
 ``from`` and ``to`` (ISO 8601) and ``granularity``. A worker answers for the partitions it owns and gathers
 the other workers' answers (``scope=local`` asks for one worker's own part), so any worker answers whole.
+
+Every route needs ``Authorization: Bearer <API key>``: the answer holds only that key's account's links
+(every account's for the operator key). Other workers get the caller's own ``Authorization`` header and
+scope it themselves, so no parameter can widen what a caller sees.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import faust
@@ -19,10 +23,17 @@ from faust.web import Request, Response, View
 
 from stream_app import query
 from stream_app.aggregation import Row
-from stream_app.state import Partitions
+from stream_app.auth import Authenticator, Scope
+from stream_app.engine import PartitionEngine
+from stream_app.errors import AuthUnavailableError, InvalidKeyError
+from stream_app.windows import Granularity
 
 MAX_WINDOWS = 50_000
 """Most windows one query may span, so a typo in a range cannot stall the worker."""
+
+EARLIEST_MS = 0
+LATEST_MS = int(datetime(9000, 1, 1, tzinfo=UTC).timestamp() * 1000)
+"""Query times outside [1970, 9000] are refused: window bounds near years 1 and 9999 do not render."""
 
 
 class BadRequest(ValueError):
@@ -44,11 +55,14 @@ def parse_time(name: str, value: str | None) -> int:
         raise BadRequest(f"'{name}' is required (ISO 8601, e.g. 2026-11-28T10:00:00Z)")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise BadRequest(f"'{name}' is not an ISO 8601 time: {value!r}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        ms = int(moment.timestamp() * 1000)
+    except (ValueError, OverflowError) as exc:  # not ISO 8601, or out of datetime's range with its offset
+        raise BadRequest(f"'{name}' is not an ISO 8601 time in range: {value[:64]!r}") from exc
+    if not EARLIEST_MS <= ms <= LATEST_MS:
+        raise BadRequest(f"'{name}' must be between {_iso(EARLIEST_MS)} and {_iso(LATEST_MS)}")
+    return ms
 
 
 def parse_range(params: dict[str, str], sizes: dict[str, int]) -> Range:
@@ -68,35 +82,77 @@ def parse_range(params: dict[str, str], sizes: dict[str, int]) -> Range:
 def parse_limit(params: dict[str, str]) -> int:
     """Validate ``limit`` (1..1000, default 10)."""
     raw = params.get("limit", "10")
-    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise BadRequest(f"'limit' must be an integer from 1 to 1000, not {raw!r}")
+    # isdigit() alone accepts "²" and other Unicode digits that int() refuses.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= 1000:
+        raise BadRequest(f"'limit' must be an integer from 1 to 1000, not {raw[:16]!r}")
     return int(raw)
 
 
-def register_views(app: faust.App, partitions: Partitions, own_url: str) -> None:
+class RowSource(Protocol):
+    """The partitions a worker owns (``stream_app.state.Partitions``)."""
+
+    @property
+    def granularities(self) -> tuple[Granularity, ...]:
+        """The configured windows."""
+        ...
+
+    def engines(self) -> Iterator[tuple[int, PartitionEngine]]:
+        """Yield (partition, engine) for the owned partitions."""
+        ...
+
+
+class Peers(Protocol):
+    """The other workers of the group, asked for their own part of an answer."""
+
+    async def gather(
+        self, path: str, params: dict[str, str], headers: dict[str, str]
+    ) -> list[dict[str, Any]] | None:
+        """Return every other worker's answer to ``GET path?params``; None when one fails."""
+        ...
+
+
+FORWARDED = ("from", "to", "granularity", "limit")
+"""The only parameters passed on to other workers (with ``scope=local``)."""
+
+
+def register_views(app: faust.App, partitions: RowSource, auth: Authenticator, peers: Peers) -> None:
     """Add the analytics routes to ``app``'s web server."""
     sizes = {gran.name: gran.size_ms for gran in partitions.granularities}
 
-    def rows(span: Range) -> Iterator[tuple[int, int, bool, Row]]:
+    def rows(span: Range, scope: Scope) -> Iterator[tuple[int, int, bool, Row]]:
         size = sizes[span.granularity]
-        for _, engine in partitions.engines():
-            for start, row in list(engine.windows(span.granularity, span.from_ms - size + 1, span.to_ms)):
-                yield start, start + size, engine.is_closed(span.granularity, start), row
+
+        def every() -> Iterator[tuple[int, int, bool, Row]]:
+            for _, engine in partitions.engines():
+                for start, row in list(engine.windows(span.granularity, span.from_ms - size + 1, span.to_ms)):
+                    yield start, start + size, engine.is_closed(span.granularity, start), row
+
+        return query.visible(every(), scope.account_id)
 
     async def answer(
         view: View,
         request: Request,
-        local: Callable[[dict[str, str]], dict[str, Any]],
+        local: Callable[[dict[str, str], Scope], dict[str, Any]],
         merge: Callable[[list[dict[str, Any]]], dict[str, Any]],
     ) -> Response:
+        authorization = request.headers.get("Authorization")
+        try:
+            scope = await auth.scope(authorization)
+        except InvalidKeyError as exc:
+            return view.json({"error": exc.reason}, status=401, headers={"WWW-Authenticate": "Bearer"})
+        except AuthUnavailableError as exc:
+            return view.json({"error": exc.reason}, status=503, headers={"Retry-After": "1"})
         params = dict(request.query)
         try:
-            mine = local(params)
+            mine = local(params, scope)
         except BadRequest as exc:
             return view.json({"error": str(exc)}, status=400)
         if params.get("scope") == "local":
             return view.json(mine)
-        others = await _gather(app, own_url, request.url.path, {**params, "scope": "local"})
+        forwarded = {name: params[name] for name in FORWARDED if name in params}
+        others = await peers.gather(
+            request.url.path, {**forwarded, "scope": "local"}, {"Authorization": authorization or ""}
+        )
         if others is None:
             return view.json({"error": "another worker did not answer; try again"}, status=503)
         return view.json(_present(merge([mine, *others])))
@@ -106,9 +162,10 @@ def register_views(app: faust.App, partitions: Partitions, own_url: str) -> None
         """A link's clicks per window over a range, with the country breakdown."""
 
         async def get(self, request: Request, link_id: str) -> Response:
-            def local(params: dict[str, str]) -> dict[str, Any]:
+            def local(params: dict[str, str], scope: Scope) -> dict[str, Any]:
                 span = parse_range(params, sizes)
-                return {**_describe(span), "link_id": link_id, **query.link_series(rows(span), link_id)}
+                series = query.link_series(rows(span, scope), link_id)
+                return {**_describe(span), "link_id": link_id, **series}
 
             def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
                 return {**_strip(answers[0]), **query.merge_link_series(answers)}
@@ -120,9 +177,9 @@ def register_views(app: faust.App, partitions: Partitions, own_url: str) -> None
         """Clicks by country over a range."""
 
         async def get(self, request: Request) -> Response:
-            def local(params: dict[str, str]) -> dict[str, Any]:
+            def local(params: dict[str, str], scope: Scope) -> dict[str, Any]:
                 span = parse_range(params, sizes)
-                return {**_describe(span), **query.countries(rows(span))}
+                return {**_describe(span), **query.countries(rows(span, scope))}
 
             def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
                 return {**_strip(answers[0]), **query.merge_countries(answers)}
@@ -134,10 +191,10 @@ def register_views(app: faust.App, partitions: Partitions, own_url: str) -> None
         """The most clicked links over a range."""
 
         async def get(self, request: Request) -> Response:
-            def local(params: dict[str, str]) -> dict[str, Any]:
+            def local(params: dict[str, str], scope: Scope) -> dict[str, Any]:
                 span = parse_range(params, sizes)
                 limit = parse_limit(params)
-                return {**_describe(span), "limit": limit, **query.top_links(rows(span), limit)}
+                return {**_describe(span), "limit": limit, **query.top_links(rows(span, scope), limit)}
 
             def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
                 limit = int(answers[0]["limit"])
@@ -171,23 +228,35 @@ def _strip(answer: dict[str, Any]) -> dict[str, Any]:
     return {key: answer[key] for key in ("granularity", "from", "to", "link_id", "limit") if key in answer}
 
 
-async def _gather(
-    app: faust.App, own_url: str, path: str, params: dict[str, str]
-) -> list[dict[str, Any]] | None:
-    """Ask every other worker of the group for its local answer; None when one fails."""
-    urls = sorted({str(url).rstrip("/") for url in app.router.tables_metadata()} - {own_url.rstrip("/")})
-    if not urls:
-        return []
-    timeout = aiohttp.ClientTimeout(total=10)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+class WorkerPeers:
+    """The other workers of ``app``'s group, found in Faust's table router.
 
-        async def fetch(url: str) -> dict[str, Any]:
-            async with session.get(url + path, params=params) as response:
-                response.raise_for_status()
-                result: dict[str, Any] = await response.json()
-                return result
+    Args:
+        app: the Faust app.
+        own_url: this worker's advertised URL (not asked).
+    """
 
-        try:
-            return list(await asyncio.gather(*(fetch(url) for url in urls)))
-        except (aiohttp.ClientError, TimeoutError):
-            return None
+    def __init__(self, app: faust.App, own_url: str) -> None:
+        self._app = app
+        self._own = own_url.rstrip("/")
+
+    async def gather(
+        self, path: str, params: dict[str, str], headers: dict[str, str]
+    ) -> list[dict[str, Any]] | None:
+        """Ask every other worker for its local answer; None when one fails."""
+        urls = sorted({str(url).rstrip("/") for url in self._app.router.tables_metadata()} - {self._own})
+        if not urls:
+            return []
+        timeout = aiohttp.ClientTimeout(total=10)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+
+            async def fetch(url: str) -> dict[str, Any]:
+                async with session.get(url + path, params=params, headers=headers) as response:
+                    response.raise_for_status()
+                    result: dict[str, Any] = await response.json()
+                    return result
+
+            try:
+                return list(await asyncio.gather(*(fetch(url) for url in urls)))
+            except (aiohttp.ClientError, TimeoutError):
+                return None

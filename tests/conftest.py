@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# The broker and process fixtures, shared by tests/integration and tests/security (one broker per session).
+pytest_plugins = ("tests.fixtures",)
+
 BROKER_KINDS = ("embedded", "kafka", "cluster")
 REAL_KAFKA = ("kafka", "cluster")
 

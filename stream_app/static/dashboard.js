@@ -1,8 +1,11 @@
 // clickpipe dashboard: reads the worker's stats API and draws it with Chart.js, refreshing every 2 s.
+// The stats API needs an API key: the page asks for it once and keeps it in sessionStorage (this tab only).
+// Data from the API reaches the DOM through textContent and Option only, never as HTML.
 "use strict";
 
 const REFRESH_MS = 2000;
 const COLORS = ["#3b6fd8", "#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e6bbf", "#f28cb1", "#5a5a66"];
+const KEY_STORAGE = "clickpipe.apiKey";
 const state = { link: null };
 const charts = {};
 
@@ -13,11 +16,34 @@ function range() {
   return { from: from.toISOString(), to: to.toISOString(), granularity: document.getElementById("granularity").value };
 }
 
+class Unauthorized extends Error {}
+
+function apiKey() {
+  return sessionStorage.getItem(KEY_STORAGE);
+}
+
+function askForKey(reason) {
+  sessionStorage.removeItem(KEY_STORAGE);
+  document.getElementById("login").hidden = false;
+  document.getElementById("login-error").textContent = reason || "";
+}
+
 async function api(path, extra = {}) {
+  const key = apiKey();
+  if (!key) throw new Unauthorized("");
   const params = new URLSearchParams({ ...range(), ...extra });
-  const response = await fetch(`${path}?${params}`);
+  const response = await fetch(`${path}?${params}`, { headers: { Authorization: `Bearer ${key}` } });
+  if (response.status === 401) {
+    const body = await response.json().catch(() => ({}));
+    throw new Unauthorized(body.error || "the API key was refused");
+  }
   if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
   return response.json();
+}
+
+function setOptions(select, links) {
+  const options = links.map((l) => new Option(l.slug || l.link_id, l.link_id));
+  select.replaceChildren(...options);
 }
 
 function chart(id, type, options = {}) {
@@ -79,7 +105,7 @@ async function refresh() {
     const select = document.getElementById("link");
     const ids = top.links.map((l) => l.link_id);
     if (select.dataset.ids !== ids.join(",")) {
-      select.innerHTML = top.links.map((l) => `<option value="${l.link_id}">${l.slug || l.link_id}</option>`).join("");
+      setOptions(select, top.links);
       select.dataset.ids = ids.join(",");
       if (state.link && ids.includes(state.link)) select.value = state.link;
     }
@@ -112,10 +138,26 @@ async function refresh() {
     status.textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.refreshed = String(Date.now());
   } catch (error) {
-    status.textContent = `error: ${error.message}`;
+    if (error instanceof Unauthorized) {
+      askForKey(error.message);
+      status.textContent = "an API key is needed";
+    } else {
+      status.textContent = `error: ${error.message}`;
+    }
   }
 }
 
+document.getElementById("login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("api-key");
+  sessionStorage.setItem(KEY_STORAGE, input.value.trim());
+  input.value = "";
+  document.getElementById("login").hidden = true;
+  document.getElementById("login-error").textContent = "";
+  refresh();
+});
+
+if (!apiKey()) askForKey("");
 document.getElementById("controls").addEventListener("change", (event) => {
   if (event.target.id === "link") state.link = event.target.value;
   refresh();

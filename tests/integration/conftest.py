@@ -1,262 +1,29 @@
-"""A real Kafka-protocol broker for integration tests, and clickpipe processes running against it.
+"""The integration fixtures live in the ``tests.fixtures`` plugin; their types are re-exported here."""
 
-Which broker (``--broker`` or ``CLICKPIPE_TEST_BROKER``):
+from tests.fixtures import (
+    API_KEY,
+    BROWSER,
+    OPERATOR,
+    OPERATOR_KEY,
+    Broker,
+    OwnBroker,
+    Service,
+    Services,
+    StartProducer,
+    StartWorker,
+    Topics,
+)
 
-- ``embedded`` (default): the embedded broker (Tansu), zero set-up;
-- ``kafka``: one real Apache Kafka node (``clickpipe.kafka``, needs Java; Maven fetches the jars once);
-- ``cluster``: three real Apache Kafka nodes (replication factor 3, min.insync.replicas 2).
-
-``KAFKA_BOOTSTRAP_SERVERS``, when set, wins over all of them; so does a testcontainers Kafka container when a
-Docker engine answers and no broker was chosen. Tests marked ``cluster`` (they kill brokers) run only with
-``--broker cluster`` and say so when skipped. Each test gets its own topics and consumer group (uuid names),
-so tests share one broker without seeing each other's data.
-"""
-
-from __future__ import annotations
-
-import os
-import socket
-import subprocess
-import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
-
-import httpx
-import pytest
-
-from clickpipe.admin import ensure_topics
-from clickpipe.broker import EmbeddedBroker, free_port
-from clickpipe.kafka import KafkaCluster
-from clickpipe.process import terminate
-from schemas.topics import TopicSpec
-from tests.conftest import broker_kind
-
-
-class OwnBroker(Protocol):
-    """A broker a test starts and stops itself (an outage), of the same kind as the session's."""
-
-    @property
-    def bootstrap_servers(self) -> str: ...
-
-    def start(self) -> object: ...
-
-    def stop(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Broker:
-    """The broker the integration tests run against."""
-
-    bootstrap_servers: str
-    kind: str  # "external", "testcontainers", "embedded", "kafka" or "cluster"
-    cluster: KafkaCluster | None = None  # the real Kafka nodes, when the tests started them
-
-    @property
-    def embedded(self) -> bool:
-        """True for the embedded broker, which lacks idempotence and has wrong end offsets."""
-        return self.kind == "embedded"
-
-    @property
-    def replication_factor(self) -> int:
-        """Replicas per partition for the tests' topics."""
-        return 3 if self.kind == "cluster" else 1
-
-    def own(self, tmp_path: Path) -> OwnBroker:
-        """A new broker of the same kind (not started), for a test that stops and restarts it."""
-        if self.kind == "embedded":
-            return EmbeddedBroker(port=free_port(), log_file=tmp_path / "own-broker.log")
-        if self.kind in ("kafka", "cluster"):
-            return KafkaCluster(1, data_dir=tmp_path / "own-kafka", port=free_port())
-        pytest.skip(f"a test of its own broker needs the embedded broker or Kafka, not {self.kind}")
-
-
-def _docker_answers() -> bool:
-    """True when a Docker engine answers a ping (on DOCKER_HOST's or the default Unix socket)."""
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if not host.startswith("unix://"):
-        return True  # a remote engine was named on purpose: let testcontainers use it
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(3)
-            sock.connect(host.removeprefix("unix://"))
-            sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-            reply = sock.recv(64)
-    except OSError:
-        return False
-    return reply.startswith(b"HTTP/1.") and b" 200 " in reply
-
-
-@pytest.fixture(scope="session")
-def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """A broker for the whole session."""
-    kind = broker_kind(request.config)
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        yield Broker(external, "external")
-    elif kind in ("kafka", "cluster"):
-        nodes = 3 if kind == "cluster" else 1
-        with KafkaCluster(nodes, data_dir=tmp_path_factory.mktemp(kind)) as cluster:
-            yield Broker(cluster.bootstrap_servers, kind, cluster)
-    elif kind is None and _docker_answers():
-        from testcontainers.kafka import KafkaContainer
-
-        with KafkaContainer().with_kraft() as kafka:
-            yield Broker(kafka.get_bootstrap_server(), "testcontainers")
-    else:
-        log = tmp_path_factory.mktemp("broker") / "tansu.log"
-        with EmbeddedBroker(log_file=log) as embedded:
-            yield Broker(embedded.bootstrap_servers, "embedded")
-
-
-@dataclass(frozen=True)
-class Topics:
-    """Per-test topic names."""
-
-    clicks: str
-    dlq: str
-    partitions: int
-
-
-@pytest.fixture
-async def topics(broker: Broker) -> Topics:
-    """Fresh click and dead-letter topics for one test."""
-    suffix = uuid.uuid4().hex[:8]
-    names = Topics(clicks=f"clicks-{suffix}", dlq=f"clicks-{suffix}.dlq", partitions=4)
-    await ensure_topics(
-        broker.bootstrap_servers,
-        [TopicSpec(names.clicks, names.partitions), TopicSpec(names.dlq, names.partitions)],
-        replication_factor=broker.replication_factor,
-    )
-    return names
-
-
-@dataclass
-class Service:
-    """A clickpipe process started by a test."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    def output(self) -> str:
-        """What the process printed so far."""
-        return self.log.read_text(errors="replace")
-
-
-@dataclass
-class Services:
-    """Starts clickpipe commands as real processes and stops them at the end of the test."""
-
-    tmp_path: Path
-    started: list[Service] = field(default_factory=list)
-
-    def start(self, name: str, args: list[str], env: dict[str, str], ready_path: str, port: int) -> Service:
-        """Run ``clickpipe <args>`` and wait until ``http://127.0.0.1:<port><ready_path>`` answers."""
-        log = self.tmp_path / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "clickpipe", "--log-level", "WARNING", *args],
-                env={**os.environ, **env},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        service = Service(name, process, f"http://127.0.0.1:{port}", log)
-        self.started.append(service)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"{name} exited with {process.returncode}:\n{service.output()[-5000:]}")
-            try:
-                if httpx.get(service.url + ready_path, timeout=1).status_code < 500:
-                    return service
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        pytest.fail(f"{name} did not answer on {service.url}{ready_path}:\n{service.output()[-5000:]}")
-
-    def stop_all(self) -> None:
-        """Stop every started process (SIGTERM, then SIGKILL)."""
-        for service in reversed(self.started):
-            terminate(service.process, timeout=20)
-        self.started.clear()
-
-
-@pytest.fixture
-def services(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Services]:
-    """Start clickpipe processes; they are stopped after the test, and their logs shown when it fails."""
-    started = Services(tmp_path)
-    yield started
-    logs = [(s.name, s.output()) for s in started.started]
-    started.stop_all()
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        for name, text in logs:
-            sys.stderr.write(f"\n----- {name} log -----\n{text[-8000:]}\n")
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
-    report = yield
-    setattr(item, f"rep_{report.when}", report)
-    return report
-
-
-StartWorker = Callable[..., Service]
-StartProducer = Callable[..., Service]
-
-
-@pytest.fixture
-def start_worker(broker: Broker, topics: Topics, services: Services, tmp_path: Path) -> StartWorker:
-    """Start a stream worker on this test's topics; returns a function taking optional settings."""
-    app_id = f"worker-{uuid.uuid4().hex[:8]}"
-
-    def start(name: str = "worker", **settings: str) -> Service:
-        port = free_port()
-        env = {
-            "CLICKPIPE_WORKER_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CLICKPIPE_WORKER_APP_ID": app_id,
-            "CLICKPIPE_WORKER_CLICKS_TOPIC": topics.clicks,
-            "CLICKPIPE_WORKER_DLQ_TOPIC": topics.dlq,
-            "CLICKPIPE_WORKER_PARTITIONS": str(topics.partitions),
-            "CLICKPIPE_WORKER_DATA_DIR": str(tmp_path / name),
-            "CLICKPIPE_WORKER_SESSION_TIMEOUT": "6",
-            "CLICKPIPE_WORKER_HEARTBEAT_INTERVAL": "1",
-            "CLICKPIPE_WORKER_REBALANCE_TIMEOUT": "6",
-            "CLICKPIPE_WORKER_RECOVERY_CONSISTENCY_CHECK": str(not broker.embedded).lower(),
-            "CLICKPIPE_WORKER_REPLICATION_FACTOR": str(broker.replication_factor),
-            "CLICKPIPE_WORKER_LOG_LEVEL": os.environ.get("CLICKPIPE_TEST_WORKER_LOG_LEVEL", "warning"),
-            **{f"CLICKPIPE_WORKER_{key.upper()}": value for key, value in settings.items()},
-        }
-        return services.start(name, ["worker", "--web-port", str(port)], env, "/healthz", port)
-
-    return start
-
-
-API_KEY = "cpk_test-demo-account-key"  # a test credential for the demo account
-BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
-
-
-@pytest.fixture
-def start_producer(broker: Broker, topics: Topics, services: Services, tmp_path: Path) -> StartProducer:
-    """Start the redirect service on this test's click topic, with the demo account (key ``API_KEY``)."""
-
-    def start(name: str = "producer", **settings: str) -> Service:
-        port = free_port()
-        env = {
-            "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "CLICKPIPE_PRODUCER_CLICKS_TOPIC": topics.clicks,
-            "CLICKPIPE_PRODUCER_DATA_DIR": str(tmp_path / name),
-            "CLICKPIPE_PRODUCER_DEMO_LINK": "true",
-            "CLICKPIPE_PRODUCER_DEMO_API_KEY": API_KEY,
-            **{f"CLICKPIPE_PRODUCER_{key.upper()}": value for key, value in settings.items()},
-        }
-        return services.start(name, ["producer", "--port", str(port)], env, "/readyz", port)
-
-    return start
+__all__ = [
+    "API_KEY",
+    "BROWSER",
+    "OPERATOR",
+    "OPERATOR_KEY",
+    "Broker",
+    "OwnBroker",
+    "Service",
+    "Services",
+    "StartProducer",
+    "StartWorker",
+    "Topics",
+]

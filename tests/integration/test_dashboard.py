@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -20,37 +18,11 @@ import pytest
 
 from clickpipe.broker import free_port
 from clickpipe.loadgen import LoadOptions, run_load
+from tests.fixtures import sign_in
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Headless Chromium through chromedriver (both from Debian); skipped where they are missing, unless
-    CLICKPIPE_REQUIRE_BROWSER is set (CI sets it)."""
-    if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("CLICKPIPE_REQUIRE_BROWSER"):
-            pytest.fail("chromium and chromedriver are required: apt-get install chromium chromium-driver")
-        pytest.skip("needs chromium and chromedriver (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--window-size=1400,1000",
-    ):  # fmt: skip
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _range() -> dict[str, str]:
@@ -102,7 +74,8 @@ async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_every_click(
     )
     assert report.redirected == 10_000
     params = {**_range(), "granularity": "minute"}
-    async with httpx.AsyncClient(base_url=pipeline["worker"], timeout=10) as client:
+    headers = {"Authorization": f"Bearer {pipeline['key']}"}
+    async with httpx.AsyncClient(base_url=pipeline["worker"], headers=headers, timeout=10) as client:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             countries = (await client.get("/api/stats/countries", params=params)).json()
@@ -117,6 +90,7 @@ async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_every_click(
     }
 
     browser.get(pipeline["worker"] + "/dashboard")
+    sign_in(browser, pipeline["key"])
     deadline = time.monotonic() + 30
     while (
         time.monotonic() < deadline

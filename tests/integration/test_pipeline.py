@@ -12,7 +12,16 @@ from typing import Any
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from tests.integration.conftest import API_KEY, BROWSER, Broker, Service, StartProducer, StartWorker, Topics
+from tests.integration.conftest import (
+    API_KEY,
+    BROWSER,
+    OPERATOR,
+    Broker,
+    Service,
+    StartProducer,
+    StartWorker,
+    Topics,
+)
 
 COUNTRIES = ["DE", "FR", "US", "GB", "JP", "BR", None]
 
@@ -43,7 +52,7 @@ def _day_range() -> dict[str, str]:
 async def _wait_for_total(worker: Service, expected_total: int, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     answer: dict[str, Any] = {}
-    async with httpx.AsyncClient(base_url=worker.url) as client:
+    async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR) as client:
         while time.monotonic() < deadline:
             answer = (await client.get("/api/stats/countries", params=_day_range())).json()
             if answer["totals"]["total"] >= expected_total:
@@ -83,7 +92,7 @@ async def test_clicks_over_http_are_counted_exactly(
         await asyncio.gather(*(click(slug, country) for slug, country in visits))
 
     await _wait_for_total(worker, 1_000)
-    async with httpx.AsyncClient(base_url=worker.url) as client:
+    async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR) as client:
         top = (await client.get("/api/stats/top-links", params={**_day_range(), "limit": "100"})).json()
         by_country = (await client.get("/api/stats/countries", params=_day_range())).json()
         metrics = (await client.get("/metrics")).text
@@ -124,6 +133,6 @@ async def test_undecodable_message_goes_to_dead_letter_topic(
     assert headers["source.partition"] == str(metadata.partition)
     assert headers["source.offset"] == str(metadata.offset)
     assert "not a single-object Avro message" in headers["error"]
-    async with httpx.AsyncClient(base_url=worker.url) as client:
+    async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR) as client:
         metrics = (await client.get("/metrics")).text
     assert "clickpipe_worker_events_dead_lettered_total 1.0" in metrics

@@ -20,7 +20,7 @@ from schemas.aggregates import WindowAggregateCodec
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
 from schemas.topics import TopicSpec
-from tests.integration.conftest import Broker, Service, StartWorker, Topics
+from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics
 
 CODEC = LinkClickCodec()
 MINUTE = timedelta(minutes=1)
@@ -77,7 +77,7 @@ def _range(center: datetime, granularity: str = "hour") -> dict[str, str]:
 
 
 async def _top_links(worker: Service, center: datetime) -> dict[str, int]:
-    async with httpx.AsyncClient(base_url=worker.url, timeout=15) as client:
+    async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR, timeout=15) as client:
         response = await client.get("/api/stats/top-links", params={**_range(center), "limit": "1000"})
     assert response.status_code == 200, response.text
     return {link["link_id"]: link["total"] for link in response.json()["links"]}
@@ -97,7 +97,7 @@ async def _wait_for_total(
 
 
 async def _processed(worker: Service) -> float:
-    async with httpx.AsyncClient(base_url=worker.url) as client:
+    async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR) as client:
         text = (await client.get("/metrics")).text
     for line in text.splitlines():
         if line.startswith("clickpipe_worker_events_processed_total"):
@@ -144,7 +144,7 @@ async def test_closed_windows_are_emitted_and_late_clicks_set_aside(
     assert (minute.link_id, minute.clicks, minute.human, minute.bot) == ("x", 3, 2, 1)
     assert minute.countries == {"DE": (1, 0), "FR": (1, 1), None: (1, 0)}
 
-    async with httpx.AsyncClient(base_url=worker.url) as client:
+    async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR) as client:
         series = (await client.get("/api/stats/links/x", params=_range(window, "minute"))).json()["series"]
         hourly = (await client.get("/api/stats/links/x", params=_range(window, "hour"))).json()["totals"]
     first = series[0]

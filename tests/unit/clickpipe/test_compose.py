@@ -64,10 +64,34 @@ def test_the_cluster_profile_has_three_voters_and_replicates_three_times() -> No
     assert "kafka-1:9092,kafka-2:9092,kafka-3:9092" in env
 
 
+def _defaults(text: str) -> str:
+    """``text`` with each ``${NAME:-default}`` replaced by its default (what compose does without a .env)."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", text)
+
+
 def test_workers_scale() -> None:
     worker = SERVICES["worker"]
-    assert worker["ports"] == ["6066"]  # no fixed host port, so --scale worker=3 works
+    [port] = worker["ports"]
+    assert _defaults(port) == "127.0.0.1::6066"  # no fixed host port, so --scale worker=3 works
     assert {"--data-slot", "--advertise-own-address"} <= set(worker["command"])
+
+
+def test_the_worker_is_published_on_loopback_unless_asked() -> None:
+    [port] = SERVICES["worker"]["ports"]
+    assert port.startswith("${WORKER_HOST_IP:-127.0.0.1}:")
+    env = (COMPOSE_DIR / ".env.example").read_text()
+    assert re.search(r"^WORKER_HOST_IP=127\.0\.0\.1$", env, re.MULTILINE)
+    for service, spec in SERVICES.items():
+        for published in spec.get("ports", []):
+            if ":" in str(published) and service != "producer":  # the redirect is public on purpose
+                assert _defaults(str(published)).startswith("127.0.0.1:"), (service, published)
+
+
+def test_the_worker_checks_keys_with_the_producer() -> None:
+    env = SERVICES["worker"]["environment"]
+    assert env["CLICKPIPE_WORKER_AUTH_URL"] == "http://producer:8000"
+    assert env["CLICKPIPE_WORKER_OPERATOR_KEY"] == "${CLICKPIPE_OPERATOR_KEY:-}"
+    assert WorkerSettings(operator_key="").operator_key is None  # unset in .env: no operator access
 
 
 def test_data_lives_in_named_volumes() -> None:

@@ -30,6 +30,7 @@ class FakeRegistry(ThreadingHTTPServer):
     def __init__(self, port: int) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.schemas: dict[int, str] = {}
+        self.types: dict[int, str] = {}  # schemaType of ids that are not Avro
         self.subjects: dict[tuple[str, str], int] = {}
         self.requests = 0
 
@@ -51,7 +52,10 @@ class _Handler(BaseHTTPRequestHandler):
         if schema_id not in self.server.schemas:
             self._reply(404, {"error_code": 40403, "message": "Schema not found"})
             return
-        self._reply(200, {"schema": self.server.schemas[schema_id]})
+        answer = {"schema": self.server.schemas[schema_id]}
+        if schema_id in self.server.types:
+            answer["schemaType"] = self.server.types[schema_id]
+        self._reply(200, answer)
 
     def _reply(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()

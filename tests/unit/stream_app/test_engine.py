@@ -178,3 +178,53 @@ def test_the_latest_slug_is_kept_and_emitted() -> None:
     assert [row["l"]["a"][4] for _, row in part.windows("minute", T0, T0 + 1)] == ["new"]
     out = part.process([click(3, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
     assert [aggregate.slug for aggregate in out.aggregates] == ["new"]
+
+
+YEAR_9999 = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_a_click_from_the_far_future_is_set_aside_and_ordinary_clicks_still_count() -> None:
+    store = DictStore()
+    part = PartitionEngine(
+        0, store, GRANS, grace_ms=GRACE, idle_ms=60 * MINUTE_MS, buckets=4, max_skew_ms=300_000
+    )
+    out = part.process([click(0, T0 + 1_000), click(1, YEAR_9999, "evil"), click(2, T0 + 2_000)], wall_ms=T0)
+    assert [(f.click.offset, f.ahead_ms) for f in out.future] == [(1, YEAR_9999 - T0)]
+    assert "ahead of the worker clock" in out.future[0].reason
+    assert out.aggregates == [] and out.late == []
+    assert part.watermark.max_event_ms == T0 + 2_000
+    later = part.process([click(3, T0 + 3_000)], wall_ms=T0 + 3_000)
+    assert later.late == [] and later.future == []
+    assert minute_totals(part, T0) == {"a": 3}
+    # A restart reads the same, unpoisoned watermark.
+    assert engine(store).watermark.max_event_ms == T0 + 3_000
+
+
+def test_the_skew_is_measured_against_the_wall_clock_given() -> None:
+    part = PartitionEngine(
+        0, DictStore(), GRANS, grace_ms=GRACE, idle_ms=MINUTE_MS, buckets=4, max_skew_ms=10_000
+    )
+    assert [f.click.offset for f in part.process([click(0, T0 + 10_001)], wall_ms=T0).future] == [0]
+    assert part.process([click(1, T0 + 10_001)], wall_ms=T0 + 1).future == []
+    assert minute_totals(part, T0) == {"a": 1}
+
+
+def test_a_watermark_poisoned_in_old_state_is_healed_and_counting_resumes() -> None:
+    store = DictStore()
+    store.set(
+        "meta|0",
+        {
+            "max": YEAR_9999,
+            "wm": YEAR_9999 - GRACE,
+            "emitted": {"minute": YEAR_9999, "hour": YEAR_9999},
+            "windows": {},
+        },
+    )
+    part = engine(store)
+    out = part.process([click(0, T0 + 1_000)], wall_ms=T0 + 1_000)
+    assert out.late == []
+    assert minute_totals(part, T0) == {"a": 1}
+    closed = part.process([click(1, T0 + MINUTE_MS + GRACE + 1)], wall_ms=T0 + MINUTE_MS + GRACE + 1)
+    assert [(a.window_start_ms, a.clicks) for a in closed.aggregates if a.granularity == "minute"] == [
+        (T0, 1)
+    ]

@@ -78,7 +78,11 @@ def test_parse_range_accepts_iso_8601() -> None:
             {"from": "2026-11-28T10:00:00Z", "to": "2026-11-28T11:00:00Z", "granularity": "week"},
             "granularity",
         ),
-        ({"from": "1900-01-01T00:00:00Z", "to": "2026-11-28T11:00:00Z"}, "more than"),
+        ({"from": "1970-01-01T00:00:00Z", "to": "2026-11-28T11:00:00Z"}, "more than"),
+        ({"from": "0001-01-01T00:00:00+01:00", "to": "2026-11-28T11:00:00Z"}, "between"),
+        ({"from": "0001-01-01T00:00:00Z", "to": "0001-01-01T01:00:00Z"}, "must be between"),
+        ({"from": "2026-11-28T10:00:00Z", "to": "9999-12-31T23:59:59-01:00"}, "between"),
+        ({"from": "9999-12-31T22:00:00Z", "to": "9999-12-31T23:59:59Z"}, "must be between"),
     ],
 )
 def test_parse_range_rejects_bad_parameters_with_a_reason(params: dict[str, str], reason: str) -> None:
@@ -86,7 +90,19 @@ def test_parse_range_rejects_bad_parameters_with_a_reason(params: dict[str, str]
         parse_range(params, SIZES)
 
 
-@pytest.mark.parametrize("limit", ["0", "-1", "abc", "1001"])
+@pytest.mark.parametrize("limit", ["0", "-1", "abc", "1001", "²", "١٢", "1²", "0" * 10_000 + "1", " 5"])
 def test_parse_limit_rejects(limit: str) -> None:
     with pytest.raises(BadRequest, match="limit"):
         parse_limit({"limit": limit})
+
+
+def test_an_account_sees_only_its_own_links_and_the_operator_sees_all() -> None:
+    rows = ROWS_WORKER_1 + ROWS_WORKER_2
+    assert {link["link_id"] for link in query.top_links(query.visible(rows, "other"), 10)["links"]} == {"c"}
+    assert query.countries(query.visible(rows, "other"))["totals"]["total"] == 2
+    assert query.link_series(query.visible(rows, "other"), "a") == {
+        "series": [],
+        "totals": {"total": 0, "human": 0, "bot": 0},
+    }
+    assert list(query.visible(rows, "nobody")) == []
+    assert list(query.visible(rows, None)) == rows

@@ -49,3 +49,26 @@ def test_idleness_counts_from_when_the_partition_is_first_watched() -> None:
     assert mark.tick(T0 + 3_600_000) == T0  # just started watching: not idle yet
     assert mark.tick(T0 + 3_609_999) == T0
     assert mark.tick(T0 + 3_610_000) == T0 + 3_610_000
+
+
+def test_an_event_from_beyond_the_skew_never_moves_the_watermark() -> None:
+    mark = Watermark(grace_ms=5_000, idle_ms=60_000, max_skew_ms=300_000)
+    mark.observe(T0, wall_ms=T0)
+    assert mark.admits(T0 + 300_000, wall_ms=T0)
+    assert not mark.admits(T0 + 300_001, wall_ms=T0)
+    year_9999 = 253_402_300_799_000
+    mark.observe(year_9999, wall_ms=T0)
+    mark.observe(T0 + 300_001, wall_ms=T0)
+    assert (mark.max_event_ms, mark.tick(T0 + 1)) == (T0, T0 - 5_000)
+    mark.observe(T0 + 300_000, wall_ms=T0)  # at the bound: admitted
+    assert mark.tick(T0 + 1) == T0 + 295_000
+
+
+def test_a_watermark_poisoned_before_the_bound_is_healed() -> None:
+    year_9999 = 253_402_300_799_000
+    mark = Watermark(
+        grace_ms=5_000, idle_ms=60_000, max_skew_ms=1_000, max_event_ms=year_9999, value_ms=year_9999 - 5_000
+    )
+    assert mark.heal(T0)
+    assert (mark.max_event_ms, mark.value_ms) == (T0, T0 - 5_000)
+    assert not mark.heal(T0)

@@ -1,0 +1,62 @@
+"""The dashboard against hostile data: a slug written to the topic as HTML stays text."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from schemas.codec import LinkClickCodec
+from tests.fixtures import OPERATOR_KEY, Broker, StartWorker, Topics, sign_in
+from tests.security.kafka import click_at, produce
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+HOSTILE_SLUG = '<img src=x onerror="window.__pwned=1">"><script>window.__pwned=2</script>'
+HOSTILE_LINK = '"><svg onload="window.__pwned=3">'
+
+
+async def _wait(browser: Any, script: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = browser.execute_script(script)
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never true: {script}")
+
+
+async def test_a_hostile_slug_is_shown_as_text(
+    broker: Broker, topics: Topics, start_worker: StartWorker, browser: Any
+) -> None:
+    worker = start_worker()
+    click = click_at(HOSTILE_LINK, datetime.now(UTC), slug=HOSTILE_SLUG)
+    await produce(broker, topics.clicks, [LinkClickCodec().encode(click)], key=click.key)
+
+    browser.get(worker.url + "/dashboard")
+    assert browser.execute_script("return document.getElementById('login').hidden") is False
+    sign_in(browser, OPERATOR_KEY)
+    await _wait(browser, "return document.getElementById('link').options.length > 0")
+    option = browser.execute_script(
+        "const o = document.getElementById('link').options[0]; return [o.text, o.value];"
+    )
+    assert option == [HOSTILE_SLUG, HOSTILE_LINK]
+    await _wait(browser, "return document.body.dataset.refreshed")
+    assert browser.execute_script("return window.__pwned === undefined")
+    assert (
+        browser.execute_script("return document.querySelectorAll('img, script:not([src]), svg').length") == 0
+    )
+    assert browser.execute_script("return sessionStorage.getItem('clickpipe.apiKey')") == OPERATOR_KEY
+
+
+async def test_a_refused_key_brings_the_form_back(start_worker: StartWorker, browser: Any) -> None:
+    worker = start_worker()
+    browser.get(worker.url + "/dashboard")
+    sign_in(browser, "not-an-ascii-kéy")  # refused by the worker itself, whatever AUTH_URL says
+    reason = await _wait(browser, "return document.getElementById('login-error').textContent")
+    assert reason
+    assert browser.execute_script("return document.getElementById('login').hidden") is False
+    assert browser.execute_script("return sessionStorage.getItem('clickpipe.apiKey')") is None
