@@ -212,7 +212,13 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
 
     app.timer(settings.tick_seconds)(close_idle_windows)
 
-    register_views(app, partitions, authenticator(settings), WorkerPeers(app, settings.url))
+    register_views(
+        app,
+        partitions,
+        authenticator(settings),
+        WorkerPeers(app, settings.url),
+        partition_count=settings.partitions,
+    )
     register_dashboard(app)
 
     @app.page("/metrics")

@@ -6,6 +6,7 @@ with the ``merge_*`` functions (their links are disjoint, since a link lives in 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -25,6 +26,12 @@ def visible(rows: Rows, account_id: str | None) -> Iterator[tuple[int, int, bool
         links = {link_id: entry for link_id, entry in row["l"].items() if entry[0] == account_id}
         if links:
             yield start, end, closed, {"o": row["o"], "l": links}
+
+
+def uncovered(parts: Iterable[Iterable[int]], partition_count: int) -> list[int]:
+    """Partitions of ``0..partition_count-1`` that no part, or more than one part, answered for."""
+    answered = Counter(partition for part in parts for partition in part)
+    return sorted(p for p in range(partition_count) if answered[p] != 1)
 
 
 def split(total: int, bot: int) -> Split:

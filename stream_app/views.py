@@ -100,6 +100,10 @@ class RowSource(Protocol):
         """Yield (partition, engine) for the owned partitions."""
         ...
 
+    def owned(self) -> list[int]:
+        """The source partitions this worker answers for now (none while it recovers)."""
+        ...
+
 
 class Peers(Protocol):
     """The other workers of the group, asked for their own part of an answer."""
@@ -115,8 +119,15 @@ FORWARDED = ("from", "to", "granularity", "limit")
 """The only parameters passed on to other workers (with ``scope=local``)."""
 
 
-def register_views(app: faust.App, partitions: RowSource, auth: Authenticator, peers: Peers) -> None:
-    """Add the analytics routes to ``app``'s web server."""
+def register_views(
+    app: faust.App, partitions: RowSource, auth: Authenticator, peers: Peers, *, partition_count: int
+) -> None:
+    """Add the analytics routes to ``app``'s web server.
+
+    An answer is whole or not given: each worker's part names the partitions it answered for, and unless
+    the parts cover each of the click topic's ``partition_count`` partitions exactly once (not so while
+    partitions move between workers or are recovered) the caller gets a 503 to try again, never a part.
+    """
     sizes = {gran.name: gran.size_ms for gran in partitions.granularities}
 
     def rows(span: Range, scope: Scope) -> Iterator[tuple[int, int, bool, Row]]:
@@ -144,7 +155,7 @@ def register_views(app: faust.App, partitions: RowSource, auth: Authenticator, p
             return view.json({"error": exc.reason}, status=503, headers={"Retry-After": "1"})
         params = dict(request.query)
         try:
-            mine = local(params, scope)
+            mine = {**local(params, scope), "partitions": partitions.owned()}
         except BadRequest as exc:
             return view.json({"error": str(exc)}, status=400)
         if params.get("scope") == "local":
@@ -155,7 +166,18 @@ def register_views(app: faust.App, partitions: RowSource, auth: Authenticator, p
         )
         if others is None:
             return view.json({"error": "another worker did not answer; try again"}, status=503)
-        return view.json(_present(merge([mine, *others])))
+        answers = [mine, *others]
+        uncovered = query.uncovered([part.get("partitions", []) for part in answers], partition_count)
+        if uncovered:
+            return view.json(
+                {
+                    "error": "partitions are moving between workers or being recovered; try again",
+                    "partitions": uncovered,
+                },
+                status=503,
+                headers={"Retry-After": "1"},
+            )
+        return view.json(_present(merge(answers)))
 
     @app.page("/api/stats/links/{link_id}")
     class LinkStats(View):

@@ -17,6 +17,7 @@ so tests share one broker without seeing each other's data.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -307,3 +308,17 @@ def sign_in(driver: Any, key: str) -> None:
     field = driver.find_element(By.ID, "api-key")
     field.send_keys(key)
     driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+
+
+async def get_stats(
+    client: httpx.AsyncClient, path: str, params: dict[str, str], timeout: float = 60
+) -> httpx.Response:
+    """GET a worker's stats route, waiting out its "not whole yet" 503s (partitions moving between workers
+    or being recovered: the worker then names them); any other answer is returned as it is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await client.get(path, params=params)
+        moving = response.status_code == 503 and "partitions" in response.json()
+        if not moving or time.monotonic() > deadline:
+            return response
+        await asyncio.sleep(0.2)

@@ -18,7 +18,7 @@ import pytest
 
 from clickpipe.broker import free_port
 from clickpipe.loadgen import LoadOptions, run_load
-from tests.fixtures import sign_in
+from tests.fixtures import get_stats, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -78,11 +78,11 @@ async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_every_click(
     async with httpx.AsyncClient(base_url=pipeline["worker"], headers=headers, timeout=10) as client:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            countries = (await client.get("/api/stats/countries", params=params)).json()
+            countries = (await get_stats(client, "/api/stats/countries", params)).json()
             if countries["totals"]["total"] >= 10_000:
                 break
             await asyncio.sleep(0.5)
-        top = (await client.get("/api/stats/top-links", params={**params, "limit": "10"})).json()
+        top = (await get_stats(client, "/api/stats/top-links", {**params, "limit": "10"})).json()
     assert countries["totals"] == {
         "total": 10_000,
         "human": report.redirected_people,

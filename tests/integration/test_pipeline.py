@@ -21,6 +21,7 @@ from tests.integration.conftest import (
     StartProducer,
     StartWorker,
     Topics,
+    get_stats,
 )
 
 COUNTRIES = ["DE", "FR", "US", "GB", "JP", "BR", None]
@@ -54,7 +55,7 @@ async def _wait_for_total(worker: Service, expected_total: int, timeout: float =
     answer: dict[str, Any] = {}
     async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR) as client:
         while time.monotonic() < deadline:
-            answer = (await client.get("/api/stats/countries", params=_day_range())).json()
+            answer = (await get_stats(client, "/api/stats/countries", _day_range())).json()
             if answer["totals"]["total"] >= expected_total:
                 return
             await asyncio.sleep(0.25)
@@ -93,8 +94,8 @@ async def test_clicks_over_http_are_counted_exactly(
 
     await _wait_for_total(worker, 1_000)
     async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR) as client:
-        top = (await client.get("/api/stats/top-links", params={**_day_range(), "limit": "100"})).json()
-        by_country = (await client.get("/api/stats/countries", params=_day_range())).json()
+        top = (await get_stats(client, "/api/stats/top-links", {**_day_range(), "limit": "100"})).json()
+        by_country = (await get_stats(client, "/api/stats/countries", _day_range())).json()
         metrics = (await client.get("/metrics")).text
     assert {link["link_id"]: link["total"] for link in top["links"]} == dict(sent_links)
     assert {country: counts["total"] for country, counts in by_country["countries"].items()} == dict(

@@ -20,7 +20,7 @@ from schemas.aggregates import WindowAggregateCodec
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
 from schemas.topics import TopicSpec
-from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics
+from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics, get_stats
 
 CODEC = LinkClickCodec()
 MINUTE = timedelta(minutes=1)
@@ -78,7 +78,7 @@ def _range(center: datetime, granularity: str = "hour") -> dict[str, str]:
 
 async def _top_links(worker: Service, center: datetime) -> dict[str, int]:
     async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR, timeout=15) as client:
-        response = await client.get("/api/stats/top-links", params={**_range(center), "limit": "1000"})
+        response = await get_stats(client, "/api/stats/top-links", {**_range(center), "limit": "1000"})
     assert response.status_code == 200, response.text
     return {link["link_id"]: link["total"] for link in response.json()["links"]}
 
@@ -145,8 +145,8 @@ async def test_closed_windows_are_emitted_and_late_clicks_set_aside(
     assert minute.countries == {"DE": (1, 0), "FR": (1, 1), None: (1, 0)}
 
     async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR) as client:
-        series = (await client.get("/api/stats/links/x", params=_range(window, "minute"))).json()["series"]
-        hourly = (await client.get("/api/stats/links/x", params=_range(window, "hour"))).json()["totals"]
+        series = (await get_stats(client, "/api/stats/links/x", _range(window, "minute"))).json()["series"]
+        hourly = (await get_stats(client, "/api/stats/links/x", _range(window, "hour"))).json()["totals"]
     first = series[0]
     assert (first["total"], first["closed"]) == (3, True)  # the late click is not in the closed minute
     assert hourly["total"] == 5  # but it is in the hour, still open

@@ -16,7 +16,7 @@ import pytest
 from clickpipe.broker import free_port
 from schemas.codec import LinkClickCodec
 from schemas.confluent import SchemaRegistryClient, link_click_codec
-from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics
+from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics, get_stats
 from tests.security.kafka import click_at, consume, produce
 from tests.unit.schemas.test_confluent import FakeRegistry
 
@@ -40,7 +40,7 @@ async def _link_total(worker: Service, link: str) -> int:
     now = datetime.now(UTC)
     params = {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()}
     async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR, timeout=15) as client:
-        response = await client.get(f"/api/stats/links/{link}", params=params)
+        response = await get_stats(client, f"/api/stats/links/{link}", params)
     assert response.status_code == 200, response.text
     return int(response.json()["totals"]["total"])
 

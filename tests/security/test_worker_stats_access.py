@@ -23,6 +23,7 @@ from tests.integration.conftest import (
     StartProducer,
     StartWorker,
     Topics,
+    get_stats,
 )
 from tests.security.kafka import click_at, produce
 
@@ -36,7 +37,7 @@ def _range() -> dict[str, str]:
 
 async def _top(worker: Service, headers: dict[str, str]) -> tuple[int, Any]:
     async with httpx.AsyncClient(base_url=worker.url, headers=headers, timeout=15) as client:
-        response = await client.get("/api/stats/top-links", params={**_range(), "limit": "100"})
+        response = await get_stats(client, "/api/stats/top-links", {**_range(), "limit": "100"})
     return response.status_code, response.json()
 
 

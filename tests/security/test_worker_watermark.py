@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from schemas.codec import LinkClickCodec
-from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics
+from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics, get_stats
 from tests.security.kafka import click_at, consume, produce
 
 pytestmark = pytest.mark.integration
@@ -25,7 +25,7 @@ async def _total(worker: Service, link: str, around: datetime) -> int:
         "granularity": "minute",
     }
     async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR, timeout=15) as client:
-        response = await client.get(f"/api/stats/links/{link}", params=params)
+        response = await get_stats(client, f"/api/stats/links/{link}", params)
     assert response.status_code == 200, response.text
     return int(response.json()["totals"]["total"])
 

@@ -54,21 +54,27 @@ class Rows:
     def engines(self) -> Iterator[tuple[int, PartitionEngine]]:
         yield 0, self.engine
 
+    def owned(self) -> list[int]:
+        return [0]
+
 
 class Peers:
     """Another worker that owns Bob's link ``c``; records what it was asked."""
 
     def __init__(self) -> None:
         self.asked: list[tuple[str, dict[str, str], dict[str, str]]] = []
+        self.partitions = [1]  # what the other worker answers for
 
     async def gather(
         self, path: str, params: dict[str, str], headers: dict[str, str]
     ) -> list[dict[str, Any]] | None:
         self.asked.append((path, params, headers))
         if headers.get("Authorization") != BOB:
-            return [{**_described(params), "links": [], "countries": {}, "totals": _split(0), "series": []}]
+            empty = {"links": [], "countries": {}, "totals": _split(0), "series": []}
+            return [{**_described(params), **empty, "partitions": self.partitions}]
         link = {"link_id": "c", "slug": "c", "account_id": "acct-bob", **_split(7)}
-        return [{**_described(params), "links": [link], "countries": {"US": _split(7)}, "totals": _split(7)}]
+        counts = {"links": [link], "countries": {"US": _split(7)}, "totals": _split(7)}
+        return [{**_described(params), **counts, "partitions": self.partitions}]
 
 
 def _split(total: int) -> dict[str, int]:
@@ -92,7 +98,7 @@ def peers() -> Peers:
 @pytest.fixture
 async def client(resolver: InMemoryKeyResolver, peers: Peers) -> AsyncIterator[TestClient[Any, Any]]:
     app = faust.App("views-test", **faust_config(WorkerSettings()))
-    register_views(app, Rows(), Authenticator(resolver, OPERATOR_KEY), peers)
+    register_views(app, Rows(), Authenticator(resolver, OPERATOR_KEY), peers, partition_count=2)
     async with TestClient(TestServer(app.web.web_app)) as test_client:
         yield test_client
 
@@ -203,3 +209,22 @@ async def test_hostile_parameters_get_400_with_a_reason(
     status, body = await _get(client, "/api/stats/top-links", ALICE, **params)
     assert status == 400
     assert body["error"]
+
+
+@pytest.mark.parametrize(
+    ("theirs", "uncovered"),
+    [([], [1]), ([0, 1], [0]), ([1], [])],
+    ids=["a-partition-in-flight", "answered-twice", "whole"],
+)
+async def test_an_answer_is_whole_or_a_503_never_a_part(
+    client: TestClient[Any, Any], peers: Peers, theirs: list[int], uncovered: list[int]
+) -> None:
+    """While partitions move between workers, a part of the counts must not pass for all of them."""
+    peers.partitions = theirs
+    status, body = await _get(client, "/api/stats/top-links", ALICE)
+    if uncovered:
+        assert status == 503
+        assert body["partitions"] == uncovered
+    else:
+        assert status == 200
+        assert "partitions" not in body
