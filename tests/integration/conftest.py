@@ -12,6 +12,7 @@ from tests.fixtures import (
     StartProducer,
     StartWorker,
     Topics,
+    get_stats,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "StartProducer",
     "StartWorker",
     "Topics",
+    "get_stats",
 ]
