@@ -132,6 +132,7 @@ def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> 
         drain_timeout=settings.drain_seconds,
         codec=codec,
         rejected=FileRejectedSink(settings.rejected_dir),
+        send_timeout=settings.request_timeout_ms / 1000 + 1,
         max_event_bytes=settings.max_event_bytes,
     )
 

@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from producer.delivery import Record, deliver
+from producer.delivery import Record, abandon, deliver
 from producer.errors import ProducerError
 from producer.metrics import ProducerMetrics
 from producer.rejected import RejectedRecord, RejectedSink, RejectReason
@@ -109,6 +109,9 @@ class KafkaClickPublisher:
         batch_size: events per send round.
         drain_timeout: seconds ``stop`` lets pending events reach the broker before spooling them.
         retry_seconds: the longest wait between attempts to reach the broker while spooling.
+        send_timeout: the longest a send round waits for the broker (None: aiokafka's own request timeout,
+            which does not apply while a partition's known leader cannot be reached); what is unanswered
+            by then is spooled, and the producer that held it is abandoned, so it is never sent twice.
         codec: the wire format (default: Avro single-object encoding).
         rejected: where records go that are never to be sent (too large, unencodable, refused).
         max_event_bytes: largest record (key and value) sent; larger ones are set aside.
@@ -125,6 +128,7 @@ class KafkaClickPublisher:
         batch_size: int = 2_000,
         drain_timeout: float = 20.0,
         retry_seconds: float = 2.0,
+        send_timeout: float | None = None,
         codec: LinkClickCodec | None = None,
         rejected: RejectedSink,
         max_event_bytes: int = 65_536,
@@ -139,6 +143,8 @@ class KafkaClickPublisher:
         self._batch_size = batch_size
         self._drain_timeout = drain_timeout
         self._retry_seconds = retry_seconds
+        self._send_timeout = send_timeout
+        self._abandoned = False  # the producer was given up on: connect a new one before the next send
         self._task: asyncio.Task[None] | None = None
         self._inflight: list[LinkClick] = []
         self._state: PublisherState = "starting"
@@ -210,6 +216,8 @@ class KafkaClickPublisher:
     async def _run(self) -> None:
         producer = await self._connect()
         while True:
+            if self._abandoned:
+                producer = await self._connect()
             if not self._spool.is_empty():
                 # Order: while anything is spooled, new events queue up behind it on disk (or, while the
                 # spool is at its cap and the replay frees room, in memory: a full queue drops them).
@@ -235,6 +243,7 @@ class KafkaClickPublisher:
                 made = self._producer_factory()  # a new one each time: a failed start() leaves it unusable
                 producer = self._producer = await made if inspect.isawaitable(made) else made
                 await producer.start()
+                self._abandoned = False
             except KafkaError as exc:
                 log.warning("broker not reachable (%r): clicks go to the spool", exc)
                 self._state = "spooling"
@@ -270,8 +279,15 @@ class KafkaClickPublisher:
         take (to send again later)."""
         if not records:
             return []
-        outcome = await deliver(producer, self._topic, records, self._partition_of)
+        outcome = await deliver(producer, self._topic, records, self._partition_of, self._send_timeout)
         self._metrics.clicks_published.inc(outcome.delivered)
+        if outcome.stuck:
+            log.warning(
+                "the broker did not answer within %.1fs: a new producer takes over", self._send_timeout
+            )
+            self._abandoned = True
+            with contextlib.suppress(KafkaError):
+                await abandon(producer)
         for record, error in outcome.refused:
             log.warning(
                 "the broker refused a click record of %d bytes (%r): set aside", len(record[1]), error

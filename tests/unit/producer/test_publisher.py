@@ -196,6 +196,43 @@ async def test_an_async_factory_that_cannot_reach_the_broker_is_retried(tmp_path
     assert in_order(fake, 20)
 
 
+class HangingProducer(FakeProducer):
+    """A leader that is known but cannot be reached: aiokafka then holds batches unanswered, however long."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[asyncio.Future[None]] = []
+        self._sender = self
+        self._message_accumulator = self
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.held.append(future)
+        return future
+
+    async def close(self) -> None:  # Sender.close: the sender task stops
+        pass
+
+    def fail_all(self, exception: BaseException) -> None:  # MessageAccumulator.fail_all
+        for future in self.held:
+            if not future.done():
+                future.set_exception(exception)
+
+
+async def test_a_send_the_broker_never_answers_is_spooled_and_its_producer_abandoned(tmp_path: Path) -> None:
+    hanging, fake, metrics = HangingProducer(), FakeProducer(), ProducerMetrics()
+    made = iter([hanging, fake])
+    pub = publisher(fake, tmp_path, metrics, producer_factory=lambda: next(made), send_timeout=0.1)
+    await pub.start()
+    for i in range(30):
+        pub.publish(click(i))
+    await eventually(lambda: len(fake.sent) == 30)
+    await pub.stop()
+    assert hanging.stopped and all(future.done() for future in hanging.held)  # it will send nothing more
+    assert metric(metrics, "clicks_spooled") == 30
+    assert in_order(fake, 30)  # each click once, through the producer that took over
+
+
 async def test_stop_spools_what_the_broker_does_not_take_and_a_restart_replays_it(tmp_path: Path) -> None:
     fake, metrics = FakeProducer(down=True), ProducerMetrics()
     pub = publisher(fake, tmp_path, metrics, drain_timeout=0.2)
