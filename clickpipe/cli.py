@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker
@@ -20,6 +20,9 @@ from clickpipe.logs import logging_config
 from clickpipe.up import BrokerFactory, ExternalBroker, Up, UpOptions, embedded_broker
 from schemas.errors import ClickpipeError
 from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
+
+if TYPE_CHECKING:
+    from clickpipe.loadgen import LoadOptions
 
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_REQUESTS = 10_000
@@ -117,15 +120,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_loadgen(args: argparse.Namespace) -> int:
-    """Send realistic traffic to the redirect service."""
-    from clickpipe.loadgen import LoadOptions, run_load
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    """The traffic ``clickpipe loadgen`` sends: ``--requests`` (10,000 unless ``--duration`` is given)."""
+    from clickpipe.loadgen import LoadOptions
 
-    options = LoadOptions(
+    requests = args.requests if args.requests is not None else None if args.duration else DEFAULT_REQUESTS
+    return LoadOptions(
         url=args.url,
         api_key=args.api_key,
         links=args.links,
-        requests=args.requests if args.requests is not None else None if args.duration else DEFAULT_REQUESTS,
+        requests=requests,
         duration=args.duration,
         rate=args.rate,
         concurrency=args.concurrency,
@@ -133,8 +137,14 @@ def cmd_loadgen(args: argparse.Namespace) -> int:
         backfill=args.backfill,
         seed=args.seed,
     )
+
+
+def cmd_loadgen(args: argparse.Namespace) -> int:
+    """Send realistic traffic to the redirect service."""
+    from clickpipe.loadgen import run_load
+
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would drown the progress bar
-    report = asyncio.run(run_load(options))
+    report = asyncio.run(run_load(load_options(args)))
     print(report.summary())  # noqa: T201
     return 0 if not report.errors else 1
 
@@ -318,11 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_level(args: argparse.Namespace) -> str:
+    """``--log-level`` if given; else WARNING for ``up`` (its banner stays in view) unless ``--verbose``."""
+    if args.log_level is not None:
+        return str(args.log_level)
+    return "WARNING" if args.command == "up" and not args.verbose else "INFO"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clickpipe`` console script."""
     args = build_parser().parse_args(argv)
-    if args.log_level is None:
-        args.log_level = "WARNING" if args.command == "up" and not args.verbose else "INFO"
+    args.log_level = log_level(args)
     logging.config.dictConfig(logging_config(args.log_level, args.log_format))
     try:
         code: int = args.handler(args)
