@@ -26,13 +26,18 @@ from typing import IO
 _PR_SET_PDEATHSIG = 1
 
 
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """A ``preexec_fn``: ask Linux to SIGTERM this child when its parent dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _die_with(parent_pid: int) -> Callable[[], None]:
     """Return a ``preexec_fn`` asking Linux to SIGTERM the child when ``parent_pid`` (its parent) dies."""
 
     def preexec() -> None:  # pragma: no cover - runs in the child between fork and exec
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        die_with_parent()
         if os.getppid() != parent_pid:  # the parent died before prctl: nobody will signal us
             os._exit(1)
 
