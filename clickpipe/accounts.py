@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from clickpipe.errors import UnknownAccountError
 from producer.links import Account, new_api_key, new_id
 from producer.settings import ProducerSettings
 from producer.sqlite_store import SqliteStore
-from schemas.errors import ClickpipeError
 
-
-class UnknownAccountError(ClickpipeError):
-    """No account has the given id."""
+__all__ = ["UnknownAccountError", "create_account", "create_key"]
 
 
 def create_account(settings: ProducerSettings, name: str) -> Account:
@@ -31,7 +29,7 @@ def create_key(settings: ProducerSettings, account_id: str) -> str:
 
     async def work() -> str:
         if await store.get_account(account_id) is None:
-            raise UnknownAccountError(f"no account {account_id!r} in {settings.database_path}")
+            raise UnknownAccountError(account_id, str(settings.database_path))
         key = new_api_key()
         await store.add_key(account_id, key)
         return key

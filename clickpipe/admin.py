@@ -46,7 +46,9 @@ async def ensure_topics(
             log.info("created topic %s (%d partitions)", spec.name, spec.partitions)
         return created
     except (KafkaError, TimeoutError, OSError) as exc:
-        raise TopicAdminError(f"cannot create topics on {bootstrap_servers}: {exc!r}") from exc
+        raise TopicAdminError(
+            f"cannot create topics on {bootstrap_servers}: {exc!r}", bootstrap_servers
+        ) from exc
     finally:
         await admin.close()
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from clickpipe.errors import BrokerStartError
-from clickpipe.process import die_with_parent, terminate
+from clickpipe.errors import BrokerStartError, PortInUseError
+from clickpipe.process import ChildProcess
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +51,20 @@ def port_answers(host: str, port: int, timeout: float = 0.2) -> bool:
 class EmbeddedBroker:
     """Run a Tansu broker as a child process; a context manager that always stops it.
 
+    It runs in a session of its own, so Ctrl-C in a terminal does not reach it: whoever started it decides
+    when it stops (``clickpipe up`` stops it last, once the services are done with it).
+
     Args:
         host: the address to listen on and advertise.
         port: the port; 0 picks a free one.
         log_file: where the broker's output goes (default: discarded).
         start_timeout: seconds to wait for the broker to answer.
     """
+
+    #: What it is, for banners.
+    kind = "embedded, in memory"
+    #: Tansu speaks Kafka's protocol, but lacks idempotence and reports end offsets Faust's check rejects.
+    full_kafka = False
 
     def __init__(
         self,
@@ -70,7 +78,7 @@ class EmbeddedBroker:
         self.port = port or free_port(host)
         self._log_file = log_file
         self._start_timeout = start_timeout
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: ChildProcess | None = None
         self._log: IO[bytes] | None = None
 
     @property
@@ -83,16 +91,22 @@ class EmbeddedBroker:
         """True while the broker process is alive."""
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs."""
+        return self._process.pid if self._process is not None else None
+
     def start(self) -> Self:
         """Start the broker and wait until it accepts connections.
 
         Raises:
-            BrokerStartError: the port is taken, the binary is missing, or the broker did not answer in time.
+            PortInUseError: something already listens on the port.
+            BrokerStartError: the binary is missing, or the broker did not answer in time.
         """
         if self.running:
             return self
         if port_answers(self.host, self.port):
-            raise BrokerStartError(f"port {self.bootstrap_servers} is already in use")
+            raise PortInUseError("broker", self.host, self.port)
         url = f"tcp://{self.bootstrap_servers}"
         command = [
             str(tansu_binary()),
@@ -106,17 +120,11 @@ class EmbeddedBroker:
         ]
         self._log = self._log_file.open("ab") if self._log_file else None
         output = self._log if self._log is not None else subprocess.DEVNULL
-        self._process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
+        self._process = ChildProcess("broker", command, output=output)
         deadline = time.monotonic() + self._start_timeout
         while not port_answers(self.host, self.port):
-            if self._process.poll() is not None:
-                code = self._process.returncode
+            code = self._process.poll()
+            if code is not None:
                 self.stop()
                 raise BrokerStartError(f"embedded broker exited with code {code} on start")
             if time.monotonic() > deadline:
@@ -133,7 +141,7 @@ class EmbeddedBroker:
         """Stop the broker (SIGTERM, then SIGKILL after ``timeout``). Safe to call more than once."""
         process, self._process = self._process, None
         if process is not None:
-            terminate(process, timeout)
+            process.stop(timeout)
         if self._log is not None:
             self._log.close()
             self._log = None

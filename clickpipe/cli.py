@@ -12,16 +12,20 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker
 from clickpipe.logs import logging_config
-from clickpipe.up import UpOptions, run_up
+from clickpipe.up import BrokerFactory, ExternalBroker, Up, UpOptions, embedded_broker
 from schemas.errors import ClickpipeError
 from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
 
+if TYPE_CHECKING:
+    from clickpipe.loadgen import LoadOptions
+
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_REQUESTS = 10_000
 
 
 def _bootstrap_default() -> str:
@@ -116,15 +120,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_loadgen(args: argparse.Namespace) -> int:
-    """Send realistic traffic to the redirect service."""
-    from clickpipe.loadgen import LoadOptions, run_load
+def load_options(args: argparse.Namespace) -> LoadOptions:
+    """The traffic ``clickpipe loadgen`` sends: ``--requests`` (10,000 unless ``--duration`` is given)."""
+    from clickpipe.loadgen import LoadOptions
 
-    options = LoadOptions(
+    requests = args.requests if args.requests is not None else None if args.duration else DEFAULT_REQUESTS
+    return LoadOptions(
         url=args.url,
         api_key=args.api_key,
         links=args.links,
-        requests=None if args.duration and not args.requests_given else args.requests,
+        requests=requests,
         duration=args.duration,
         rate=args.rate,
         concurrency=args.concurrency,
@@ -132,24 +137,36 @@ def cmd_loadgen(args: argparse.Namespace) -> int:
         backfill=args.backfill,
         seed=args.seed,
     )
+
+
+def cmd_loadgen(args: argparse.Namespace) -> int:
+    """Send realistic traffic to the redirect service."""
+    from clickpipe.loadgen import run_load
+
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would drown the progress bar
-    report = asyncio.run(run_load(options))
+    report = asyncio.run(run_load(load_options(args)))
     print(report.summary())  # noqa: T201
     return 0 if not report.errors else 1
 
 
+def up_broker(args: argparse.Namespace) -> BrokerFactory:
+    """The broker ``up`` runs on: the one in KAFKA_BOOTSTRAP_SERVERS, else the embedded one."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        return lambda _workdir: ExternalBroker(external)
+    return embedded_broker(args.host, args.broker_port)
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     """Run broker, topics, producer and worker together."""
-    return run_up(
-        UpOptions(
-            host=args.host,
-            broker_port=args.broker_port,
-            producer_port=args.producer_port,
-            worker_port=args.worker_port,
-            partitions=args.partitions,
-            external_bootstrap=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
-        )
+    options = UpOptions(
+        host=args.host,
+        producer_port=args.producer_port,
+        worker_port=args.worker_port,
+        partitions=args.partitions,
+        verbose=args.verbose,
     )
+    return Up(options, up_broker(args)).run()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Smart links with a click-analytics pipeline on Kafka. "
         "Every command uses the broker in KAFKA_BOOTSTRAP_SERVERS when it is set.",
     )
-    parser.add_argument("--log-level", default="INFO", help="Log level (default: %(default)s).")
+    parser.add_argument(
+        "--log-level", help="Log level (default: INFO; WARNING for up unless --verbose).", type=str.upper
+    )
     parser.add_argument(
         "--log-format",
         choices=["text", "json"],
@@ -180,6 +199,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--producer-port", type=int, default=8000, help="Redirect service port (%(default)s).")
     up.add_argument("--worker-port", type=int, default=6066, help="Worker HTTP API port (%(default)s).")
     up.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="Click topic partitions.")
+    up.add_argument(
+        "-v", "--verbose", action="store_true", help="Show the services' logs (default: warnings only)."
+    )
     up.set_defaults(handler=cmd_up)
 
     broker = commands.add_parser(
@@ -234,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="An account's key (or CLICKPIPE_API_KEY).",
     )
     loadgen.add_argument("--links", type=int, default=50, help="Links to spread traffic over (%(default)s).")
-    loadgen.add_argument("--requests", type=int, default=10_000, help="Requests to send (%(default)s).")
+    loadgen.add_argument(
+        "--requests", type=int, help=f"Requests to send (default {DEFAULT_REQUESTS:,}; none with --duration)."
+    )
     loadgen.add_argument("--duration", type=float, help="Send for this many seconds instead of --requests.")
     loadgen.add_argument(
         "--rate", type=float, default=0.0, help="Requests per second; 0: as fast as possible."
@@ -304,11 +328,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_level(args: argparse.Namespace) -> str:
+    """``--log-level`` if given; else WARNING for ``up`` (its banner stays in view) unless ``--verbose``."""
+    if args.log_level is not None:
+        return str(args.log_level)
+    return "WARNING" if args.command == "up" and not args.verbose else "INFO"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clickpipe`` console script."""
-    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    args.requests_given = "--requests" in argv
+    args.log_level = log_level(args)
     logging.config.dictConfig(logging_config(args.log_level, args.log_format))
     try:
         code: int = args.handler(args)

@@ -12,12 +12,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from clickpipe.errors import LoadgenError
 from clickpipe.traffic import percentile, shuffled_times, visits
-from schemas.errors import ClickpipeError
-
-
-class LoadgenError(ClickpipeError):
-    """The load generator could not set up its links (service down, wrong API key)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +88,11 @@ async def prepare_links(client: httpx.AsyncClient, options: LoadOptions) -> dict
         }
         response = await client.post("/api/links", json=body, headers=auth)
         if response.status_code not in (201, 409):
-            raise LoadgenError(f"cannot create link {slug}: {response.status_code} {response.text}")
+            raise LoadgenError(
+                f"cannot create link {slug}: {response.status_code} {response.text}",
+                options.url,
+                response.status_code,
+            )
     ids: dict[str, str] = {}
     cursor: str | None = None
     while True:
@@ -112,7 +112,9 @@ async def run_load(options: LoadOptions, progress: TextIO | None = sys.stderr) -
         try:
             links = await prepare_links(client, options)
         except httpx.TransportError as exc:
-            raise LoadgenError(f"the redirect service at {options.url} does not answer: {exc!r}") from exc
+            raise LoadgenError(
+                f"the redirect service at {options.url} does not answer: {exc!r}", options.url
+            ) from exc
         stream = visits(list(links), bot_share=options.bot_share, seed=options.seed)
         started = time.monotonic()
         deadline = started + options.duration if options.duration else None

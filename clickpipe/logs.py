@@ -44,7 +44,10 @@ def logging_config(level: str, log_format: LogFormat) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
-        "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default"}},
+        "handlers": {
+            # the level here too: uvicorn.run(log_level=...) resets its loggers after this config
+            "default": {"class": "logging.StreamHandler", "formatter": "default", "level": level.upper()}
+        },
         "root": {"level": level.upper(), "handlers": ["default"]},
         "loggers": {
             name: {"level": level.upper(), "handlers": [], "propagate": True}

@@ -1,139 +1,286 @@
-"""``clickpipe up``: broker, topics, producer and worker in one command, stopped together."""
+"""``clickpipe up``: a broker, the topics, the producer and the worker in one command, stopped together.
+
+Starts the broker, creates the topics, starts the worker and the producer, and prints the banner once both
+say they are ready. Ctrl-C, SIGTERM or SIGHUP (or a part that dies) stops everything in order: the producer
+first, so its last clicks reach the broker, then the worker, the broker last, each within a bounded time.
+
+Every child runs in a session of its own, so Ctrl-C in the terminal reaches only ``up``; children die with
+``up`` even when it is SIGKILLed (see ``clickpipe.process``). The broker is pluggable (``PipelineBroker``):
+``up`` takes a factory, so the embedded broker, an external one, or another kind fits the same seam.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn, Protocol, Self, TextIO
 
 from clickpipe.admin import ensure_topics
-from clickpipe.broker import EmbeddedBroker
-from clickpipe.errors import OperationsError
-from clickpipe.process import die_with_parent, terminate
+from clickpipe.broker import EmbeddedBroker, port_answers
+from clickpipe.errors import PortInUseError, ServiceError, ServiceExitedError, ServiceNotReadyError
+from clickpipe.process import ChildProcess, Guard
 from producer.links import new_api_key
 from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
 
 
+class PipelineBroker(Protocol):
+    """The broker ``up`` runs the pipeline on: started first, stopped last. ``EmbeddedBroker`` is one."""
+
+    @property
+    def kind(self) -> str:
+        """What it is, for the banner (``embedded, in memory``, ``external``, ...)."""
+        ...
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """The ``host:port`` list clients connect to (known once started)."""
+        ...
+
+    @property
+    def running(self) -> bool:
+        """False once it has stopped or died (always True for one ``up`` does not run)."""
+        ...
+
+    @property
+    def full_kafka(self) -> bool:
+        """False for a broker with Kafka's protocol but not all its guarantees (the embedded one: its end
+        offsets fail the worker's changelog check, which ``up`` then turns off)."""
+        ...
+
+    def start(self) -> Self:
+        """Start it and wait until it answers; return it."""
+        ...
+
+    def stop(self) -> None:
+        """Stop it, within a few seconds. Safe to call more than once."""
+        ...
+
+
+#: Builds the broker; gets a working directory that lives as long as ``up`` (for logs and data).
+BrokerFactory = Callable[[Path], PipelineBroker]
+
+
+class ExternalBroker:
+    """A broker someone else runs (``KAFKA_BOOTSTRAP_SERVERS``): nothing to start or stop."""
+
+    kind = "external"
+    running = True
+    full_kafka = True
+
+    def __init__(self, bootstrap_servers: str) -> None:
+        self.bootstrap_servers = bootstrap_servers
+
+    def start(self) -> Self:
+        """Nothing to start."""
+        return self
+
+    def stop(self) -> None:
+        """Nothing to stop."""
+
+
+def embedded_broker(host: str, port: int) -> BrokerFactory:
+    """A factory of the embedded broker on ``host:port``, logging into ``up``'s working directory."""
+    return lambda workdir: EmbeddedBroker(host, port, log_file=workdir / "broker.log")
+
+
+@dataclass(frozen=True, slots=True)
+class StopTimeouts:
+    """Seconds each part gets to stop after SIGTERM before it is SIGKILLed (together: within 5 s)."""
+
+    producer: float = 1.5
+    worker: float = 2.5
+    producer_drain: float = 1.0  # the producer's own deadline for pending clicks, inside its timeout
+
+
 @dataclass(frozen=True, slots=True)
 class UpOptions:
-    """Where each part of the pipeline listens."""
+    """Where the services listen, and how ``up`` behaves."""
 
     host: str = "127.0.0.1"
-    broker_port: int = 9092
     producer_port: int = 8000
     worker_port: int = 6066
     partitions: int = DEFAULT_PARTITIONS
-    external_bootstrap: str | None = None
-    ready_timeout: float = 60.0
+    ready_timeout: float = 90.0
+    verbose: bool = False  # the services' INFO logs; by default only their warnings and errors
+    stop: StopTimeouts = field(default_factory=StopTimeouts)
+    orphan_grace: float = 3.0  # if ``up`` is killed: seconds its services get to stop before SIGKILL
+
+    @property
+    def producer_url(self) -> str:
+        """The redirect service's base URL."""
+        return f"http://{self.host}:{self.producer_port}"
+
+    @property
+    def worker_url(self) -> str:
+        """The worker's HTTP API base URL."""
+        return f"http://{self.host}:{self.worker_port}"
 
 
 class _Stop(Exception):
-    """Raised by the SIGTERM handler to unwind ``run_up``."""
+    """Raised by the SIGTERM and SIGHUP handlers to unwind ``Up.run``."""
 
 
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
-def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    # Own session: Ctrl-C reaches only this command, which then stops the children in order.
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "clickpipe", *args],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )
-
-
-def _wait_http(url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise OperationsError(f"process for {url} exited with code {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own http://127.0.0.1 URL
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    raise OperationsError(f"{url} did not answer within {timeout:.0f}s")
-
-
-def run_up(options: UpOptions) -> int:
-    """Run the whole pipeline until Ctrl-C or SIGTERM; return the exit code."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    broker: EmbeddedBroker | None = None
-    children: list[subprocess.Popen[bytes]] = []
-    data_dir = Path(tempfile.mkdtemp(prefix="clickpipe-up-"))
-    token = new_api_key()
+@contextlib.contextmanager
+def _signals(handler: signal.Handlers | Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """Handle SIGTERM and SIGHUP (and SIGINT when ignoring) with ``handler`` inside the block."""
+    names = [signal.SIGTERM, signal.SIGHUP] + ([signal.SIGINT] if handler is signal.SIG_IGN else [])
+    previous = {signum: signal.signal(signum, handler) for signum in names}
     try:
-        if options.external_bootstrap:
-            bootstrap = options.external_bootstrap
-        else:
-            broker = EmbeddedBroker(options.host, options.broker_port, log_file=data_dir / "broker.log")
-            bootstrap = broker.start().bootstrap_servers
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+class Up:
+    """``clickpipe up``: start the parts, print the banner, wait for a stop, stop the parts in order.
+
+    Args:
+        options: ports and behaviour.
+        broker_factory: builds the broker (``embedded_broker(...)``, ``ExternalBroker``, ...).
+        out: where the banner goes.
+    """
+
+    def __init__(self, options: UpOptions, broker_factory: BrokerFactory, out: TextIO = sys.stdout) -> None:
+        self._options = options
+        self._broker_factory = broker_factory
+        self._out = out
+        self._token = new_api_key()
+        self._broker: PipelineBroker | None = None
+        self._services: dict[str, ChildProcess] = {}
+
+    def run(self) -> int:
+        """Run until Ctrl-C, SIGTERM or SIGHUP (exit code 0); a part that dies raises ``ServiceError``."""
+        workdir = Path(tempfile.mkdtemp(prefix="clickpipe-up-"))
+        guard = Guard(grace=self._options.orphan_grace)
+        try:
+            with _signals(_raise_stop):
+                broker = self._start(workdir, guard)
+                self._print_banner(broker)
+                self._wait_for_a_death()
+        except (KeyboardInterrupt, _Stop):
+            print("\nstopping clickpipe ...", file=sys.stderr, flush=True)  # noqa: T201
+            return 0
+        finally:
+            with _signals(signal.SIG_IGN):  # a second Ctrl-C must not cut the ordered stop short
+                self._stop(guard)
+            guard.close()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _start(self, workdir: Path, guard: Guard) -> PipelineBroker:
+        options = self._options
+        for name, port in (("producer", options.producer_port), ("worker", options.worker_port)):
+            if port_answers(options.host, port):
+                raise PortInUseError(name, options.host, port)
+        self._broker = broker = self._broker_factory(workdir)
+        bootstrap = broker.start().bootstrap_servers
         asyncio.run(ensure_topics(bootstrap, pipeline_topics(options.partitions)))
-        embedded = broker is not None
+        level = "INFO" if options.verbose else "WARNING"
         env = {
             **os.environ,
             "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": bootstrap,
-            "CLICKPIPE_PRODUCER_DEMO_API_KEY": token,
-            "CLICKPIPE_PRODUCER_DATA_DIR": str(data_dir / "producer"),
+            "CLICKPIPE_PRODUCER_DEMO_API_KEY": self._token,
+            "CLICKPIPE_PRODUCER_DATA_DIR": str(workdir / "producer"),
+            "CLICKPIPE_PRODUCER_DRAIN_SECONDS": str(options.stop.producer_drain),
             "CLICKPIPE_WORKER_BOOTSTRAP_SERVERS": bootstrap,
             "CLICKPIPE_WORKER_PARTITIONS": str(options.partitions),
-            "CLICKPIPE_WORKER_DATA_DIR": str(data_dir / "worker"),
+            "CLICKPIPE_WORKER_DATA_DIR": str(workdir / "worker"),
+            "CLICKPIPE_WORKER_LOG_LEVEL": level,
         }
-        if embedded:
+        if not broker.full_kafka:
             env["CLICKPIPE_WORKER_RECOVERY_CONSISTENCY_CHECK"] = "false"
-        worker = _spawn(["worker", "--web-host", options.host, "--web-port", str(options.worker_port)], env)
-        children.append(worker)
-        producer = _spawn(
-            ["producer", "--demo", "--host", options.host, "--port", str(options.producer_port)], env
+        command = [sys.executable, "-m", "clickpipe", "--log-level", level]
+        host = options.host
+        self._services["worker"] = ChildProcess(
+            "worker",
+            [*command, "worker", "--web-host", host, "--web-port", str(options.worker_port)],
+            env=env,
         )
-        children.append(producer)
-        producer_url = f"http://{options.host}:{options.producer_port}"
-        worker_url = f"http://{options.host}:{options.worker_port}"
-        _wait_http(f"{producer_url}/healthz", producer, options.ready_timeout)
-        _wait_http(f"{worker_url}/healthz", worker, options.ready_timeout)
-        _print_banner(bootstrap, embedded, producer_url, worker_url, token)
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        failed = next(child for child in children if child.poll() is not None)
-        print(f"a pipeline process exited with code {failed.returncode}; stopping", file=sys.stderr)  # noqa: T201
-        return 1
-    except (KeyboardInterrupt, _Stop):
-        print("\nstopping clickpipe ...", file=sys.stderr)  # noqa: T201
-        return 0
-    finally:
-        # The producer first, so its last clicks reach the broker; then the worker; the broker last.
-        for child in reversed(children):
-            terminate(child, timeout=30)
-        if broker is not None:
-            broker.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
+        guard.watch(self._services["worker"])
+        self._services["producer"] = ChildProcess(
+            "producer",
+            [*command, "producer", "--demo", "--host", host, "--port", str(options.producer_port)],
+            env=env,
+        )
+        guard.watch(self._services["producer"])
+        self._wait_ready("producer", f"{options.producer_url}/readyz")
+        self._wait_ready("worker", f"{options.worker_url}/readyz")
+        return broker
 
+    def _wait_ready(self, name: str, url: str) -> None:
+        """Poll ``url`` until it answers 200, the service exits, or the ready timeout passes."""
+        child = self._services[name]
+        deadline = time.monotonic() + self._options.ready_timeout
+        while time.monotonic() < deadline:
+            code = child.poll()
+            if code is not None:
+                raise ServiceExitedError(name, code)
+            try:
+                with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - our own http:// URL
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        raise ServiceNotReadyError(name, url, self._options.ready_timeout)
 
-def _print_banner(bootstrap: str, embedded: bool, producer_url: str, worker_url: str, token: str) -> None:
-    kind = "embedded, in memory" if embedded else "external"
-    print(  # noqa: T201
-        f"""
+    def _wait_for_a_death(self) -> NoReturn:
+        """Block until a part dies (then raise ``ServiceError``) or a signal handler raises."""
+        while True:
+            self._raise_if_a_part_died()
+            # Wait for a child to exit without reaping it, so that its owner still sees its exit code.
+            exited = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
+            self._raise_if_a_part_died()
+            if exited is not None:  # a child that is not a part: reap it, or it wakes us forever
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(exited.si_pid, os.WNOHANG)
+
+    def _raise_if_a_part_died(self) -> None:
+        for name, child in self._services.items():
+            code = child.poll()
+            if code is not None:
+                raise ServiceExitedError(name, code)
+        if self._broker is not None and not self._broker.running:
+            raise ServiceError("the broker stopped", "broker")
+
+    def _stop(self, guard: Guard) -> None:
+        """The producer first (its last clicks reach the broker), then the worker, the broker last."""
+        timeouts = self._options.stop
+        for name, timeout in (("producer", timeouts.producer), ("worker", timeouts.worker)):
+            child = self._services.pop(name, None)
+            if child is not None:
+                child.stop(timeout)
+                guard.forget(child)
+        if self._broker is not None:
+            self._broker.stop()
+
+    def _print_banner(self, broker: PipelineBroker) -> None:
+        producer, worker = self._options.producer_url, self._options.worker_url
+        print(
+            f"""
 clickpipe is up
-  broker      {bootstrap} ({kind})
-  redirects   {producer_url}/demo
-              try: curl -i -H 'CF-IPCountry: DE' {producer_url}/demo
-  link API    {producer_url}/docs   (demo account's API key: {token})
-  stats       {worker_url}/api/stats/top-links?from=<ISO 8601>&to=<ISO 8601>&granularity=minute
+  broker      {broker.bootstrap_servers} ({broker.kind})
+  redirects   {producer}/demo
+              try: curl -i -H 'CF-IPCountry: DE' {producer}/demo
+  link API    {producer}/docs   (demo account's API key: {self._token})
+  stats       {worker}/api/stats/top-links?from=<ISO 8601>&to=<ISO 8601>&granularity=minute
+  dashboard   {worker}/dashboard
 Press Ctrl-C to stop everything.
 """,
-        flush=True,
-    )
+            file=self._out,
+            flush=True,
+        )

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker, port_answers
-from clickpipe.errors import BrokerStartError
+from clickpipe.errors import PortInUseError
 from schemas.topics import TopicSpec
 
 
@@ -57,8 +57,9 @@ def test_broker_is_stopped_when_the_block_fails() -> None:
 
 
 def test_port_in_use_is_a_clear_error() -> None:
-    with EmbeddedBroker() as first, pytest.raises(BrokerStartError, match="already in use"):
+    with EmbeddedBroker() as first, pytest.raises(PortInUseError) as caught:
         EmbeddedBroker(port=first.port).start()
+    assert (caught.value.what, caught.value.port) == ("broker", first.port)
 
 
 def test_broker_dies_with_a_killed_parent(tmp_path) -> None:
@@ -66,7 +67,7 @@ def test_broker_dies_with_a_killed_parent(tmp_path) -> None:
         "import sys, time\n"
         "from clickpipe.broker import EmbeddedBroker\n"
         "b = EmbeddedBroker().start()\n"
-        "print(b.port, b._process.pid, flush=True)\n"
+        "print(b.port, b.pid, flush=True)\n"
         "time.sleep(600)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)

@@ -1,0 +1,219 @@
+"""``clickpipe up`` in a terminal: Ctrl-C stops it within 5 s, in order, leaving nothing behind.
+
+Driven through a pseudo-terminal, so Ctrl-C is the terminal's SIGINT to its foreground process group, as a
+person's would be; every part is on free ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import termios
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from clickpipe.broker import free_port, port_answers
+from schemas.topics import CLICKS
+
+BANNER = "Press Ctrl-C to stop everything."
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid``, from /proc."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if fields[0] not in ("Z", "X"):
+            parents[int(stat.parent.name)] = int(fields[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    """The pids still running (not gone, not zombies)."""
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if state not in ("Z", "X"):
+            alive.add(pid)
+    return alive
+
+
+class Terminal:
+    """``clickpipe up`` on a pseudo-terminal that is its controlling terminal; the output is collected."""
+
+    def __init__(self, ports: dict[str, int], log: Path) -> None:
+        primary, secondary = os.openpty()
+        self._primary = primary
+        self._log = log
+        self._text = ""
+        self._changed = threading.Condition()
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "clickpipe", "up", "--broker-port", str(ports["broker"]),
+                "--producer-port", str(ports["producer"]), "--worker-port", str(ports["worker"]),
+            ],
+            stdin=secondary, stdout=secondary, stderr=secondary,
+            start_new_session=True,
+            # After setsid: the terminal becomes the controlling one, with ``up`` in its foreground group.
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        )  # fmt: skip
+        os.close(secondary)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self._primary, 65536)
+            except OSError:  # EIO: every process holding the terminal has exited
+                data = b""
+            with self._changed:
+                self._text += data.decode(errors="replace")
+                self._changed.notify_all()
+            if not data:
+                return
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return self._text
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        with self._changed:
+            if (
+                not self._changed.wait_for(
+                    lambda: text in self._text or self.process.poll() is not None, timeout
+                )
+                or text not in self._text
+            ):
+                pytest.fail(f"{text!r} did not appear; clickpipe up printed:\n{self._text[-5000:]}")
+
+    def ctrl_c(self) -> None:
+        os.write(self._primary, b"\x03")
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self._reader.join(5)
+        os.close(self._primary)
+        self._log.write_text(self._text)
+
+
+async def _click_arrives(consumer: AIOKafkaConsumer, agent: str) -> None:
+    """Return once a click with this user agent is on the clicks topic."""
+    while True:
+        batches = await consumer.getmany(timeout_ms=200)
+        if any(agent.encode() in (record.value or b"") for batch in batches.values() for record in batch):
+            return
+
+
+@pytest.fixture
+def ports() -> dict[str, int]:
+    return {name: free_port() for name in ("broker", "producer", "worker")}
+
+
+@pytest.fixture
+def terminals(tmp_path: Path) -> Iterator[list[Terminal]]:
+    started: list[Terminal] = []
+    yield started
+    for terminal in started:
+        terminal.close()
+
+
+def _up(terminals: list[Terminal], ports: dict[str, int], log: Path) -> tuple[Terminal, set[int]]:
+    """Start ``up``, wait for its banner; return it and its processes."""
+    terminal = Terminal(ports, log)
+    terminals.append(terminal)
+    terminal.wait_for(BANNER, 120)
+    processes = _descendants(terminal.process.pid)
+    assert len(processes) >= 3, processes  # at least the broker, the worker and the producer
+    return terminal, processes
+
+
+async def test_ctrl_c_stops_everything_within_5s_and_a_second_up_starts_at_once(
+    ports: dict[str, int], terminals: list[Terminal], tmp_path: Path
+) -> None:
+    terminal, processes = _up(terminals, ports, tmp_path / "up-1.log")
+    assert terminal.text.count("clickpipe is up") == 1
+    assert " INFO " not in terminal.text  # the services' logs are quiet: the banner stays in view
+
+    producer = f"http://127.0.0.1:{ports['producer']}"
+    consumer = AIOKafkaConsumer(bootstrap_servers=f"127.0.0.1:{ports['broker']}")
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(CLICKS, p) for p in consumer.partitions_for_topic(CLICKS) or ()]
+        assert partitions
+        consumer.assign(partitions)
+        await consumer.seek_to_end(*partitions)
+        for partition in partitions:  # resolve the end positions before the click is sent
+            await consumer.position(partition)
+        agent = f"last-click-{uuid.uuid4().hex}"
+        async with httpx.AsyncClient(base_url=producer) as client:
+            response = await client.get("/demo", headers={"User-Agent": agent})
+        assert response.status_code == 302
+
+        terminal.ctrl_c()  # just after the click
+        pressed = time.monotonic()
+        exited = asyncio.create_task(asyncio.to_thread(terminal.process.wait, 30))
+        await asyncio.wait_for(_click_arrives(consumer, agent), 5)  # the producer's last click
+    finally:
+        with contextlib.suppress(KafkaError):  # aiokafka's consumer may fail to stop once the broker is gone
+            await consumer.stop()
+    exit_code = await exited
+    elapsed = time.monotonic() - pressed
+
+    assert exit_code == 0, terminal.text[-3000:]
+    assert elapsed < 5, f"Ctrl-C took {elapsed:.1f}s:\n{terminal.text[-3000:]}"
+    assert _alive(processes) == set()
+
+    second, _ = _up(terminals, ports, tmp_path / "up-2.log")  # the same ports: nothing holds them
+    assert "already in use" not in second.text
+
+
+async def test_a_killed_up_leaves_nothing_behind(
+    ports: dict[str, int], terminals: list[Terminal], tmp_path: Path
+) -> None:
+    terminal, processes = _up(terminals, ports, tmp_path / "up.log")
+    terminal.process.send_signal(signal.SIGKILL)
+    terminal.process.wait()
+    deadline = time.monotonic() + 10  # SIGTERM at once; SIGKILL from the guard after its 3 s grace
+    while _alive(processes) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert _alive(processes) == set()
+    assert not any(port_answers("127.0.0.1", port) for port in ports.values())
+
+
+async def test_sigterm_stops_up_in_order(
+    ports: dict[str, int], terminals: list[Terminal], tmp_path: Path
+) -> None:
+    terminal, processes = _up(terminals, ports, tmp_path / "up.log")
+    terminal.process.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert await asyncio.to_thread(terminal.process.wait, 30) == 0
+    assert time.monotonic() - started < 5
+    assert _alive(processes) == set()
