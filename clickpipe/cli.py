@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker
+from clickpipe.kafka import KafkaCluster
 from clickpipe.logs import logging_config
-from clickpipe.up import BrokerFactory, ExternalBroker, Up, UpOptions, embedded_broker
+from clickpipe.up import BrokerFactory, ExternalBroker, Up, UpOptions, embedded_broker, kafka_broker
 from schemas.errors import ClickpipeError
 from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
 
@@ -38,9 +39,16 @@ def _given(namespace: argparse.Namespace, *names: str) -> dict[str, Any]:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    """Run the embedded broker in the foreground."""
-    with EmbeddedBroker(args.host, args.port) as broker:
-        print(f"embedded broker: {broker.bootstrap_servers} (in memory; Ctrl-C stops it)", flush=True)  # noqa: T201
+    """Run a broker in the foreground: the embedded one, or a real Apache Kafka node."""
+    broker: EmbeddedBroker | KafkaCluster
+    if args.kind == "kafka":
+        broker = KafkaCluster(1, host=args.host, port=args.port, data_dir=args.data_dir)
+        name, keeps = "Apache Kafka", f"data in {args.data_dir}" if args.data_dir else "data removed on stop"
+    else:
+        broker = EmbeddedBroker(args.host, args.port)
+        name, keeps = "embedded broker", "in memory"
+    with broker:
+        print(f"{name}: {broker.bootstrap_servers} ({keeps}; Ctrl-C stops it)", flush=True)  # noqa: T201
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with contextlib.suppress(KeyboardInterrupt):
             broker.wait()
@@ -150,10 +158,12 @@ def cmd_loadgen(args: argparse.Namespace) -> int:
 
 
 def up_broker(args: argparse.Namespace) -> BrokerFactory:
-    """The broker ``up`` runs on: the one in KAFKA_BOOTSTRAP_SERVERS, else the embedded one."""
+    """The broker ``up`` runs on: the one in KAFKA_BOOTSTRAP_SERVERS, else the ``--broker`` kind."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if external:
         return lambda _workdir: ExternalBroker(external)
+    if args.broker == "kafka":
+        return kafka_broker(args.host, args.broker_port)
     return embedded_broker(args.host, args.broker_port)
 
 
@@ -189,13 +199,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = commands.add_parser(
         "up",
-        help="run the whole pipeline: embedded broker, topics, producer, worker",
-        description="Start the embedded broker (unless KAFKA_BOOTSTRAP_SERVERS is set), create the topics, "
+        help="run the whole pipeline: broker, topics, producer, worker",
+        description="Start a broker (unless KAFKA_BOOTSTRAP_SERVERS is set), create the topics, "
         "then the redirect service with a demo link (slug 'demo') and the stream worker. "
         "Ctrl-C stops everything.",
     )
     up.add_argument("--host", default="127.0.0.1", help="Address every part listens on (%(default)s).")
-    up.add_argument("--broker-port", type=int, default=9092, help="Embedded broker port (%(default)s).")
+    up.add_argument(
+        "--broker",
+        choices=["embedded", "kafka"],
+        default="embedded",
+        help="embedded: the in-memory broker, zero set-up; kafka: one real Apache Kafka node (needs Java; "
+        "Maven fetches its jars once). Default: %(default)s.",
+    )
+    up.add_argument("--broker-port", type=int, default=9092, help="Broker port (%(default)s).")
     up.add_argument("--producer-port", type=int, default=8000, help="Redirect service port (%(default)s).")
     up.add_argument("--worker-port", type=int, default=6066, help="Worker HTTP API port (%(default)s).")
     up.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="Click topic partitions.")
@@ -206,12 +223,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     broker = commands.add_parser(
         "broker",
-        help="run the embedded Kafka-compatible broker (in memory)",
-        description="Run the embedded broker (Tansu) in the foreground and print its bootstrap address. "
-        "Data lives in memory and is gone when it stops: for demos and tests, not production.",
+        help="run a broker in the foreground: the embedded one, or a real Apache Kafka node",
+        description="Run a broker in the foreground and print its bootstrap address. The embedded broker "
+        "(Tansu) keeps data in memory, for demos and tests. --kind kafka runs one Apache Kafka node "
+        "(KRaft, broker and controller) as a JVM process: it needs Java 17+, and Maven fetches Kafka's "
+        "jars once (kafka/pom.xml; or set CLICKPIPE_KAFKA_LIBS).",
+    )
+    broker.add_argument(
+        "--kind", choices=["embedded", "kafka"], default="embedded", help="Which broker (%(default)s)."
     )
     broker.add_argument("--host", default="127.0.0.1", help="Listen and advertised address (%(default)s).")
     broker.add_argument("--port", type=int, default=9092, help="Port; 0 picks a free one (%(default)s).")
+    broker.add_argument(
+        "--data-dir",
+        type=Path,
+        help="With --kind kafka: keep the node's data here across runs (default: a temporary directory).",
+    )
     broker.set_defaults(handler=cmd_broker)
 
     topics = commands.add_parser(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -33,6 +34,7 @@ from clickpipe.process import die_with_parent
 
 log = logging.getLogger(__name__)
 
+_NODES_FILE = "nodes.json"  # the nodes' ids and ports, so a kept data dir comes back on the same ones
 REPO_POM = Path(__file__).resolve().parents[1] / "kafka" / "pom.xml"
 JVM_OPTIONS = (
     "-Xms128m",
@@ -211,7 +213,7 @@ class KafkaCluster:
         self._owns_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="clickpipe-kafka-"))
         self._start_timeout = start_timeout
-        self.nodes = [
+        self.nodes = self._kept_nodes(host, nodes, port) or [
             KafkaNode(n, host, port or free_port(host), free_port(host), self.data_dir / f"node-{n}")
             for n in range(1, nodes + 1)
         ]
@@ -220,10 +222,22 @@ class KafkaCluster:
         self._java: str | None = None
         self._libs: Path | None = None
 
+    full_kafka = True  # every guarantee: idempotence, transactions, true end offsets
+
     @property
     def bootstrap_servers(self) -> str:
         """Every node's ``host:port``, comma-separated."""
         return ",".join(node.address for node in self.nodes)
+
+    @property
+    def kind(self) -> str:
+        """What it is, for banners."""
+        return "Apache Kafka, one node" if len(self.nodes) == 1 else f"Apache Kafka, {len(self.nodes)} nodes"
+
+    @property
+    def running(self) -> bool:
+        """True while every node's process runs."""
+        return bool(self._processes) and all(self.alive(node.node_id) for node in self.nodes)
 
     def node(self, node_id: int) -> KafkaNode:
         """The node with this id (1-based)."""
@@ -336,6 +350,26 @@ class KafkaCluster:
     ) -> None:
         self.stop()
 
+    def _kept_nodes(self, host: str, count: int, port: int) -> list[KafkaNode] | None:
+        """The nodes of a data dir formatted before, on their old ports: the quorum keeps its voters'
+        addresses in its log, so a node must come back where it was."""
+        try:
+            kept = json.loads((self.data_dir / _NODES_FILE).read_text())
+        except (OSError, ValueError):
+            return None
+        if len(kept) != count or any(entry["host"] != host for entry in kept):
+            raise KafkaSetupError(f"{self.data_dir} holds a different Kafka cluster: {kept}")
+        if port and kept[0]["port"] != port:
+            raise KafkaSetupError(
+                f"the Kafka node in {self.data_dir} listens on {kept[0]['port']}, not {port}"
+            )
+        return [
+            KafkaNode(
+                e["node_id"], host, e["port"], e["controller_port"], self.data_dir / f"node-{e['node_id']}"
+            )
+            for e in kept
+        ]
+
     def _command(self, main: str, *args: str) -> list[str]:
         assert self._java is not None and self._libs is not None  # noqa: S101 - set by start()
         log4j = self.data_dir / "log4j2.properties"
@@ -380,6 +414,11 @@ class KafkaCluster:
             output, _ = process.communicate(timeout=120)
             if process.returncode != 0:
                 raise BrokerStartError(f"formatting Kafka node {node.node_id} failed:\n{output[-3000:]}")
+        kept = [
+            {"node_id": n.node_id, "host": n.host, "port": n.port, "controller_port": n.controller_port}
+            for n in self.nodes
+        ]
+        (self.data_dir / _NODES_FILE).write_text(json.dumps(kept))
 
     def _spawn(self, node: KafkaNode) -> None:
         self._close_log(node.node_id)

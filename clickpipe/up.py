@@ -30,6 +30,7 @@ from typing import NoReturn, Protocol, Self, TextIO
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker, port_answers
 from clickpipe.errors import PortInUseError, ServiceError, ServiceExitedError, ServiceNotReadyError
+from clickpipe.kafka import KafkaCluster
 from clickpipe.process import ChildProcess, Guard
 from producer.links import new_api_key
 from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
@@ -93,6 +94,11 @@ class ExternalBroker:
 def embedded_broker(host: str, port: int) -> BrokerFactory:
     """A factory of the embedded broker on ``host:port``, logging into ``up``'s working directory."""
     return lambda workdir: EmbeddedBroker(host, port, log_file=workdir / "broker.log")
+
+
+def kafka_broker(host: str, port: int) -> BrokerFactory:
+    """A factory of one Apache Kafka node on ``host:port``, keeping its log in ``up``'s working directory."""
+    return lambda workdir: KafkaCluster(1, host=host, port=port, data_dir=workdir / "kafka")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +208,7 @@ class Up:
             "CLICKPIPE_WORKER_PARTITIONS": str(options.partitions),
             "CLICKPIPE_WORKER_DATA_DIR": str(workdir / "worker"),
             "CLICKPIPE_WORKER_LOG_LEVEL": level,
+            "CLICKPIPE_WORKER_AUTH_URL": options.producer_url,  # stats callers' keys are the link API's
         }
         if not broker.full_kafka:
             env["CLICKPIPE_WORKER_RECOVERY_CONSISTENCY_CHECK"] = "false"

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import fcntl
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -27,6 +29,7 @@ from aiokafka.errors import KafkaError
 
 from clickpipe.broker import free_port, port_answers
 from schemas.topics import CLICKS
+from tests.fixtures import get_stats
 
 BANNER = "Press Ctrl-C to stop everything."
 
@@ -65,7 +68,7 @@ def _alive(pids: set[int]) -> set[int]:
 class Terminal:
     """``clickpipe up`` on a pseudo-terminal that is its controlling terminal; the output is collected."""
 
-    def __init__(self, ports: dict[str, int], log: Path) -> None:
+    def __init__(self, ports: dict[str, int], log: Path, *options: str) -> None:
         primary, secondary = os.openpty()
         self._primary = primary
         self._log = log
@@ -74,7 +77,7 @@ class Terminal:
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "clickpipe", "up", "--broker-port", str(ports["broker"]),
-                "--producer-port", str(ports["producer"]), "--worker-port", str(ports["worker"]),
+                "--producer-port", str(ports["producer"]), "--worker-port", str(ports["worker"]), *options,
             ],
             stdin=secondary, stdout=secondary, stderr=secondary,
             start_new_session=True,
@@ -145,9 +148,11 @@ def terminals(tmp_path: Path) -> Iterator[list[Terminal]]:
         terminal.close()
 
 
-def _up(terminals: list[Terminal], ports: dict[str, int], log: Path) -> tuple[Terminal, set[int]]:
+def _up(
+    terminals: list[Terminal], ports: dict[str, int], log: Path, *options: str
+) -> tuple[Terminal, set[int]]:
     """Start ``up``, wait for its banner; return it and its processes."""
-    terminal = Terminal(ports, log)
+    terminal = Terminal(ports, log, *options)
     terminals.append(terminal)
     terminal.wait_for(BANNER, 120)
     processes = _descendants(terminal.process.pid)
@@ -216,4 +221,38 @@ async def test_sigterm_stops_up_in_order(
     started = time.monotonic()
     assert await asyncio.to_thread(terminal.process.wait, 30) == 0
     assert time.monotonic() - started < 5
+    assert _alive(processes) == set()
+
+
+@pytest.mark.kafka_only(reason="runs the pipeline on an Apache Kafka node of its own")
+async def test_up_on_apache_kafka_serves_the_demo_link_and_counts_its_clicks(
+    ports: dict[str, int], terminals: list[Terminal], tmp_path: Path
+) -> None:
+    terminal, processes = _up(terminals, ports, tmp_path / "up-kafka.log", "--broker", "kafka")
+    assert "Apache Kafka, one node" in terminal.text
+    key = re.search(r"cpk_[A-Za-z0-9_-]+", terminal.text)
+    assert key is not None, terminal.text
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['producer']}") as client:
+        statuses = [(await client.get("/demo", headers={"CF-IPCountry": "DE"})).status_code for _ in range(5)]
+    assert statuses == [302] * 5
+    now = datetime.now(UTC)
+    params = {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(hours=1)).isoformat()}
+    headers = {"Authorization": f"Bearer {key.group()}"}
+    total = 0
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['worker']}", headers=headers) as client:
+        deadline = time.monotonic() + 60
+        while total < 5 and time.monotonic() < deadline:
+            response = await get_stats(client, "/api/stats/links/demo", params)
+            assert response.status_code == 200, response.text
+            total = response.json()["totals"]["total"]
+            await asyncio.sleep(0.5)
+    assert total == 5
+
+    terminal.ctrl_c()
+    pressed = time.monotonic()
+    assert await asyncio.to_thread(terminal.process.wait, 30) == 0
+    elapsed = time.monotonic() - pressed
+    assert elapsed < 10, (
+        f"Ctrl-C took {elapsed:.1f}s with Kafka:\n{terminal.text[-3000:]}"
+    )  # its shutdown is slower
     assert _alive(processes) == set()
