@@ -160,12 +160,20 @@ class Services:
     tmp_path: Path
     started: list[Service] = field(default_factory=list)
 
-    def start(self, name: str, args: list[str], env: dict[str, str], ready_path: str, port: int) -> Service:
+    def start(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        ready_path: str,
+        port: int,
+        log_level: str = "WARNING",
+    ) -> Service:
         """Run ``clickpipe <args>`` and wait until ``http://127.0.0.1:<port><ready_path>`` answers."""
         log = self.tmp_path / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "clickpipe", "--log-level", "WARNING", *args],
+                [sys.executable, "-m", "clickpipe", "--log-level", log_level, *args],
                 env={**os.environ, **env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -257,7 +265,7 @@ BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko
 def start_producer(broker: Broker, topics: Topics, services: Services, tmp_path: Path) -> StartProducer:
     """Start the redirect service on this test's click topic, with the demo account (key ``API_KEY``)."""
 
-    def start(name: str = "producer", **settings: str) -> Service:
+    def start(name: str = "producer", log_level: str = "WARNING", **settings: str) -> Service:
         port = free_port()
         env = {
             "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
@@ -267,7 +275,7 @@ def start_producer(broker: Broker, topics: Topics, services: Services, tmp_path:
             "CLICKPIPE_PRODUCER_DEMO_API_KEY": API_KEY,
             **{f"CLICKPIPE_PRODUCER_{key.upper()}": value for key, value in settings.items()},
         }
-        return services.start(name, ["producer", "--port", str(port)], env, "/readyz", port)
+        return services.start(name, ["producer", "--port", str(port)], env, "/readyz", port, log_level)
 
     return start
 
