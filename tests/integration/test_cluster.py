@@ -169,17 +169,17 @@ async def _check_nothing_lost(
     return arrived
 
 
+@pytest.fixture
+def load(start_producer: StartProducer) -> Load:
+    """Visitors of a redirect service on this test's topic (a send may wait out a leader election)."""
+    return Load(start_producer(request_timeout_ms="30000").url)
+
+
 @pytest.mark.cluster
 async def test_killing_the_busiest_broker_under_load_loses_no_click(
-    broker: Broker,
-    topics: Topics,
-    start_producer: StartProducer,
-    start_worker: StartWorker,
-    figures: list[str],
+    broker: Broker, topics: Topics, load: Load, start_worker: StartWorker, figures: list[str]
 ) -> None:
     cluster = _cluster(broker)
-    producer = start_producer(request_timeout_ms="30000")
-    load = Load(producer.url)
     load.start()
     try:
         await _wait_until(lambda: load.mark() >= 1_000, 60, "1,000 redirects before the failover")
@@ -209,15 +209,9 @@ async def test_killing_the_busiest_broker_under_load_loses_no_click(
 
 @pytest.mark.cluster
 async def test_a_rolling_restart_of_every_broker_under_load_loses_nothing(
-    broker: Broker,
-    topics: Topics,
-    start_producer: StartProducer,
-    start_worker: StartWorker,
-    figures: list[str],
+    broker: Broker, topics: Topics, load: Load, start_worker: StartWorker, figures: list[str]
 ) -> None:
     cluster = _cluster(broker)
-    producer = start_producer(request_timeout_ms="30000")
-    load = Load(producer.url)
     load.start()
     try:
         await _wait_until(lambda: load.mark() >= 500, 60, "500 redirects before the restarts")
