@@ -186,10 +186,13 @@ async def test_killing_the_busiest_broker_under_load_loses_no_click(
         leaders = await _partition_leaders(broker.bootstrap_servers, topics.clicks)
         busiest = Counter(leader for leader, _ in leaders.values()).most_common(1)[0][0]
         before = load.mark()
-        cluster.kill(busiest)  # SIGKILL: no controlled shutdown, leadership moves on the session timeout
+        # The load runs on this loop: what blocks (waiting for a node) runs in a thread.
+        await asyncio.to_thread(
+            cluster.kill, busiest
+        )  # SIGKILL: no controlled shutdown, leadership moves on the session timeout
         killed_at = time.monotonic()
         await _wait_until(lambda: time.monotonic() - killed_at > 15, 30, "15 s of load with a broker down")
-        cluster.restart(busiest)
+        await asyncio.to_thread(cluster.restart, busiest)
         during = list(load.answered.values())[before:]
         await _wait_fully_replicated(broker.bootstrap_servers, topics.clicks, 3)
         settle = load.mark()
@@ -216,10 +219,12 @@ async def test_a_rolling_restart_of_every_broker_under_load_loses_nothing(
     try:
         await _wait_until(lambda: load.mark() >= 500, 60, "500 redirects before the restarts")
         for node in cluster.nodes:
-            cluster.terminate(node.node_id)  # a controlled shutdown, as an operator's restart does
+            await asyncio.to_thread(
+                cluster.terminate, node.node_id
+            )  # a controlled shutdown, as an operator's restart does
             mark = load.mark()
             await _wait_until(lambda m=mark: load.mark() >= m + 200, 60, "redirects with a broker down")
-            cluster.restart(node.node_id)
+            await asyncio.to_thread(cluster.restart, node.node_id)
             await _wait_fully_replicated(broker.bootstrap_servers, topics.clicks, 3)
         mark = load.mark()
         await _wait_until(lambda: load.mark() >= mark + 300, 60, "redirects after the restarts")
