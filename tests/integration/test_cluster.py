@@ -21,6 +21,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import UnknownTopicOrPartitionError
 
 from clickpipe.kafka import KafkaCluster
 from schemas.codec import LinkClickCodec
@@ -119,13 +120,21 @@ class Arrived:
 
 
 async def _arrived(bootstrap: str, topic: str, want: set[int], timeout: float = 120) -> Arrived:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
+    deadline = time.monotonic() + timeout
+    while True:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        )
+        try:
+            await consumer.start()
+            break
+        except UnknownTopicOrPartitionError:
+            # Just after a restart a node can answer metadata before it has caught up with the topic.
+            await consumer.stop()
+            if time.monotonic() > deadline:
+                raise
     events: dict[int, list[str]] = {}
     try:
-        deadline = time.monotonic() + timeout
         quiet_until = 0.0
         while time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
