@@ -20,6 +20,7 @@ from producer.limits import BodySizeLimit
 from producer.links import DEMO_ACCOUNT, DEMO_LINK, KeyStore, LinkStore
 from producer.metrics import ProducerMetrics
 from producer.publisher import ClickPublisher, DiscardingClickPublisher, KafkaClickPublisher, kafka_producer
+from producer.redirect import RedirectFront, Redirector, own_paths
 from producer.rejected import FileRejectedSink
 from producer.settings import ProducerSettings
 from producer.spool import Spool
@@ -42,8 +43,9 @@ def create_app(
     keys: KeyStore | None = None,
     publisher: ClickPublisher | None = None,
     clock: Callable[[], datetime] | None = None,
-) -> FastAPI:
-    """Build the redirect service.
+) -> RedirectFront:
+    """Build the redirect service: ``GET``/``HEAD /{slug}`` served by a ``RedirectFront``, everything else
+    by its FastAPI app (``.app``).
 
     Args:
         settings: configuration; read from the environment when None.
@@ -90,17 +92,19 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.redirector = redirector = Redirector(services)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(account.router)
-    app.include_router(api.router)
-    app.include_router(ingest.router)
-    app.include_router(routes.router)
+    routers = (account.router, api.router, ingest.router, routes.router)
+    for router in routers:
+        app.include_router(router)
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({"detail": "the link database is unavailable; try again"}, status_code=503)
 
-    return app
+    return RedirectFront(
+        app, redirector, own_paths([*app.routes, *(route for router in routers for route in router.routes)])
+    )
 
 
 def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> ClickPublisher:
