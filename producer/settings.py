@@ -21,6 +21,9 @@ class ProducerSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP server.")
+    server: Literal["granian", "uvicorn"] = Field(
+        "granian", description="The ASGI server: granian (faster here, see bench/README.md) or uvicorn."
+    )
     bootstrap_servers: str = Field(
         "127.0.0.1:9092",
         validation_alias=AliasChoices(
@@ -116,7 +119,8 @@ class ProducerSettings(BaseSettings):
 
     @property
     def spool_dir(self) -> Path:
-        """Where clicks wait on disk while the broker is unreachable."""
+        """Where clicks wait on disk while the broker is unreachable: one directory per process below it
+        (``producer.spool_slots``)."""
         return self.data_dir / "spool"
 
     @property
