@@ -45,3 +45,22 @@ def _bare() -> FastAPI:
 
 
 bare_fastapi = _bare()
+
+
+def main() -> None:
+    """Serve an anchor: ``python -m bench.anchors raw|bare --server granian|uvicorn --port P``."""
+    import argparse
+
+    from producer.main import SERVERS, run_server
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("app", choices=("raw", "bare"))
+    parser.add_argument("--server", choices=SERVERS, default="granian")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    target = "bench.anchors:raw" if args.app == "raw" else "bench.anchors:bare_fastapi"
+    run_server(target, server=args.server, host="127.0.0.1", port=args.port, log_config=None)
+
+
+if __name__ == "__main__":
+    main()
