@@ -55,7 +55,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("app", choices=("raw", "bare"))
-    parser.add_argument("--server", choices=SERVERS, default="granian")
+    parser.add_argument("--server", choices=SERVERS, default="uvicorn")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     target = "bench.anchors:raw" if args.app == "raw" else "bench.anchors:bare_fastapi"

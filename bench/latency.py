@@ -141,7 +141,7 @@ def main() -> None:
             TopicSpec(name, 4) for name in (topic, f"{topic}.dlq", f"{topic}.late", f"{topic}.aggregates")
         ]
         asyncio.run(ensure_topics(bootstrap, specs))
-        made = clickpipe(bootstrap, topic, "granian")
+        made = clickpipe(bootstrap, topic, "uvicorn")
         target = Target(
             made.label, made.args, {**made.env, "CLICKPIPE_PRODUCER_DEMO_API_KEY": KEY}, made.ready
         )

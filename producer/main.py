@@ -1,4 +1,4 @@
-"""Run the redirect service: granian (default) or uvicorn, one process or several on one port.
+"""Run the redirect service: uvicorn (default) or granian, one process or several on one port.
 
 Both servers run the same ``run_server`` flags, which ``bench.redirect`` also serves its anchors with. With
 several processes each worker builds its own app from the environment (``app_from_env``), so ``serve``
@@ -15,8 +15,8 @@ from producer.app import create_app
 from producer.redirect import RedirectFront
 from producer.settings import ProducerSettings
 
-Server = Literal["granian", "uvicorn"]
-SERVERS: tuple[Server, ...] = ("granian", "uvicorn")
+Server = Literal["uvicorn", "granian"]
+SERVERS: tuple[Server, ...] = ("uvicorn", "granian")
 APP_FACTORY = "producer.main:app_from_env"
 _ENV_PREFIX = "CLICKPIPE_PRODUCER_"
 

@@ -21,8 +21,10 @@ class ProducerSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP server.")
-    server: Literal["granian", "uvicorn"] = Field(
-        "granian", description="The ASGI server: granian (faster here, see bench/README.md) or uvicorn."
+    server: Literal["uvicorn", "granian"] = Field(
+        "uvicorn",
+        description="The ASGI server: uvicorn, or granian (the extra clickpipe[granian]); bench.redirect "
+        "measured them level on req/s with uvicorn's p99 lower, see bench/README.md.",
     )
     bootstrap_servers: str = Field(
         "127.0.0.1:9092",

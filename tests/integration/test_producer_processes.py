@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from clickpipe.broker import free_port
+from producer.main import SERVERS
 from producer.spool_slots import claim_slot
 from tests.integration.conftest import API_KEY, Broker, Services, StartProducer, Topics
 
@@ -43,8 +45,9 @@ async def test_a_link_change_reaches_another_process_within_the_cache_time(
             assert time.monotonic() - changed <= CACHE_SECONDS + 0.5, "the other process kept the old link"
 
 
+@pytest.mark.parametrize("server", SERVERS)
 async def test_workers_share_one_port_each_with_its_own_spool(
-    broker: Broker, topics: Topics, services: Services, tmp_path: Path
+    broker: Broker, topics: Topics, services: Services, tmp_path: Path, server: str
 ) -> None:
     port = free_port()
     data = tmp_path / "data"
@@ -53,6 +56,7 @@ async def test_workers_share_one_port_each_with_its_own_spool(
         "CLICKPIPE_PRODUCER_CLICKS_TOPIC": topics.clicks,
         "CLICKPIPE_PRODUCER_DATA_DIR": str(data),
         "CLICKPIPE_PRODUCER_DEMO_LINK": "true",
+        "CLICKPIPE_PRODUCER_SERVER": server,
     }
     services.start("producer", ["producer", "--port", str(port), "--workers", "2"], env, "/readyz", port)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
