@@ -102,6 +102,10 @@ async def probe(producer: str, worker: str, links: list[tuple[str, str]]) -> lis
                 answer = await stats.get(f"/api/stats/links/{link_id}", params=params)
                 if answer.status_code == 200 and answer.json()["totals"]["total"] >= 1:
                     break
+                if time.perf_counter() - clicked > 30:
+                    raise RuntimeError(
+                        f"probe {slug}: not in the stats after 30 s: {answer.status_code} {answer.text[:300]}"
+                    )
                 await asyncio.sleep(0.005)
             latencies.append((time.perf_counter() - clicked) * 1000)
     return latencies
