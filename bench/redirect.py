@@ -1,12 +1,21 @@
-"""The redirect's cost of publishing, and the publisher against a raw aiokafka producer.
+"""The redirect against its anchors, uvicorn against granian, one process against two; publishing's cost.
 
-    python -m bench.redirect [--seconds 10] [--connections 32] [--events 100000]
+    python -m bench.redirect [--seconds 8] [--rounds 2] [--connections 32] [--events 100000] [--broker ...]
 
 Part 1 drives ``GET /demo`` with wrk (a load generator that is not this project's code; Debian package
-``wrk``) against the same redirect service with publishing on and off, alternating twice, and prints req/s,
-p50 and p99 for each and the ratios (target: publishing costs at most 10% of throughput and of p99).
-Part 2 sends the same events through ``KafkaClickPublisher`` and through a raw aiokafka producer (values
-pre-encoded: the transport's ceiling) and prints events/s and the ratio (target: at least 0.5).
+``wrk``, ``-t1``) against, in turn and alternated ``--rounds`` times (medians reported):
+
+- the anchors in ``bench/anchors.py``: a raw ASGI redirect (a dict lookup, a 302) and a bare FastAPI route
+  doing the same, each under granian and under uvicorn, served by ``producer.main.run_server`` with the very
+  flags clickpipe is served with;
+- ``clickpipe producer`` (publishing on) under each server, and with ``--workers 2`` on the default server;
+- ``clickpipe producer`` with publishing off.
+
+It prints req/s, p50 and p99 for each, clickpipe's ratios to both anchors on the same server (goal: at
+least 1.0x the bare FastAPI req/s with at most 1.5x its p99; stretch: 0.5x the raw ASGI req/s), and the
+publishing on/off pair as a second table. Part 2 sends the same events through ``KafkaClickPublisher`` and
+through a raw aiokafka producer (values pre-encoded: the transport's ceiling) and prints events/s and the
+ratio (target: at least 0.5).
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +40,7 @@ import httpx
 from bench.common import add_broker_option, broker
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import free_port
+from producer.main import SERVERS
 from producer.metrics import ProducerMetrics
 from producer.publisher import KafkaClickPublisher, kafka_producer
 from producer.rejected import FileRejectedSink
@@ -63,56 +74,111 @@ def _ms(text: str) -> float:
     return float(number) * _UNITS[unit]
 
 
-def start_producer(
-    bootstrap: str, topic: str, data: Path, *, publish: bool
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+@dataclass(frozen=True)
+class Target:
+    """A server to measure: how to start it, and the path that answers once it is ready."""
+
+    label: str
+    args: list[str]
+    env: dict[str, str]
+    ready: str
+
+
+def anchor(app: str, server: str) -> Target:
+    label = f"{'raw ASGI' if app == 'raw' else 'bare FastAPI'} [{server}]"
+    return Target(label, ["-m", "bench.anchors", app, "--server", server], {}, "/demo")
+
+
+def clickpipe(bootstrap: str, topic: str, server: str, *, workers: int = 1, publish: bool = True) -> Target:
+    processes = f" x{workers}" if workers > 1 else ""
+    label = f"clickpipe{processes}{'' if publish else ' (no publish)'} [{server}]"
     env = {
-        **os.environ,
         "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": bootstrap,
         "CLICKPIPE_PRODUCER_CLICKS_TOPIC": topic,
-        "CLICKPIPE_PRODUCER_DATA_DIR": str(data),
         "CLICKPIPE_PRODUCER_DEMO_LINK": "true",
         "CLICKPIPE_PRODUCER_PUBLISH": str(publish).lower(),
+        "CLICKPIPE_PRODUCER_SERVER": server,
     }
+    args = ["-m", "clickpipe", "--log-level", "WARNING", "producer", "--workers", str(workers)]
+    return Target(label, args, env, "/readyz")
+
+
+def start(target: Target, data: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {**os.environ, **target.env, "CLICKPIPE_PRODUCER_DATA_DIR": str(data)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "clickpipe", "--log-level", "WARNING", "producer", "--port", str(port)],
+        [sys.executable, *target.args, "--port", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+            if httpx.get(url + target.ready, timeout=1).status_code in (200, 302):
                 return process, url
         except httpx.TransportError:
             pass
         time.sleep(0.1)
     process.kill()
-    raise RuntimeError("the producer did not start")
+    raise RuntimeError(f"{target.label} did not start")
 
 
-def redirect_part(bootstrap: str, topic: str, seconds: int, connections: int) -> None:
-    results: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
+def measure(targets: list[Target], seconds: int, connections: int, rounds: int) -> dict[str, list[float]]:
+    """Each target's median (req/s, p50 ms, p99 ms) over ``rounds`` alternated runs."""
+    runs: dict[str, list[tuple[float, float, float]]] = {target.label: [] for target in targets}
     with tempfile.TemporaryDirectory(prefix="bench-redirect-") as data:
-        for publish in (False, True, False, True):
-            process, url = start_producer(bootstrap, topic, Path(data) / str(publish), publish=publish)
-            try:
-                run_wrk(url + "/demo", 2, connections)  # warm up
-                results[publish].append(run_wrk(url + "/demo", seconds, connections))
-            finally:
-                process.terminate()
-                process.wait(30)
-    on = [statistics.median(values) for values in zip(*results[True], strict=True)]
-    off = [statistics.median(values) for values in zip(*results[False], strict=True)]
-    print(f"\nredirect, wrk -c{connections} {seconds}s x2 each (medians)")
+        for round_ in range(rounds):
+            for n, target in enumerate(targets):
+                process, url = start(target, Path(data) / f"{round_}-{n}")
+                try:
+                    run_wrk(url + "/demo", 2, connections)  # warm up
+                    runs[target.label].append(run_wrk(url + "/demo", seconds, connections))
+                finally:
+                    process.terminate()
+                    process.wait(60)
+                print(
+                    f"  round {round_ + 1}: {target.label:<34} {runs[target.label][-1][0]:>9,.0f} req/s",
+                    flush=True,
+                )
+    return {
+        label: [statistics.median(values) for values in zip(*results, strict=True)]
+        for label, results in runs.items()
+    }
+
+
+def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
+    servers: list[str] = args.servers
+    chosen = servers[0]
+    targets = [
+        *(anchor(app, server) for server in servers for app in ("raw", "bare")),
+        *(clickpipe(bootstrap, topic, server) for server in servers),
+        clickpipe(bootstrap, topic, chosen, workers=2),
+        clickpipe(bootstrap, topic, chosen, publish=False),
+    ]
+    medians = measure(targets, args.seconds, args.connections, args.rounds)
+    print(
+        f"\nredirect GET /demo, wrk -t1 -c{args.connections} {args.seconds}s, "
+        f"{args.rounds} alternated rounds (medians)"
+    )
+    print(f"{'':<36} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
+    for target in targets:
+        rate, p50, p99 = medians[target.label]
+        print(f"{target.label:<36} {rate:>10,.0f} {p50:>8.2f} {p99:>8.2f}")
+    print(f"\n{'clickpipe (publishing on) vs anchors':<52} {'req/s x':>8} {'p99 x':>8}")
+    for server in servers:
+        for label in (f"clickpipe [{server}]", *([f"clickpipe x2 [{server}]"] if server == chosen else [])):
+            ours = medians[label]
+            for anchor_label in (f"bare FastAPI [{server}]", f"raw ASGI [{server}]"):
+                theirs = medians[anchor_label]
+                name = f"{label} / {anchor_label}"
+                print(f"{name:<52} {ours[0] / theirs[0]:>8.2f} {ours[2] / theirs[2]:>8.2f}")
+    print("goal: >= 1.0x bare FastAPI req/s with p99 <= 1.5x; stretch: >= 0.5x raw ASGI req/s")
+    on, off = medians[f"clickpipe [{chosen}]"], medians[f"clickpipe (no publish) [{chosen}]"]
+    print(f"\npublishing, clickpipe [{chosen}]")
     print(f"{'':<18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
     print(f"{'publishing off':<18} {off[0]:>10,.0f} {off[1]:>8.2f} {off[2]:>8.2f}")
     print(f"{'publishing on':<18} {on[0]:>10,.0f} {on[1]:>8.2f} {on[2]:>8.2f}")
     print(f"{'on / off':<18} {on[0] / off[0]:>10.3f} {on[1] / off[1]:>8.3f} {on[2] / off[2]:>8.3f}")
-    print(
-        f"throughput cost {1 - on[0] / off[0]:.1%}, p99 cost {on[2] / off[2] - 1:.1%} (target: <= 10% each)"
-    )
 
 
 def _events(count: int) -> list[LinkClick]:
@@ -182,7 +248,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--servers", type=lambda text: text.split(","), default=list(SERVERS),
+        help="servers to compare; the first also runs --workers 2 and publishing off (%(default)s)",
+    )  # fmt: skip
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--events", type=int, default=100_000)
     add_broker_option(parser)
@@ -192,7 +263,7 @@ def main() -> None:
     with broker(args.broker) as bootstrap:
         topic = f"bench-redirect-{uuid.uuid4().hex[:6]}"
         asyncio.run(ensure_topics(bootstrap, [TopicSpec(topic, 4)]))
-        redirect_part(bootstrap, topic, args.seconds, args.connections)
+        redirect_part(bootstrap, topic, args)
         publisher_part(bootstrap, topic, args.events)
 
 

@@ -81,7 +81,7 @@ def cmd_producer(args: argparse.Namespace) -> int:
     if args.demo:
         overrides["demo_link"] = True
     settings = ProducerSettings(**overrides)
-    serve(settings, log_config=logging_config(args.log_level, settings.log_format))
+    serve(settings, log_config=logging_config(args.log_level, settings.log_format), workers=args.workers)
     return 0
 
 
@@ -266,6 +266,12 @@ def build_parser() -> argparse.ArgumentParser:
     producer.add_argument("--bootstrap-servers", help="Kafka bootstrap servers.")
     producer.add_argument("--data-dir", type=Path, help="Link database and spool (default data/producer).")
     producer.add_argument("--demo", action="store_true", help="Create the demo link (slug 'demo').")
+    producer.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Processes serving the port, each with its own spool (%(default)s).",
+    )
     producer.set_defaults(handler=cmd_producer)
 
     loadgen = commands.add_parser(

@@ -51,6 +51,6 @@ def logging_config(level: str, log_format: LogFormat) -> dict[str, Any]:
         "root": {"level": level.upper(), "handlers": ["default"]},
         "loggers": {
             name: {"level": level.upper(), "handlers": [], "propagate": True}
-            for name in ("uvicorn", "uvicorn.error", "uvicorn.access")
+            for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "_granian", "granian.access")
         },
     }

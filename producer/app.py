@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,18 +16,22 @@ from producer import account, api, ingest, routes
 from producer.broker_features import supports_idempotence
 from producer.cache import LinkCache
 from producer.deps import Services
-from producer.errors import StoreError
+from producer.errors import LinkExistsError, StoreError
 from producer.geo import parse_networks
 from producer.limits import BodySizeLimit
 from producer.links import DEMO_ACCOUNT, DEMO_LINK, KeyStore, LinkStore
 from producer.metrics import ProducerMetrics
 from producer.publisher import ClickPublisher, DiscardingClickPublisher, KafkaClickPublisher, kafka_producer
+from producer.redirect import RedirectFront, Redirector, own_paths
 from producer.rejected import FileRejectedSink
 from producer.settings import ProducerSettings
 from producer.spool import Spool
+from producer.spool_slots import SpoolSlot, claim_slot
 from producer.sqlite_store import SqliteStore
 from schemas.codec import LinkClickCodec
 from schemas.confluent import SchemaRegistryClient, link_click_codec
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """
 Smart links: `GET /{slug}` redirects a visitor to the link's destination for their country and records the
@@ -42,8 +48,9 @@ def create_app(
     keys: KeyStore | None = None,
     publisher: ClickPublisher | None = None,
     clock: Callable[[], datetime] | None = None,
-) -> FastAPI:
-    """Build the redirect service.
+) -> RedirectFront:
+    """Build the redirect service: ``GET``/``HEAD /{slug}`` served by a ``RedirectFront``, everything else
+    by its FastAPI app (``.app``).
 
     Args:
         settings: configuration; read from the environment when None.
@@ -57,8 +64,9 @@ def create_app(
     sqlite = SqliteStore(settings.database_path) if store is None else None
     links: LinkStore = store if store is not None else sqlite  # type: ignore[assignment]
     key_store: KeyStore = keys if keys is not None else links  # type: ignore[assignment]
+    slot: SpoolSlot | None = None
     if publisher is None:
-        publisher = _default_publisher(settings, metrics)
+        publisher, slot = _default_publisher(settings, metrics)
     services = Services(
         settings=settings,
         links=links,
@@ -79,8 +87,11 @@ def create_app(
             yield
         finally:
             await services.publisher.stop()
+            if slot is not None:
+                slot.release()
             if sqlite is not None:
                 sqlite.close()
+            log.info("redirect service shutdown complete: pending clicks published or spooled")
 
     app = FastAPI(
         title="clickpipe redirect service",
@@ -90,22 +101,27 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.redirector = redirector = Redirector(services)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.include_router(account.router)
-    app.include_router(api.router)
-    app.include_router(ingest.router)
-    app.include_router(routes.router)
+    routers = (account.router, api.router, ingest.router, routes.router)
+    for router in routers:
+        app.include_router(router)
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({"detail": "the link database is unavailable; try again"}, status_code=503)
 
-    return app
+    return RedirectFront(
+        app, redirector, own_paths([*app.routes, *(route for router in routers for route in router.routes)])
+    )
 
 
-def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> ClickPublisher:
+def _default_publisher(
+    settings: ProducerSettings, metrics: ProducerMetrics
+) -> tuple[ClickPublisher, SpoolSlot | None]:
+    """Kafka with a spool directory of this process's own (several may serve one data directory)."""
     if not settings.publish:
-        return DiscardingClickPublisher()
+        return DiscardingClickPublisher(), None
     codec = LinkClickCodec()
     if settings.schema_registry_url:
         registry = SchemaRegistryClient(settings.schema_registry_url)
@@ -122,9 +138,12 @@ def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> 
             request_timeout_ms=settings.request_timeout_ms,
         )
 
-    return KafkaClickPublisher(
+    slot = claim_slot(settings.spool_dir)
+    if slot.adopted:
+        log.warning("adopted %d spool segments left by processes that are gone", slot.adopted)
+    publisher = KafkaClickPublisher(
         connect,
-        Spool(settings.spool_dir, fsync=settings.spool_fsync, max_bytes=settings.spool_max_bytes),
+        Spool(slot.directory, fsync=settings.spool_fsync, max_bytes=settings.spool_max_bytes),
         settings.clicks_topic,
         metrics,
         queue_size=settings.queue_size,
@@ -135,6 +154,7 @@ def _default_publisher(settings: ProducerSettings, metrics: ProducerMetrics) -> 
         send_timeout=settings.request_timeout_ms / 1000 + 1,
         max_event_bytes=settings.max_event_bytes,
     )
+    return publisher, slot
 
 
 async def _seed_demo(services: Services) -> None:
@@ -144,4 +164,5 @@ async def _seed_demo(services: Services) -> None:
             DEMO_ACCOUNT.account_id, services.settings.demo_api_key.get_secret_value()
         )
     if await services.links.get_by_slug(DEMO_LINK.slug) is None:
-        await services.links.create(DEMO_LINK)
+        with contextlib.suppress(LinkExistsError):  # another worker process made it first
+            await services.links.create(DEMO_LINK)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Search engines, link-preview fetchers of chat and social apps, monitoring, and HTTP libraries.
 _BOT = re.compile(
@@ -21,3 +22,10 @@ def is_bot(user_agent: str | None) -> bool:
     if not user_agent:
         return True
     return _BOT.search(user_agent) is not None
+
+
+@lru_cache(maxsize=4096)
+def is_bot_cached(user_agent: str | None) -> bool:
+    """``is_bot``, remembered for the last 4,096 user agents (a few browsers make most traffic). Give it
+    capped user agents only: the cache keeps what it is given."""
+    return is_bot(user_agent)

@@ -8,24 +8,81 @@ an event's time may not lie in the future beyond a clock skew: it would move the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from producer.bots import is_bot
+from producer.bots import is_bot_cached
 from producer.geo import Geo
+from producer.ids import EventIds
 from producer.links import Link, LinkState
 from producer.routing import choose_destination
-from schemas.events import EventType, LinkClick, new_event_id
+from schemas.events import EventType, LinkClick
 
 MAX_USER_AGENT = 1024
 """Characters of a User-Agent an event keeps (real ones are well under 512)."""
 MAX_REFERER = 2048
 """Characters of a Referer an event keeps (as long as the longest destination)."""
 
+_IDS = EventIds()
+
 _EVENT_TYPE = {
     LinkState.LIVE: EventType.LINK_CLICK,
     LinkState.DISABLED: EventType.LINK_DISABLED,
     LinkState.EXPIRED: EventType.LINK_EXPIRED,
 }
+
+
+@dataclass(slots=True)
+class Visit:
+    """A visit as the redirect saw it: all an event needs, before it is built. The redirect hands this
+    small object to the publisher; the event (id, bot flag, record) is made off the request path."""
+
+    event_type: EventType
+    slug: str
+    link: Link | None
+    destination: str | None
+    geo: Geo
+    at: datetime
+    user_agent: str | None  # capped
+    referer: str | None
+
+    def event(self) -> LinkClick:
+        """The click event recording this visit."""
+        return click_event(
+            self.event_type,
+            self.slug,
+            self.link,
+            self.destination,
+            self.geo,
+            self.at,
+            user_agent=self.user_agent,
+            referer=self.referer,
+            bot=is_bot_cached(self.user_agent),
+        )
+
+
+def visit(
+    slug: str,
+    link: Link | None,
+    geo: Geo,
+    now: datetime,
+    *,
+    user_agent: str | None,
+    referer: str | None,
+) -> tuple[str | None, Visit]:
+    """Return where to send the visitor (None: nowhere, the link is missing or not live) and the visit.
+
+    A visit to a live link is a LINK_CLICK; to a missing, disabled or expired one, an event of that type.
+    """
+    if link is None:
+        return None, Visit(
+            EventType.LINK_NOT_FOUND, slug, None, None, geo, now, cap(user_agent, MAX_USER_AGENT), referer
+        )
+    state = link.state(now)
+    destination = choose_destination(link, geo.country)
+    user_agent = cap(user_agent, MAX_USER_AGENT)
+    seen = Visit(_EVENT_TYPE[state], slug, link, destination, geo, now, user_agent, referer)
+    return (destination if state is LinkState.LIVE else None), seen
 
 
 def visit_event(
@@ -37,25 +94,9 @@ def visit_event(
     user_agent: str | None,
     referer: str | None,
 ) -> tuple[str | None, LinkClick]:
-    """Return where to send the visitor (None: nowhere, the link is missing or not live) and the event.
-
-    A visit to a live link is a LINK_CLICK; to a missing, disabled or expired one, an event of that type.
-    """
-    user_agent = cap(user_agent, MAX_USER_AGENT)
-    state = link.state(now) if link is not None else None
-    destination = choose_destination(link, geo.country) if link is not None else None
-    event = click_event(
-        EventType.LINK_NOT_FOUND if state is None else _EVENT_TYPE[state],
-        slug,
-        link,
-        destination,
-        geo,
-        now,
-        user_agent=user_agent,
-        referer=referer,
-        bot=is_bot(user_agent),
-    )
-    return (destination if state is LinkState.LIVE else None), event
+    """``visit``, with the event built at once."""
+    destination, seen = visit(slug, link, geo, now, user_agent=user_agent, referer=referer)
+    return destination, seen.event()
 
 
 def click_event(
@@ -74,7 +115,7 @@ def click_event(
     """Return the event recording a visit to ``slug`` (whose link may be missing) at ``at``."""
     return LinkClick(
         type=event_type,
-        event_id=event_id or new_event_id(),
+        event_id=event_id or _IDS.next(),
         link_id=link.link_id if link is not None else "",
         account_id=link.account_id if link is not None else "",
         slug=slug,

@@ -1,7 +1,8 @@
 """Publishing click events without making the visitor wait for Kafka, and without losing any.
 
-The request path calls ``publish``: it only puts the event on a bounded in-process queue. One sender task
-takes events off in batches, Avro-encodes them and sends them keyed by link id with acks=all. When the broker
+The request path calls ``publish``: it only puts the event (or a ``Visit``, the smaller thing the redirect
+hands over) on a bounded in-process queue. One sender task takes them off in batches, builds the events of
+visits, Avro-encodes them and sends them keyed by link id with acks=all. When the broker
 cannot take them (down, unreachable, timing out) the batch goes to the on-disk spool instead, and so does
 every later event until the spool has been replayed, in order, to the broker. A full queue also overflows to
 the spool. On shutdown, what the broker does not take within ``drain_timeout`` is spooled: nothing is lost,
@@ -28,6 +29,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
+from producer.clicks import Visit
 from producer.delivery import Record, abandon, deliver
 from producer.errors import ProducerError
 from producer.metrics import ProducerMetrics
@@ -46,8 +48,8 @@ _PARTITIONER = DefaultPartitioner()
 class ClickPublisher(Protocol):
     """Takes click events off the request path. ``publish`` never blocks and never raises for the broker."""
 
-    def publish(self, event: LinkClick) -> None:
-        """Hand an event over for publishing; returns at once."""
+    def publish(self, event: LinkClick | Visit) -> None:
+        """Hand an event (or a visit, whose event is built later) over for publishing; returns at once."""
         ...
 
     @property
@@ -77,9 +79,9 @@ class InMemoryClickPublisher:
         self.state: PublisherState = "connected"
         self.spool_bytes = 0
 
-    def publish(self, event: LinkClick) -> None:
+    def publish(self, event: LinkClick | Visit) -> None:
         """Record the event."""
-        self.events.append(event)
+        self.events.append(event.event() if isinstance(event, Visit) else event)
 
     async def start(self) -> None:
         """Nothing to start."""
@@ -91,7 +93,7 @@ class InMemoryClickPublisher:
 class DiscardingClickPublisher(InMemoryClickPublisher):
     """Drops every event: only to measure the redirect without publishing (``PUBLISH=false``)."""
 
-    def publish(self, event: LinkClick) -> None:
+    def publish(self, event: LinkClick | Visit) -> None:
         """Drop the event."""
 
 
@@ -139,7 +141,7 @@ class KafkaClickPublisher:
         self._topic = topic
         self._metrics = metrics
         self._codec = codec or LinkClickCodec()
-        self._queue: asyncio.Queue[LinkClick] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[LinkClick | Visit] = asyncio.Queue(queue_size)
         self._batch_size = batch_size
         self._drain_timeout = drain_timeout
         self._retry_seconds = retry_seconds
@@ -153,6 +155,7 @@ class KafkaClickPublisher:
         self._max_event_bytes = max_event_bytes
         self._replaying: tuple[SpoolBatch, list[Record]] | None = None  # a batch partly delivered
         self._dropping = False
+        self._received = metrics.clicks_received
         metrics.queue_depth.set_function(self._queue.qsize)
         metrics.spool_pending.set_function(lambda: spool.pending_records)
         metrics.spool_bytes.set_function(lambda: spool.pending_bytes)
@@ -168,13 +171,13 @@ class KafkaClickPublisher:
         """Bytes of events waiting in the spool."""
         return self._spool.pending_bytes
 
-    def publish(self, event: LinkClick) -> None:
+    def publish(self, event: LinkClick | Visit) -> None:
         """Queue the event; a full queue sends it to the spool. Returns at once."""
-        self._metrics.clicks_received.inc()
+        self._received.inc()
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            self._to_spool([event])
+            self._to_spool([_event(event)])
 
     async def start(self) -> None:
         """Start the sender task."""
@@ -227,7 +230,7 @@ class KafkaClickPublisher:
                 if not await self._replay(producer):
                     await self._spool_queue_for(self._retry_seconds)
                 continue
-            self._inflight = [await self._queue.get()]
+            self._inflight = [_event(await self._queue.get())]
             self._inflight += self._take(self._batch_size - 1)
             undelivered = await self._send(producer, self._encode(self._inflight))
             if undelivered:
@@ -322,12 +325,12 @@ class KafkaClickPublisher:
                 first = await asyncio.wait_for(self._queue.get(), remaining)
             except TimeoutError:
                 return
-            self._to_spool([first, *self._take(self._batch_size - 1)])
+            self._to_spool([_event(first), *self._take(self._batch_size - 1)])
 
     def _take(self, count: int) -> list[LinkClick]:
         taken: list[LinkClick] = []
         while len(taken) < count and not self._queue.empty():
-            taken.append(self._queue.get_nowait())
+            taken.append(_event(self._queue.get_nowait()))
         return taken
 
     def _to_spool(self, events: list[LinkClick]) -> None:
@@ -389,6 +392,10 @@ class KafkaClickPublisher:
         now = time.time()
         for event in events:
             self._metrics.publish_latency.observe(max(0.0, now - event.timestamp.timestamp()))
+
+
+def _event(item: LinkClick | Visit) -> LinkClick:
+    return item.event() if isinstance(item, Visit) else item
 
 
 def kafka_producer(

@@ -1,36 +1,21 @@
-"""The visitor-facing routes: the redirect, and health for the load balancer."""
+"""The visitor-facing routes: the redirect (as documented; ``producer.redirect`` serves it), and health for
+the load balancer."""
 
 from __future__ import annotations
 
 import re
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import PlainTextResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from producer.clicks import visit_event
 from producer.deps import ServicesDep
-from producer.geo import UNKNOWN, geo_from_headers, is_trusted
-from producer.links import LinkState
+from producer.redirect import NOT_FOUND, Redirector
 from producer.validation import SLUG_PATTERN
 
 router = APIRouter()
 
 _SLUG = re.compile(SLUG_PATTERN)
-
-# A cached redirect is a lost click: browsers and proxies must ask again every time.
-NO_CACHE = {
-    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private",
-    "Pragma": "no-cache",
-}
-
-
-def _page(title: str, text: str, status: int) -> HTMLResponse:
-    html = (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
-        f"<body><h1>{title}</h1><p>{text}</p></body></html>"
-    )
-    return HTMLResponse(html, status_code=status, headers=NO_CACHE)
 
 
 @router.get("/healthz", tags=["health"], summary="Liveness: the process answers")
@@ -75,33 +60,20 @@ async def metrics(services: ServicesDep) -> Response:
         410: {"description": "The link is disabled or expired", "content": {"text/html": {}}},
     },
 )
-async def redirect(slug: str, services: ServicesDep, request: Request) -> Response:
+async def redirect(slug: str, request: Request) -> Response:
     """Answer 302 to the link's destination for the visitor's country; the visit is recorded on the side.
 
     The CF-* visitor-location headers count only from a trusted proxy. The redirect is never cached.
+    ``producer.redirect.RedirectFront`` serves this route ahead of FastAPI; FastAPI sees only paths that are
+    not a well-formed slug (404, not recorded), or the route when its app is mounted without the front.
     """
-    if not _SLUG.fullmatch(slug):
-        return _page("Link not found", "This link does not exist.", 404)
-    link = await services.cache.get(slug)
-    client = request.client.host if request.client else None
-    geo = geo_from_headers(request.headers) if is_trusted(client, services.trusted_proxies) else UNKNOWN
-    now = services.clock()
-    destination, event = visit_event(
-        slug,
-        link,
-        geo,
-        now,
-        user_agent=request.headers.get("user-agent"),
-        referer=request.headers.get("referer"),
-    )
-    services.publisher.publish(event)
-    if destination is not None:
-        return RedirectResponse(destination, status_code=302, headers=NO_CACHE)
-    if link is None:
-        return _page("Link not found", "This link does not exist.", 404)
-    if link.state(now) is LinkState.EXPIRED:
-        return _page("Link expired", "This link has expired.", 410)
-    return _page("Link disabled", "This link has been disabled.", 410)
+    reply = NOT_FOUND
+    if _SLUG.fullmatch(slug):
+        redirector: Redirector = request.app.state.redirector
+        client = request.client.host if request.client else None
+        reply = await redirector.answer(slug, client, request.headers)
+    headers = {name.decode(): value.decode("latin-1") for name, value in reply.headers}
+    return Response(reply.body, reply.status, headers=headers)
 
 
 router.add_api_route("/{slug}", redirect, methods=["HEAD"], include_in_schema=False)

@@ -21,6 +21,11 @@ class ProducerSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
     port: int = Field(8000, ge=0, le=65535, description="Port of the HTTP server.")
+    server: Literal["uvicorn", "granian"] = Field(
+        "uvicorn",
+        description="The ASGI server: uvicorn, or granian (the extra clickpipe[granian]); bench.redirect "
+        "measured them level on req/s with uvicorn's p99 lower, see bench/README.md.",
+    )
     bootstrap_servers: str = Field(
         "127.0.0.1:9092",
         validation_alias=AliasChoices(
@@ -116,7 +121,8 @@ class ProducerSettings(BaseSettings):
 
     @property
     def spool_dir(self) -> Path:
-        """Where clicks wait on disk while the broker is unreachable."""
+        """Where clicks wait on disk while the broker is unreachable: one directory per process below it
+        (``producer.spool_slots``)."""
         return self.data_dir / "spool"
 
     @property

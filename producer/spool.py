@@ -60,7 +60,7 @@ FsyncPolicy = Literal["always", "interval", "never"]
 
 _HEADER = struct.Struct("<II")  # payload length, CRC32 of the payload
 _KEY_LENGTH = struct.Struct("<I")
-_SUFFIX = ".seg"
+_SUFFIX = SEGMENT_SUFFIX = ".seg"
 _COUNT_CHUNK = 10_000
 
 
@@ -281,7 +281,7 @@ class Spool:
         self.close()
 
     def _path(self, segment: int) -> Path:
-        return self.directory / f"{segment:020d}{_SUFFIX}"
+        return self.directory / segment_name(segment)
 
     def _writer(self) -> int:
         if self._fd is None:
@@ -403,6 +403,11 @@ class Spool:
             count += len(records)
             if done:
                 return count
+
+
+def segment_name(number: int) -> str:
+    """The file name of segment ``number``."""
+    return f"{number:020d}{_SUFFIX}"
 
 
 def _encode(key: bytes, value: bytes) -> bytes:

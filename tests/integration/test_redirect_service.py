@@ -176,9 +176,9 @@ async def test_sigterm_under_load_loses_no_click(
             await asyncio.sleep(0.01)
         os.kill(producer.process.pid, signal.SIGTERM)
         await asyncio.gather(*load)
-    # uvicorn shuts down gracefully, then re-raises SIGTERM so the exit status tells what stopped it.
+    # The server shuts down gracefully (uvicorn then re-raises SIGTERM, granian exits 0).
     assert producer.process.wait(timeout=60) in (0, -signal.SIGTERM)
-    assert "Application shutdown complete" in producer.output()
+    assert "Traceback" not in producer.output()
     answered = {i for i, status in statuses.items() if status == 302}
     assert len(answered) >= 1_500
     # What the broker did not take before the exit is in the spool: a restart replays it.

@@ -1,6 +1,6 @@
 import pytest
 
-from producer.bots import is_bot
+from producer.bots import is_bot, is_bot_cached
 
 PEOPLE = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0",
@@ -37,3 +37,11 @@ def test_bots_and_preview_crawlers_are_flagged(agent: str) -> None:
 def test_no_user_agent_is_a_bot() -> None:
     assert is_bot(None)
     assert is_bot("")
+
+
+def test_the_cached_verdict_is_the_same_and_the_cache_bounded() -> None:
+    for agent in [*PEOPLE, *BOTS, None, ""]:
+        assert is_bot_cached(agent) is is_bot(agent)
+        assert is_bot_cached(agent) is is_bot(agent)
+    info = is_bot_cached.cache_info()
+    assert info.maxsize == 4096 and info.hits >= len(PEOPLE) + len(BOTS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import Any
 import pytest
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, MessageSizeTooLargeError
 
+from producer.clicks import visit
+from producer.geo import Geo
+from producer.links import Link
 from producer.metrics import ProducerMetrics
 from producer.publisher import KafkaClickPublisher
 from producer.rejected import InMemoryRejectedSink
@@ -425,3 +429,29 @@ async def test_past_the_spool_cap_clicks_are_dropped_and_counted_only_then(tmp_p
     await pub.start()
     await eventually(lambda: len(fake.sent) == 40 - dropped)
     await pub.stop()
+
+
+async def test_a_visit_is_queued_as_is_and_its_event_built_by_the_sender(tmp_path: Path) -> None:
+    fake, metrics = FakeProducer(), ProducerMetrics()
+    pub = publisher(fake, tmp_path, metrics)
+    link = Link("link-1", "acct", "promo", "https://example.com/", {"DE": "https://example.de/"})
+    now = datetime.now(UTC)
+    visits = [
+        visit("promo", link, Geo(country="DE"), now, user_agent=agent, referer="https://r/")[1]
+        for agent in ("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", "curl/8.0")
+    ]
+    for seen in visits:
+        pub.publish(seen)
+    assert pub._queue.get_nowait() is visits[0]  # the request path did no more than queue it
+    pub.publish(visits[0])
+    await pub.start()
+    await eventually(lambda: len(fake.sent) == 2)
+    await pub.stop()
+    events = sorted((CODEC.decode(value) for _, _, value in fake.sent), key=lambda event: event.is_bot)
+    assert [(e.destination, e.country, e.is_bot, e.referer) for e in events] == [
+        ("https://example.de/", "DE", False, "https://r/"),
+        ("https://example.de/", "DE", True, "https://r/"),
+    ]
+    assert events[0].timestamp == now.replace(microsecond=now.microsecond // 1000 * 1000)
+    assert uuid.UUID(events[0].event_id).version == 7
+    assert metric(metrics, "clicks_received") == 3

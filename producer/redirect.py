@@ -1,0 +1,166 @@
+"""The redirect, ``GET``/``HEAD /{slug}``: a small ASGI layer in front of the FastAPI app.
+
+Every visitor waits on this route, so it skips FastAPI's routing, dependency and middleware layers, runs no
+thread, and does per request only what must be done then: a header scan, the link from the cache, the
+destination for the visitor's country, and handing a small ``Visit`` to the publisher's queue (the event id,
+the bot flag and the Avro record are made off the request path). What repeats is remembered: whether a peer
+is a trusted proxy, the quoted ``Location`` of a destination, the bot verdict for a user agent.
+
+Everything else (the link API, docs, health, metrics) goes to the FastAPI app, as do paths that are not a
+well-formed slug (FastAPI answers those 404 without recording them, as before) and the app's own paths.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
+from urllib.parse import quote
+
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from producer.clicks import visit
+from producer.deps import Services
+from producer.errors import StoreError
+from producer.geo import UNKNOWN, geo_from_headers, is_trusted
+from producer.validation import SLUG_PATTERN
+from schemas.events import EventType
+
+_SLUG = re.compile(SLUG_PATTERN)
+_GEO_HEADERS = ("cf-ipcountry", "cf-ipcity", "cf-region", "cf-ipcontinent", "cf-iplatitude", "cf-iplongitude")
+_WANTED = frozenset(name.encode() for name in ("user-agent", "referer", *_GEO_HEADERS))
+_LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"  # as Starlette's RedirectResponse quotes a Location
+_MEMO_MAX = 10_000
+
+# A cached redirect is a lost click: browsers and proxies must ask again every time.
+NO_CACHE = {
+    "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private",
+    "Pragma": "no-cache",
+}
+_NO_CACHE = [(name.lower().encode(), value.encode()) for name, value in NO_CACHE.items()]
+
+Headers = list[tuple[bytes, bytes]]
+
+
+class Reply(NamedTuple):
+    """A response: status, headers (with content-length) and the body a GET gets."""
+
+    status: int
+    headers: Headers
+    body: bytes
+
+
+def _page(title: str, text: str, status: int) -> Reply:
+    html = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}</h1><p>{text}</p></body></html>"
+    ).encode()
+    return _reply(status, html, b"text/html; charset=utf-8")
+
+
+def _reply(status: int, body: bytes, content_type: bytes) -> Reply:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *_NO_CACHE]
+    return Reply(status, headers, body)
+
+
+NOT_FOUND = _page("Link not found", "This link does not exist.", 404)
+EXPIRED = _page("Link expired", "This link has expired.", 410)
+DISABLED = _page("Link disabled", "This link has been disabled.", 410)
+UNAVAILABLE = _reply(503, b'{"detail":"the link database is unavailable; try again"}', b"application/json")
+_NOT_LIVE = {EventType.LINK_NOT_FOUND: NOT_FOUND, EventType.LINK_EXPIRED: EXPIRED}
+
+
+class Redirector:
+    """Answers a visit to a slug and hands the visit to the publisher; framework-free apart from bytes."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._cache = services.cache
+        self._publisher = services.publisher
+        self._clock = services.clock
+        self._proxies = services.trusted_proxies
+        self._trusted: dict[str | None, bool] = {}
+        self._locations: dict[str, Headers] = {}
+
+    async def answer(self, slug: str, client: str | None, headers: Mapping[str, str]) -> Reply:
+        """The reply to a visit of ``slug`` (a well-formed slug) from peer ``client`` with ``headers`` (lower
+        case names). The CF-* visitor-location headers count only from a trusted proxy."""
+        try:
+            link = await self._cache.get(slug)
+        except StoreError:
+            return UNAVAILABLE
+        geo = geo_from_headers(headers) if self._is_trusted(client) else UNKNOWN
+        destination, seen = visit(
+            slug,
+            link,
+            geo,
+            self._clock(),
+            user_agent=headers.get("user-agent"),
+            referer=headers.get("referer"),
+        )
+        self._publisher.publish(seen)
+        if destination is None:
+            return _NOT_LIVE.get(seen.event_type, DISABLED)
+        return Reply(302, self._location(destination), b"")
+
+    def _is_trusted(self, client: str | None) -> bool:
+        trusted = self._trusted.get(client)
+        if trusted is None:
+            if len(self._trusted) >= _MEMO_MAX:
+                self._trusted.clear()
+            trusted = self._trusted[client] = is_trusted(client, self._proxies)
+        return trusted
+
+    def _location(self, destination: str) -> Headers:
+        headers = self._locations.get(destination)
+        if headers is None:
+            if len(self._locations) >= _MEMO_MAX:
+                self._locations.clear()
+            location = quote(destination, safe=_LOCATION_SAFE).encode("latin-1")
+            headers = self._locations[destination] = [
+                (b"location", location),
+                (b"content-length", b"0"),
+                *_NO_CACHE,
+            ]
+        return headers
+
+
+class RedirectFront:
+    """ASGI app: serves ``GET``/``HEAD /{slug}`` with a ``Redirector``, passes all else to ``app``.
+
+    Args:
+        app: the FastAPI app (lifespan, API, docs, health, metrics).
+        redirector: answers the visits.
+        own_paths: the app's one-segment paths (``/healthz``, ``/docs`` ...), which are not slugs.
+    """
+
+    def __init__(self, app: ASGIApp, redirector: Redirector, own_paths: Iterable[str]) -> None:
+        self.app = app
+        self.redirector = redirector
+        self._own = frozenset(own_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ((method := scope["method"]) == "GET" or method == "HEAD"):
+            path: str = scope["path"]
+            slug = path[1:]
+            if "/" not in slug and path not in self._own and _SLUG.fullmatch(slug):
+                found: dict[str, str] = {}
+                for name, value in scope["headers"]:
+                    if name in _WANTED and (key := name.decode()) not in found:
+                        found[key] = value.decode("latin-1")
+                client = scope.get("client")
+                reply = await self.redirector.answer(slug, client[0] if client else None, found)
+                await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
+                await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
+                return
+        await self.app(scope, receive, send)
+
+
+def own_paths(routes: Iterable[object]) -> set[str]:
+    """The one-segment, parameter-free paths among an app's routes."""
+    return {
+        route.path
+        for route in routes
+        if isinstance(route, Route) and "{" not in route.path and route.path.count("/") == 1
+    }
