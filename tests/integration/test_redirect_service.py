@@ -160,7 +160,7 @@ async def test_a_broker_outage_delays_clicks_but_loses_none(
 async def test_sigterm_under_load_loses_no_click(
     broker: Broker, topics: Topics, start_producer: StartProducer
 ) -> None:
-    producer = start_producer(log_level="INFO")  # to see uvicorn's shutdown in the log
+    producer = start_producer(log_level="INFO")  # the whole shutdown in the log, for the traceback check
     statuses: dict[int, int] = {}
     async with httpx.AsyncClient(base_url=producer.url, timeout=5) as client:
 
