@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from clickpipe.errors import UnknownAccountError
-from producer.links import Account, new_api_key, new_id
+from producer.keys import new_api_key
+from producer.links import Account, new_id
 from producer.settings import ProducerSettings
 from producer.sqlite_store import SqliteStore
 

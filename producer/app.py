@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,14 +11,15 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from producer import account, api, ingest, routes
+from producer import account_api, health, ingest_api, links_api, redirect_route
 from producer.broker_features import supports_idempotence
 from producer.cache import LinkCache
+from producer.demo import seed_demo
 from producer.deps import Services
-from producer.errors import LinkExistsError, StoreError
+from producer.errors import StoreError
 from producer.geo import parse_networks
 from producer.limits import BodySizeLimit
-from producer.links import DEMO_ACCOUNT, DEMO_LINK, KeyStore, LinkStore
+from producer.links import KeyStore, LinkStore
 from producer.metrics import ProducerMetrics
 from producer.publisher import ClickPublisher, DiscardingClickPublisher, KafkaClickPublisher, kafka_producer
 from producer.redirect import RedirectFront, Redirector, own_paths
@@ -81,7 +81,8 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.demo_link:
-            await _seed_demo(services)
+            api_key = settings.demo_api_key
+            await seed_demo(links, key_store, None if api_key is None else api_key.get_secret_value())
         await services.publisher.start()
         try:
             yield
@@ -103,7 +104,7 @@ def create_app(
     app.state.services = services
     app.state.redirector = redirector = Redirector(services)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    routers = (account.router, api.router, ingest.router, routes.router)
+    routers = (account_api.router, links_api.router, ingest_api.router, health.router, redirect_route.router)
     for router in routers:
         app.include_router(router)
 
@@ -155,14 +156,3 @@ def _default_publisher(
         max_event_bytes=settings.max_event_bytes,
     )
     return publisher, slot
-
-
-async def _seed_demo(services: Services) -> None:
-    await services.keys.add_account(DEMO_ACCOUNT)
-    if services.settings.demo_api_key is not None:
-        await services.keys.add_key(
-            DEMO_ACCOUNT.account_id, services.settings.demo_api_key.get_secret_value()
-        )
-    if await services.links.get_by_slug(DEMO_LINK.slug) is None:
-        with contextlib.suppress(LinkExistsError):  # another worker process made it first
-            await services.links.create(DEMO_LINK)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from producer.bots import is_bot_cached
+from producer.destinations import choose_destination
 from producer.geo import Geo
 from producer.ids import EventIds
 from producer.links import Link, LinkState
-from producer.routing import choose_destination
 from schemas.events import EventType, LinkClick
 
 MAX_USER_AGENT = 1024

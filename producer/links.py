@@ -1,9 +1,9 @@
-"""Smart links, accounts and API keys, and the stores they live in (protocols and in-memory versions)."""
+"""Smart links and accounts, and the stores they live in (the protocols; ``memory_store`` and
+``sqlite_store`` implement them)."""
 
 from __future__ import annotations
 
 import enum
-import hashlib
 import os
 import secrets
 import time
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Protocol
 
-from producer.errors import LinkExistsError
+from producer.keys import new_api_key as new_api_key  # clickpipe.up imports it from here
 
 
 class LinkState(enum.Enum):
@@ -77,19 +77,6 @@ class Account:
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
-KEY_PREFIX = "cpk_"
-
-
-def new_api_key() -> str:
-    """Return a new API key (shown once; only its hash is stored)."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
-
-
-def hash_api_key(key: str) -> str:
-    """Return the stored form of an API key. Keys are 256 random bits, so a fast hash is enough."""
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
 class LinkStore(Protocol):
     """Where links live. Each method is a coroutine so an implementation may do I/O."""
 
@@ -138,87 +125,3 @@ class KeyStore(Protocol):
     async def account_for_key(self, key: str) -> str | None:
         """Return the id of the account the key belongs to, or None."""
         ...
-
-
-class InMemoryStore:
-    """A LinkStore and KeyStore in dicts: for tests, demos and a single process."""
-
-    def __init__(self, links: list[Link] | None = None) -> None:
-        self._links: dict[str, Link] = {link.link_id: link for link in links or []}
-        self._retired: dict[str, str] = {}  # slug -> the account it stays reserved to
-        self._accounts: dict[str, Account] = {}
-        self._keys: dict[str, str] = {}
-
-    async def get_by_slug(self, slug: str) -> Link | None:
-        """Return the link with this slug, or None."""
-        return next((link for link in self._links.values() if link.slug == slug), None)
-
-    async def get(self, account_id: str, link_id: str) -> Link | None:
-        """Return the account's link, or None."""
-        link = self._links.get(link_id)
-        return link if link is not None and link.account_id == account_id else None
-
-    async def list(self, account_id: str, *, limit: int, after: str | None = None) -> list[Link]:
-        """Return a page of the account's links, by id."""
-        mine = sorted(
-            (link for link in self._links.values() if link.account_id == account_id),
-            key=lambda link: link.link_id,
-        )
-        return [link for link in mine if after is None or link.link_id > after][:limit]
-
-    async def create(self, link: Link) -> None:
-        """Store a new link."""
-        self._check_slug_free(link)
-        self._links[link.link_id] = link
-
-    async def update(self, link: Link) -> None:
-        """Replace a stored link."""
-        self._check_slug_free(link)
-        old = self._links.get(link.link_id)
-        if old is not None and old.slug != link.slug:
-            self._retired[old.slug] = old.account_id
-        self._links[link.link_id] = link
-
-    async def delete(self, account_id: str, link_id: str) -> Link | None:
-        """Delete the account's link; its slug stays reserved to the account."""
-        link = await self.get(account_id, link_id)
-        if link is not None:
-            del self._links[link_id]
-            self._retired[link.slug] = link.account_id
-        return link
-
-    async def add_account(self, account: Account) -> None:
-        """Store an account unless one with that id exists."""
-        self._accounts.setdefault(account.account_id, account)
-
-    async def get_account(self, account_id: str) -> Account | None:
-        """Return the account, or None."""
-        return self._accounts.get(account_id)
-
-    async def add_key(self, account_id: str, key: str) -> None:
-        """Store the hash of an API key."""
-        self._keys[hash_api_key(key)] = account_id
-
-    async def account_for_key(self, key: str) -> str | None:
-        """Return the key's account id, or None."""
-        return self._keys.get(hash_api_key(key))
-
-    def _check_slug_free(self, link: Link) -> None:
-        if self._retired.get(link.slug, link.account_id) != link.account_id:
-            raise LinkExistsError(f"slug {link.slug!r} is taken")
-        for other in self._links.values():
-            if other.slug == link.slug and other.link_id != link.link_id:
-                raise LinkExistsError(f"slug {link.slug!r} is taken")
-
-
-DEMO_ACCOUNT = Account("demo-account", "demo")
-DEMO_LINK = Link(
-    link_id="demo",
-    account_id=DEMO_ACCOUNT.account_id,
-    slug="demo",
-    default_destination="https://example.com/",
-    country_destinations=MappingProxyType(
-        {"DE": "https://example.de/", "FR": "https://example.fr/", "US": "https://example.com/us"}
-    ),
-)
-"""The link ``clickpipe up`` creates so a newcomer can click something at once."""

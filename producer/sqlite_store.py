@@ -19,7 +19,8 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from producer.errors import LinkExistsError, StoreError
-from producer.links import Account, Link, hash_api_key
+from producer.keys import hash_api_key
+from producer.links import Account, Link
 
 T = TypeVar("T")
 

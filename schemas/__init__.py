@@ -1,6 +1,7 @@
 """The contract between clickpipe's producer and stream app: schemas, events, codec, topics, errors."""
 
 from schemas.aggregates import WindowAggregate, WindowAggregateCodec
+from schemas.avro_schemas import link_click_schema, link_click_schemas, load_schema
 from schemas.codec import AvroCodec, LinkClickCodec, schema_fingerprint
 from schemas.errors import (
     ClickpipeError,
@@ -10,7 +11,6 @@ from schemas.errors import (
     UnknownSchemaError,
 )
 from schemas.events import EventType, LinkClick, new_event_id
-from schemas.registry import link_click_schema, link_click_schemas, load_schema
 from schemas.topics import (
     AGGREGATES,
     CLICKS,

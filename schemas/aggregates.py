@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.avro_schemas import load_schema
 from schemas.codec import AvroCodec
-from schemas.registry import load_schema
 
 WINDOW_AGGREGATE_VERSIONS: tuple[str, ...] = ("window_aggregate.v1.avsc",)
 

@@ -13,9 +13,9 @@ from typing import Any, Protocol, cast
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from schemas.avro_schemas import link_click_schema, link_click_schemas
 from schemas.errors import InvalidRecordError, MalformedMessageError, UnknownSchemaError
 from schemas.events import LinkClick
-from schemas.registry import link_click_schema, link_click_schemas
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8

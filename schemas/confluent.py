@@ -22,9 +22,9 @@ from typing import Any, Protocol, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from schemas.avro_schemas import link_click_schema
 from schemas.codec import prepare_schema, schema_fingerprint
 from schemas.errors import ClickpipeError, InvalidRecordError, MalformedMessageError, SerializationError
-from schemas.registry import link_click_schema
 
 MAGIC_BYTE = b"\x00"
 _ID = struct.Struct(">I")

@@ -19,9 +19,9 @@ from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
 from schemas.aggregates import WindowAggregateCodec
+from schemas.avro_schemas import link_click_schema
 from schemas.confluent import ConfluentCodec, SchemaRegistryClient
 from schemas.errors import SerializationError
-from schemas.registry import link_click_schema
 from stream_app.aggregation import Click
 from stream_app.auth import Authenticator, CachingKeyResolver, HttpKeyResolver
 from stream_app.dashboard import register_dashboard

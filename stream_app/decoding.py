@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from schemas.avro_schemas import link_click_schema, link_click_schemas
 from schemas.codec import AvroCodec
 from schemas.confluent import MAGIC_BYTE, ConfluentCodec
 from schemas.errors import MalformedMessageError
 from schemas.events import EventType
-from schemas.registry import link_click_schema, link_click_schemas
 from stream_app.aggregation import Click
 
 _LINK_CLICK = EventType.LINK_CLICK.value

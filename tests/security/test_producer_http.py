@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from producer.app import create_app
-from producer.links import Account, InMemoryStore
+from producer.links import Account
+from producer.memory_store import InMemoryStore
 from producer.publisher import InMemoryClickPublisher
 from producer.rejected import FileRejectedSink, RejectedRecord
 from producer.settings import ProducerSettings

@@ -1,5 +1,6 @@
 from producer.cache import LinkCache
-from producer.links import InMemoryStore, Link
+from producer.links import Link
+from producer.memory_store import InMemoryStore
 
 
 class Clock:

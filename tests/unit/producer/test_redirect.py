@@ -12,7 +12,8 @@ import pytest
 
 from producer.app import create_app
 from producer.errors import StoreError
-from producer.links import Account, InMemoryStore, Link
+from producer.links import Account, Link
+from producer.memory_store import InMemoryStore
 from producer.publisher import InMemoryClickPublisher
 from producer.redirect import RedirectFront
 from producer.settings import ProducerSettings

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from producer.app import create_app
-from producer.links import Account, InMemoryStore
+from producer.links import Account
+from producer.memory_store import InMemoryStore
 from producer.publisher import InMemoryClickPublisher
 from producer.settings import ProducerSettings
 from schemas.events import EventType

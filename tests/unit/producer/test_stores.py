@@ -11,7 +11,8 @@ from types import MappingProxyType
 import pytest
 
 from producer.errors import LinkExistsError, StoreError
-from producer.links import Account, InMemoryStore, Link, LinkState, new_id
+from producer.links import Account, Link, LinkState, new_id
+from producer.memory_store import InMemoryStore
 from producer.sqlite_store import SqliteStore
 
 T0 = datetime(2026, 11, 28, 10, tzinfo=UTC)

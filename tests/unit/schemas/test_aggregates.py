@@ -3,10 +3,10 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.aggregates import WindowAggregate, WindowAggregateCodec
+from schemas.avro_schemas import link_click_schema, link_click_schemas
 from schemas.codec import AvroCodec, LinkClickCodec
 from schemas.errors import MalformedMessageError
 from schemas.events import LinkClick
-from schemas.registry import link_click_schema, link_click_schemas
 
 AGGREGATE = WindowAggregate(
     "minute", 60_000, 120_000, "link", "acct", "promo", 5, 2, {"DE": (3, 1), None: (2, 1)}

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from schemas.avro_schemas import link_click_schema
 from schemas.codec import LinkClickCodec
 from schemas.confluent import (
     SchemaRegistryClient,
@@ -17,7 +18,6 @@ from schemas.confluent import (
     link_click_codec,
 )
 from schemas.errors import MalformedMessageError, SerializationError
-from schemas.registry import link_click_schema
 from stream_app.decoding import ClickDecoder
 from stream_app.registry import RegistrySchemas
 from tests.unit.schemas.test_confluent import CLICK, FakeRegistry, registry, url

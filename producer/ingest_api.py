@@ -11,9 +11,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 from producer.bots import is_bot
 from producer.clicks import MAX_REFERER, MAX_USER_AGENT, click_event, future_error
 from producer.deps import AccountDep, ServicesDep, json_body, read_json
+from producer.destinations import choose_destination
 from producer.geo import Geo, parse_country
 from producer.links import Link
-from producer.routing import choose_destination
 from schemas.events import EventType, LinkClick
 
 router = APIRouter(prefix="/api/clicks", tags=["clicks"])
