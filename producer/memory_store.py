@@ -72,7 +72,7 @@ class InMemoryStore:
 
     def _check_slug_free(self, link: Link) -> None:
         if self._retired.get(link.slug, link.account_id) != link.account_id:
-            raise LinkExistsError(f"slug {link.slug!r} is taken")
+            raise LinkExistsError(link.slug)
         for other in self._links.values():
             if other.slug == link.slug and other.link_id != link.link_id:
-                raise LinkExistsError(f"slug {link.slug!r} is taken")
+                raise LinkExistsError(link.slug)

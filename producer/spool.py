@@ -51,7 +51,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Literal, Self
 
-from producer.errors import ProducerError
+from producer.errors import SpoolError
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +62,6 @@ _HEADER = struct.Struct("<II")  # payload length, CRC32 of the payload
 _KEY_LENGTH = struct.Struct("<I")
 _SUFFIX = SEGMENT_SUFFIX = ".seg"
 _COUNT_CHUNK = 10_000
-
-
-class SpoolError(ProducerError):
-    """The spool's directory could not be read or written (disk full, read-only, not a directory).
-
-    Records whose ``append`` raised this are not in the spool.
-    """
 
 
 @dataclass(frozen=True, slots=True)

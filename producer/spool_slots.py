@@ -16,7 +16,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from producer.spool import SEGMENT_SUFFIX, SpoolError, segment_name
+from producer.errors import SpoolError
+from producer.spool import SEGMENT_SUFFIX, segment_name
 
 
 @dataclass

@@ -131,21 +131,21 @@ class SqliteStore:
 
         def work(db: sqlite3.Connection) -> None:
             with _transaction(db):
-                _check_not_retired(db, link)
+                _check_slug_free(db, link)
                 db.execute(
                     f"INSERT INTO links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                     _row(link),
                 )
                 _write_destinations(db, link)
 
-        await self._write(work, link)
+        await self._run(work)
 
     async def update(self, link: Link) -> None:
         """Replace a stored link; LinkExistsError when its new slug is taken."""
 
         def work(db: sqlite3.Connection) -> None:
             with _transaction(db):
-                _check_not_retired(db, link)
+                _check_slug_free(db, link)
                 old = _one(db, "link_id = ? AND account_id = ?", (link.link_id, link.account_id))
                 if old is not None and old.slug != link.slug:
                     _retire(db, old)
@@ -165,7 +165,7 @@ class SqliteStore:
                 db.execute("DELETE FROM link_destinations WHERE link_id = ?", (link.link_id,))
                 _write_destinations(db, link)
 
-        await self._write(work, link)
+        await self._run(work)
 
     async def delete(self, account_id: str, link_id: str) -> Link | None:
         """Delete the account's link; return it, or None."""
@@ -221,14 +221,6 @@ class SqliteStore:
 
         return await self._run(work)
 
-    async def _write(self, work: Callable[[sqlite3.Connection], None], link: Link) -> None:
-        try:
-            await self._run(work)
-        except StoreError as exc:
-            if isinstance(exc.__cause__, sqlite3.IntegrityError) and "slug" in str(exc.__cause__):
-                raise LinkExistsError(f"slug {link.slug!r} is taken") from exc
-            raise
-
 
 class _transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error."""
@@ -243,12 +235,17 @@ class _transaction:
         self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
-def _check_not_retired(db: sqlite3.Connection, link: Link) -> None:
-    """A slug that left one of an account's links stays that account's: links already shared must not
-    start leading to another account's destination."""
-    row = db.execute("SELECT account_id FROM retired_slugs WHERE slug = ?", (link.slug,)).fetchone()
-    if row is not None and row[0] != link.account_id:
-        raise LinkExistsError(f"slug {link.slug!r} is taken")
+def _check_slug_free(db: sqlite3.Connection, link: Link) -> None:
+    """Raise LinkExistsError when another link has ``link``'s slug, or it left a link of another account
+    (links already shared must not start leading to another account's destination). Called inside the
+    write transaction, which holds the database's write lock, so no other writer can take the slug before
+    the insert; the UNIQUE constraint stays as a backstop."""
+    taken = db.execute(
+        "SELECT 1 FROM links WHERE slug = ? AND link_id != ?", (link.slug, link.link_id)
+    ).fetchone()
+    retired = db.execute("SELECT account_id FROM retired_slugs WHERE slug = ?", (link.slug,)).fetchone()
+    if taken is not None or (retired is not None and retired[0] != link.account_id):
+        raise LinkExistsError(link.slug)
 
 
 def _retire(db: sqlite3.Connection, link: Link) -> None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from producer.spool import FsyncPolicy, Spool, SpoolBatch, SpoolError
+from producer.errors import SpoolError
+from producer.spool import FsyncPolicy, Spool, SpoolBatch
 
 Record = tuple[bytes, bytes]
 

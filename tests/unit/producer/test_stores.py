@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -53,12 +54,32 @@ async def test_a_link_comes_back_whole(store: SqliteStore | InMemoryStore) -> No
 
 async def test_slugs_are_unique(store: SqliteStore | InMemoryStore) -> None:
     await store.create(link("taken"))
-    with pytest.raises(LinkExistsError, match="taken"):
+    with pytest.raises(LinkExistsError) as created:
         await store.create(link("taken", account="bob"))
+    assert created.value.slug == "taken"
     other = link("other")
     await store.create(other)
-    with pytest.raises(LinkExistsError):
+    with pytest.raises(LinkExistsError) as updated:
         await store.update(other.changed(T0, slug="taken"))
+    assert updated.value.slug == "taken"
+    assert await store.get("alice", other.link_id) == other
+
+
+async def test_other_integrity_errors_are_store_errors_not_taken_slugs(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "links.db")
+    try:
+        await store.add_account(Account("alice", "alice", T0))
+        first = link("first")
+        await store.create(first)
+        with pytest.raises(StoreError) as same_id:  # the primary key, not the slug
+            await store.create(replace(first, slug="second"))
+        assert not isinstance(same_id.value, LinkExistsError)
+        with pytest.raises(StoreError) as no_account:  # a foreign key
+            await store.create(link("orphan", account="nobody"))
+        assert not isinstance(no_account.value, LinkExistsError)
+        assert await store.get_by_slug("second") is None
+    finally:
+        store.close()
 
 
 async def test_a_slug_that_left_a_link_stays_reserved_to_its_account(
@@ -70,8 +91,9 @@ async def test_a_slug_that_left_a_link_stays_reserved_to_its_account(
     await store.delete("alice", shared.link_id)
     await store.update(renamed.changed(T0, slug="new-name"))
     for slug in ("shared", "old-name"):
-        with pytest.raises(LinkExistsError, match=slug):
+        with pytest.raises(LinkExistsError) as taken:
             await store.create(link(slug, account="bob"))
+        assert taken.value.slug == slug
         bobs = link(f"bob-{slug}", account="bob")
         await store.create(bobs)
         with pytest.raises(LinkExistsError):
