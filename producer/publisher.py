@@ -7,6 +7,8 @@ cannot take them (down, unreachable, timing out) the batch goes to the on-disk s
 every later event until the spool has been replayed, in order, to the broker. A full queue also overflows to
 the spool. On shutdown, what the broker does not take within ``drain_timeout`` is spooled: nothing is lost,
 and the next start replays it. Delivery is at least once: a send that failed half-way is sent again.
+The spool's writes, fsyncs and reads run on a thread of their own (``producer.spool_io``), so a slow disk
+does not stall the redirects; ``stop`` waits on an event the sender sets once nothing is pending.
 
 Bounds: an event whose encoded record is larger than ``max_event_bytes``, or that does not fit the schema,
 is set aside (``RejectedSink``) and counted, never sent; so is a record the broker refuses for good. Neither
@@ -23,6 +25,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
 from typing import Literal, Protocol
 
 from aiokafka import AIOKafkaProducer
@@ -35,6 +38,7 @@ from producer.errors import ProducerError
 from producer.metrics import ProducerMetrics
 from producer.rejected import RejectedRecord, RejectedSink, RejectReason
 from producer.spool import Spool, SpoolBatch
+from producer.spool_io import SpoolIO
 from schemas.codec import LinkClickCodec
 from schemas.errors import InvalidRecordError
 from schemas.events import LinkClick
@@ -117,6 +121,7 @@ class KafkaClickPublisher:
         codec: the wire format (default: Avro single-object encoding).
         rejected: where records go that are never to be sent (too large, unencodable, refused).
         max_event_bytes: largest record (key and value) sent; larger ones are set aside.
+        spool_executor: where the spool's file I/O runs; a thread of its own when None.
     """
 
     def __init__(
@@ -134,10 +139,11 @@ class KafkaClickPublisher:
         codec: LinkClickCodec | None = None,
         rejected: RejectedSink,
         max_event_bytes: int = 65_536,
+        spool_executor: Executor | None = None,
     ) -> None:
         self._producer_factory = producer_factory
         self._producer: AIOKafkaProducer | None = None
-        self._spool = spool
+        self._spool = SpoolIO(spool, spool_executor)
         self._topic = topic
         self._metrics = metrics
         self._codec = codec or LinkClickCodec()
@@ -155,10 +161,11 @@ class KafkaClickPublisher:
         self._max_event_bytes = max_event_bytes
         self._replaying: tuple[SpoolBatch, list[Record]] | None = None  # a batch partly delivered
         self._dropping = False
+        self._drained = asyncio.Event()  # set by the sender when nothing is pending; publish clears it
         self._received = metrics.clicks_received
         metrics.queue_depth.set_function(self._queue.qsize)
-        metrics.spool_pending.set_function(lambda: spool.pending_records)
-        metrics.spool_bytes.set_function(lambda: spool.pending_bytes)
+        metrics.spool_pending.set_function(lambda: self._spool.counts.records)
+        metrics.spool_bytes.set_function(lambda: self._spool.counts.bytes)
 
     @property
     def state(self) -> PublisherState:
@@ -169,15 +176,19 @@ class KafkaClickPublisher:
     @property
     def spool_bytes(self) -> int:
         """Bytes of events waiting in the spool."""
-        return self._spool.pending_bytes
+        return self._spool.counts.bytes
 
     def publish(self, event: LinkClick | Visit) -> None:
-        """Queue the event; a full queue sends it to the spool. Returns at once."""
+        """Queue the event; a full queue sends it to the spool (the one spool write on the event loop: it
+        waits for the spool's thread, but only once ``queue_size`` events are waiting). Returns at once."""
         self._received.inc()
+        self._drained.clear()
         try:
             self._queue.put_nowait(event)
         except asyncio.QueueFull:
-            self._to_spool([_event(event)])
+            records = self._encode([_event(event)])
+            if records:
+                self._spool.run_now(lambda spool: self._append(spool, records))
 
     async def start(self) -> None:
         """Start the sender task."""
@@ -198,46 +209,57 @@ class KafkaClickPublisher:
         task, self._task = self._task, None
         if task is None:
             return
-        deadline = time.monotonic() + self._drain_timeout
-        while not task.done() and not self._drained() and time.monotonic() < deadline:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)  # three conditions and a deadline: a short poll is the clear way
+        if not self._is_drained():
+            drained = asyncio.create_task(self._drained.wait())
+            try:  # until drained, the sender fails, or the deadline
+                await asyncio.wait(
+                    {task, drained}, timeout=self._drain_timeout, return_when="FIRST_COMPLETED"
+                )
+            finally:
+                drained.cancel()
+                await asyncio.wait({drained})
         task.cancel()
         await asyncio.wait({task})  # a failure was logged by _on_sender_done
         leftover = self._inflight + self._take(self._queue.qsize())
+        self._inflight = []
         if leftover:
             log.warning("spooling %d clicks the broker did not take before shutdown", len(leftover))
-            self._to_spool(leftover)
-        self._spool.close()
+            await self._to_spool(leftover)
+        try:
+            await self._spool.run(Spool.close)
+        finally:
+            self._spool.shutdown()
         if self._producer is not None:
             with contextlib.suppress(KafkaError, TimeoutError):
                 await asyncio.wait_for(self._producer.stop(), 10)
         self._state = "stopped"
 
-    def _drained(self) -> bool:
-        return self._queue.empty() and not self._inflight and self._spool.is_empty()
+    def _is_drained(self) -> bool:
+        return self._queue.empty() and not self._inflight and self._spool.counts.records == 0
 
     async def _run(self) -> None:
         producer = await self._connect()
         while True:
+            if self._is_drained():
+                self._drained.set()
             if self._abandoned:
                 producer = await self._connect()
-            if not self._spool.is_empty():
+            if self._spool.counts.records:
                 # Order: while anything is spooled, new events queue up behind it on disk (or, while the
                 # spool is at its cap and the replay frees room, in memory: a full queue drops them).
-                room = self._spool.room_bytes
+                room = self._spool.counts.room
                 if room is None or room >= self._max_event_bytes:
-                    self._to_spool(self._take(self._queue.qsize()))
+                    await self._to_spool(self._take(self._queue.qsize()))
                 if not await self._replay(producer):
                     await self._spool_queue_for(self._retry_seconds)
                 continue
             self._inflight = [_event(await self._queue.get())]
             self._inflight += self._take(self._batch_size - 1)
             undelivered = await self._send(producer, self._encode(self._inflight))
-            if undelivered:
-                self._spool_records(undelivered)
-            else:
+            if not undelivered:
                 self._observe_latency(self._inflight)
-            self._inflight = []
+            self._inflight = []  # from here on the spool has them
+            await self._spool_records(undelivered)
 
     async def _connect(self) -> AIOKafkaProducer:
         while True:
@@ -262,7 +284,7 @@ class KafkaClickPublisher:
         """Send the oldest spooled batch (what of it the broker has not taken yet); False when the broker
         did not take all of it."""
         if self._replaying is None:
-            batch = self._spool.read_batch(self._batch_size)
+            batch = await self._spool.run(lambda spool: spool.read_batch(self._batch_size))
             if batch is None:
                 return True
             self._replaying = (batch, batch.records)
@@ -272,7 +294,7 @@ class KafkaClickPublisher:
             self._replaying = (batch, undelivered)
             return False
         self._replaying = None
-        self._spool.ack(batch)
+        await self._spool.run(lambda spool: spool.ack(batch))
         self._metrics.clicks_replayed.inc(len(batch.records))
         return True
 
@@ -325,7 +347,7 @@ class KafkaClickPublisher:
                 first = await asyncio.wait_for(self._queue.get(), remaining)
             except TimeoutError:
                 return
-            self._to_spool([_event(first), *self._take(self._batch_size - 1)])
+            await self._to_spool([_event(first), *self._take(self._batch_size - 1)])
 
     def _take(self, count: int) -> list[LinkClick]:
         taken: list[LinkClick] = []
@@ -333,14 +355,17 @@ class KafkaClickPublisher:
             taken.append(_event(self._queue.get_nowait()))
         return taken
 
-    def _to_spool(self, events: list[LinkClick]) -> None:
-        self._spool_records(self._encode(events))
+    async def _to_spool(self, events: list[LinkClick]) -> None:
+        await self._spool_records(self._encode(events))
 
-    def _spool_records(self, records: list[Record]) -> None:
-        if not records:
-            return
+    async def _spool_records(self, records: list[Record]) -> None:
+        if records:
+            await self._spool.run(lambda spool: self._append(spool, records))
+
+    def _append(self, spool: Spool, records: list[Record]) -> None:
+        """Append to the spool and count what it took and dropped (on the spool's thread)."""
         try:
-            taken = self._spool.append(records)
+            taken = spool.append(records)
         except ProducerError:
             self._metrics.clicks_dropped.inc(len(records))
             log.exception("LOST %d clicks: the spool cannot take them", len(records))
@@ -352,7 +377,7 @@ class KafkaClickPublisher:
                 log.error(
                     "DROPPING clicks: the spool is at its cap (%d bytes pending); until it has room, "
                     "clicks it cannot take are dropped",
-                    self._spool.pending_bytes,
+                    spool.pending_bytes,
                 )
             self._dropping = True
         elif self._dropping:

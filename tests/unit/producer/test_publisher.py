@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -455,3 +457,126 @@ async def test_a_visit_is_queued_as_is_and_its_event_built_by_the_sender(tmp_pat
     assert events[0].timestamp == now.replace(microsecond=now.microsecond // 1000 * 1000)
     assert uuid.UUID(events[0].event_id).version == 7
     assert metric(metrics, "clicks_received") == 3
+
+
+class InlineExecutor(concurrent.futures.Executor):
+    """Runs each call at once in the caller's thread, so a test can count event-loop turns."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 -- handed to the future, as a thread pool does
+            future.set_exception(exc)
+        return future
+
+
+class GatedProducer(FakeProducer):
+    """A broker that answers a send only once the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.waiting = False
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[None]:
+        self.waiting = True
+        await self.gate.wait()
+        return await super().send_batch(batch, topic, partition=partition)
+
+
+async def turns(count: int) -> None:
+    """Let the event loop run ``count`` times round (no wall-clock time is waited for)."""
+    for _ in range(count):
+        await asyncio.sleep(0)
+
+
+async def test_stop_returns_as_soon_as_the_last_click_is_delivered_not_on_a_timer(tmp_path: Path) -> None:
+    gated, metrics = GatedProducer(), ProducerMetrics()
+    pub = publisher(gated, tmp_path, metrics, spool_executor=InlineExecutor(), drain_timeout=60)
+    await pub.start()
+    pub.publish(click(0))
+    await eventually(lambda: gated.waiting)
+    stopping = asyncio.create_task(pub.stop())
+    await turns(50)
+    assert not stopping.done()  # the click is still on its way: stop waits for it
+    gated.gate.set()
+    await turns(50)  # a poll of any period would still be asleep
+    assert stopping.done()
+    await stopping
+    assert gated.event_ids() == ["e0"]
+    assert metric(metrics, "clicks_spooled") == 0
+    assert pub.state == "stopped"
+
+
+async def test_stop_with_nothing_pending_returns_at_once(tmp_path: Path) -> None:
+    fake = FakeProducer()
+    pub = publisher(fake, tmp_path, ProducerMetrics(), spool_executor=InlineExecutor(), drain_timeout=60)
+    await pub.start()
+    await eventually(lambda: pub.state == "connected")
+    stopping = asyncio.create_task(pub.stop())
+    await turns(20)
+    assert stopping.done()
+    await stopping
+
+
+class SlowSpool(Spool):
+    """A spool whose appends wait (in whatever thread runs them) until the test releases them."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.appending = threading.Event()
+        self.release = threading.Event()
+
+    def append(self, records: Sequence[tuple[bytes, bytes]]) -> int:
+        self.appending.set()
+        self.release.wait(timeout=5)  # on the event loop this would stall the test: it must not be there
+        self.appending.clear()
+        return super().append(records)
+
+
+async def test_spool_writes_do_not_block_the_event_loop(tmp_path: Path) -> None:
+    fake, metrics = FakeProducer(down=True), ProducerMetrics()
+    spool = SlowSpool(tmp_path)
+    pub = KafkaClickPublisher(
+        lambda: fake,  # type: ignore[arg-type,return-value]
+        spool,
+        "clicks",
+        metrics,
+        retry_seconds=0.02,
+        rejected=InMemoryRejectedSink(),
+    )
+    await pub.start()
+    pub.publish(click(0))  # the broker is down: the sender spools it
+    await eventually(spool.appending.is_set)
+    assert spool.appending.is_set()  # this coroutine ran while the append was still waiting
+    pub.publish(click(1))  # and so does the request path
+    spool.release.set()
+    await eventually(lambda: metric(metrics, "clicks_spooled") == 2)
+    fake.down = False
+    await eventually(lambda: len(fake.sent) == 2)
+    await pub.stop()
+    assert in_order(fake, 2)
+
+
+async def test_a_spool_write_under_way_when_stop_cancels_the_sender_is_kept_once(tmp_path: Path) -> None:
+    fake, metrics = FakeProducer(down=True), ProducerMetrics()
+    spool = SlowSpool(tmp_path / "spool")
+    pub = KafkaClickPublisher(
+        lambda: fake,  # type: ignore[arg-type,return-value]
+        spool,
+        "clicks",
+        metrics,
+        retry_seconds=0.02,
+        rejected=InMemoryRejectedSink(),
+        drain_timeout=0,
+    )
+    await pub.start()
+    for i in range(3):
+        pub.publish(click(i))
+    await eventually(spool.appending.is_set)
+    stopping = asyncio.create_task(pub.stop())
+    await turns(5)
+    spool.release.set()
+    await stopping
+    assert Spool(tmp_path / "spool").pending_records == 3  # each once: not lost, not spooled twice
