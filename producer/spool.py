@@ -22,10 +22,10 @@ its bytes to the OS before it returns. What a power failure (or kernel crash) ca
   segment, before it returns; the publisher appends whole batches, so that is one fsync per batch. Loses
   nothing ``append`` returned from.
 - ``"interval"``: an ``append`` fsyncs when the last fsync is at least ``fsync_interval`` seconds old;
-  ``flush``, ``close`` and sealing a segment always fsync. Loses what was appended since the last fsync:
+  ``close`` and sealing a segment always fsync. Loses what was appended since the last fsync:
   at most ``fsync_interval`` seconds of appends while they keep coming. There is no timer: the tail of a
-  burst waits for the next append, ``flush`` or ``close`` (or for the OS to write it back by itself).
-- ``"never"``: no fsync but an explicit ``flush`` (of the current segment). Loses whatever the OS had not
+  burst waits for the next append or ``close`` (or for the OS to write it back by itself).
+- ``"never"``: no fsync at all. Loses whatever the OS had not
   written back yet (on Linux, typically up to ~30 s of appends).
 
 Cap: with ``max_bytes``, ``append`` takes the longest prefix of its records that keeps ``pending_bytes``
@@ -241,17 +241,6 @@ class Spool:
             self._drop(position.segment)
         else:
             self._read_offset = position.end
-
-    def flush(self) -> None:
-        """fsync the segment being appended to, whatever the policy.
-
-        Raises:
-            SpoolError: the fsync failed.
-        """
-        try:
-            self._sync(force=True)
-        except OSError as exc:
-            raise SpoolError(f"cannot fsync the spool in {self.directory}: {exc}") from exc
 
     def close(self) -> None:
         """Seal the segment being appended to (fsynced unless the policy is ``"never"``). Idempotent; an

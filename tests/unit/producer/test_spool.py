@@ -211,7 +211,7 @@ def test_fsync_always_syncs_every_append_and_each_new_segment_name(tmp_path: Pat
     assert syncs.files == 10  # nothing was left to sync on close
 
 
-def test_fsync_interval_syncs_at_most_once_per_interval_and_on_flush_and_close(tmp_path: Path) -> None:
+def test_fsync_interval_syncs_at_most_once_per_interval_and_on_close(tmp_path: Path) -> None:
     syncs, clock = Syncs(), Clock()
     spool = Spool(tmp_path, fsync="interval", fsync_interval=1.0, _fsync=syncs, _clock=clock)
     spool.append(records(0, 1))
@@ -225,29 +225,23 @@ def test_fsync_interval_syncs_at_most_once_per_interval_and_on_flush_and_close(t
     assert syncs.files == 2
     clock.now += 0.1
     spool.append(records(3, 1))
-    spool.flush()
-    assert syncs.files == 3
-    spool.flush()  # nothing new
-    assert syncs.files == 3
-    spool.append(records(4, 1))
+    assert syncs.files == 2  # within the interval of the last one
     spool.close()
-    assert syncs.files == 4
+    assert syncs.files == 3  # closing syncs what was appended since
     spool.close()
-    assert syncs.files == 4
+    assert syncs.files == 3
 
 
-def test_fsync_never_leaves_it_to_the_os_but_for_flush(tmp_path: Path) -> None:
+def test_fsync_never_leaves_it_to_the_os(tmp_path: Path) -> None:
     syncs = Syncs()
     spool = Spool(tmp_path, segment_bytes=200, fsync="never", _fsync=syncs)
     for start in range(0, 27, 3):  # the last segment is still being appended to
         spool.append(records(start, 3))
     assert len(segments(tmp_path)) > 1
     assert (syncs.files, syncs.directories) == (0, 0)
-    spool.flush()
-    assert (syncs.files, syncs.directories) == (1, 1)
     spool.append(records(30, 1))
     spool.close()
-    assert syncs.files == 1
+    assert (syncs.files, syncs.directories) == (0, 0)
 
 
 def test_an_unwritable_place_is_a_clear_error(tmp_path: Path) -> None:
