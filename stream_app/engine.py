@@ -2,6 +2,10 @@
 
 Framework-free: rows live in a ``RowStore`` (the Faust table in the worker, a dict in tests), and what must
 leave the partition (final aggregates, late clicks) is returned for the caller to send.
+
+A closed window's aggregates are sent first and recorded as emitted after (``mark_emitted``): a crash in
+between sends them again after the restart (same keys and values; the aggregates topic is compacted), and
+never loses them. A window's rows are deleted at expiry only once its aggregates are recorded as emitted.
 """
 
 from __future__ import annotations
@@ -54,6 +58,11 @@ class Output:
     """What a step produced for the world outside the partition."""
 
     aggregates: list[WindowAggregate] = field(default_factory=list)
+    """Final aggregates of windows that closed: send them, then ``PartitionEngine.mark_emitted``."""
+    closing: list[tuple[str, int]] = field(default_factory=list)
+    """(granularity, window start) of the windows whose aggregates these are."""
+    expiring: list[tuple[str, int]] = field(default_factory=list)
+    """(granularity, window start) of the windows past retention, forgotten by ``mark_emitted``."""
     late: list[tuple[Click, tuple[str, ...]]] = field(default_factory=list)
     future: list[FutureClick] = field(default_factory=list)
     replayed: int = 0
@@ -147,7 +156,7 @@ class PartitionEngine:
             self._windows[gran].add(start)
         for click in clicks:
             self.watermark.observe(click.timestamp_ms, wall_ms)
-        output = self._close_and_expire(wall_ms)
+        output = self._closing(wall_ms)
         output.late = batch.late
         output.future = future
         output.replayed = batch.replayed
@@ -158,10 +167,28 @@ class PartitionEngine:
         """Let the wall clock advance an idle partition's watermark; close and expire windows."""
         before = self.watermark.value_ms
         healed = self._heal(wall_ms)
-        output = self._close_and_expire(wall_ms)
+        output = self._closing(wall_ms)
         if healed or self.watermark.value_ms != before:
             self._save_meta()
         return output
+
+    def mark_emitted(self, output: Output) -> None:
+        """Record that ``output``'s aggregates were sent: their windows are emitted; expired ones go.
+
+        Call it only once the aggregates are acknowledged; until then, every step returns them again.
+        """
+        if not (output.closing or output.expiring):
+            return
+        for name, start in output.closing:
+            self._emitted[name] = max(self._emitted[name], self._grans[name].end(start))
+            for bucket in range(self._buckets):
+                self._open_rows.pop((name, start, bucket), None)
+        for name, start in output.expiring:
+            for bucket in range(self._buckets):
+                self._open_rows.pop((name, start, bucket), None)
+                self._store.delete(row_key(name, start, self.partition, bucket))
+            self._windows[name].discard(start)
+        self._save_meta()
 
     def _heal(self, wall_ms: int) -> bool:
         """Set back a watermark that a far-future click moved before event times were bounded."""
@@ -190,24 +217,20 @@ class PartitionEngine:
         """True when the window has closed (its counts are final)."""
         return self._grans[granularity].is_closed(start_ms, self.watermark.value_ms)
 
-    def _close_and_expire(self, wall_ms: int) -> Output:
+    def _closing(self, wall_ms: int) -> Output:
+        """Return the aggregates of closed windows not yet emitted, and the windows past retention."""
         output = Output()
         watermark = self.watermark.tick(wall_ms)
         for name, gran in self._grans.items():
-            starts = self._windows[name]
-            for start in sorted(starts):
+            for start in sorted(self._windows[name]):
                 if not gran.is_closed(start, watermark):
                     break
                 if gran.end(start) > self._emitted[name]:
                     output.aggregates.extend(self._aggregates(gran, start))
-                    self._emitted[name] = gran.end(start)
+                    output.closing.append((name, start))
                     output.closed_windows += 1
-                for bucket in range(self._buckets):
-                    self._open_rows.pop((name, start, bucket), None)
                 if gran.is_expired(start, watermark):
-                    for bucket in range(self._buckets):
-                        self._store.delete(row_key(name, start, self.partition, bucket))
-                    starts.discard(start)
+                    output.expiring.append((name, start))
                     output.expired_windows += 1
         return output
 

@@ -1,5 +1,8 @@
 """The worker's shell around the engines: fetched messages in, counts folded, messages out.
 
+Aggregates are emitted before they are recorded as emitted: a crash in between sends them again, never
+loses them (their keys are deterministic and the aggregates topic is compacted).
+
 ``ClickProcessor`` decodes one fetch of click messages, folds each partition's clicks into its engine, and
 sends what came out: final aggregates, late clicks, and dead letters (undecodable messages and clicks from
 the future). Its collaborators are injected: the partitions (over the Faust table in the worker, a dict in
@@ -46,6 +49,10 @@ class PartitionSet(Protocol):
 
     def tick(self, wall_ms: int | None = None) -> Iterator[tuple[int, Output]]:
         """Advance idle partitions' watermarks; yield what each partition closed."""
+        ...
+
+    def mark_emitted(self, partition: int, output: Output) -> None:
+        """Record that ``output``'s aggregates were sent."""
         ...
 
     def engines(self) -> Iterator[tuple[int, PartitionEngine]]:
@@ -117,9 +124,9 @@ class ClickProcessor:
     async def tick(self) -> None:
         """Close idle partitions' windows on the wall clock, send what closed, update the gauges."""
         async with self._lock:
-            outputs = list(self._partitions.tick())
-        for partition, output in outputs:
-            await self.emit(partition, output, {})
+            for partition, output in list(self._partitions.tick()):
+                await self.emit(partition, output, {})
+                self._partitions.mark_emitted(partition, output)
         now = self._clock()
         open_windows = 0
         for partition, engine in self._partitions.engines():
@@ -145,12 +152,17 @@ class ClickProcessor:
     async def emit(self, partition: int, output: Output, sources: dict[int, Message]) -> None:
         """Send what one partition step produced: aggregates, late clicks, clicks from the future.
 
-        ``sources`` maps the offsets of the step's clicks to their messages.
+        Returns once the aggregates are acknowledged, so the caller may record them as emitted. ``sources``
+        maps the offsets of the step's clicks to their messages.
         """
-        for aggregate in output.aggregates:
+        acks = [
             await self._send(
                 self._topics.aggregates, aggregate.key, self._aggregate_codec.encode(aggregate), None
             )
+            for aggregate in output.aggregates
+        ]
+        if acks:
+            await asyncio.gather(*acks)
         for click, windows in output.late:
             message = sources[click.offset]
             await self._send(
@@ -190,5 +202,6 @@ class ClickProcessor:
             batch.append(click)
         async with self._lock:
             output = self._partitions.process(partition, batch)
-        await self.emit(partition, output, sources)
+            await self.emit(partition, output, sources)
+            self._partitions.mark_emitted(partition, output)
         self._metrics.processed.inc(len(messages))

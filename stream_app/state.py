@@ -87,6 +87,18 @@ class Partitions:
             with partition_context(self._app, self._topic, partition):
                 yield partition, self._engine(partition).tick(now)
 
+    def mark_emitted(self, partition: int, output: Output) -> None:
+        """Record that ``output``'s aggregates were sent (see ``PartitionEngine.mark_emitted``).
+
+        Skipped when a rebalance came in between: the engine that made ``output`` is gone, and whichever
+        engine owns the partition now finds those windows not emitted and sends them again.
+        """
+        engine = self._engines.get(partition)
+        if engine is None or generation(self._app) != self._generation:
+            return
+        with partition_context(self._app, self._topic, partition):
+            engine.mark_emitted(output)
+
     def engines(self) -> Iterator[tuple[int, PartitionEngine]]:
         """Yield (partition, engine) for owned partitions, each read inside its partition context."""
         for partition in self.owned():

@@ -83,6 +83,10 @@ class InMemoryPartitions:
         for partition, engine in sorted(self._engines.items()):
             yield partition, engine.tick(now)
 
+    def mark_emitted(self, partition: int, output: Output) -> None:
+        """Record that ``output``'s aggregates were sent."""
+        self._engines[partition].mark_emitted(output)
+
     def engines(self) -> Iterator[tuple[int, PartitionEngine]]:
         """Yield (partition, engine) for the owned partitions."""
         yield from sorted(self._engines.items())

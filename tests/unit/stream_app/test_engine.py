@@ -111,8 +111,39 @@ def test_a_closed_window_is_emitted_once_with_its_final_counts() -> None:
     )
     assert (aggregate.link_id, aggregate.clicks, aggregate.bot, aggregate.human) == ("a", 2, 1, 1)
     assert aggregate.countries == {"DE": (1, 0), None: (1, 1)}
+    part.mark_emitted(out)
     again = part.process([click(3, T0 + MINUTE_MS + GRACE + 10)], wall_ms=T0)
     assert again.aggregates == []
+
+
+def test_a_closed_window_is_emitted_again_until_it_is_recorded_as_emitted() -> None:
+    store = DictStore()
+    part = engine(store)
+    part.process([click(0, T0 + 1_000)], wall_ms=T0)
+    first = part.process([click(1, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
+    assert [(a.link_id, a.clicks) for a in first.aggregates] == [("a", 1)]
+    # Not recorded (the send failed, or the worker died before it was acknowledged): a restarted worker
+    # over what the store holds now sends the same aggregate again.
+    restarted = engine(store)
+    again = restarted.tick(T0)
+    assert again.aggregates == first.aggregates
+    restarted.mark_emitted(again)
+    assert engine(store).tick(T0).aggregates == []
+
+
+def test_an_expired_window_is_deleted_only_once_its_aggregates_are_recorded() -> None:
+    store = DictStore()
+    engine(store).process([click(0, T0)], wall_ms=T0)
+    late_restart = engine(store, idle_ms=1)
+    late_restart.tick(T0 + 11 * MINUTE_MS)  # starts watching the (idle) partition
+    out = late_restart.tick(T0 + 11 * MINUTE_MS + GRACE)  # minute T0 closes and expires at once
+    assert ([a.window_start_ms for a in out.aggregates if a.granularity == "minute"], out.expiring) == (
+        [T0],
+        [("minute", T0)],
+    )
+    assert any(key.startswith(f"minute|{T0}|") for key in store.data)  # still there to be emitted again
+    late_restart.mark_emitted(out)
+    assert not any(key.startswith(f"minute|{T0}|") for key in store.data)
 
 
 def test_a_replayed_batch_is_not_counted_twice() -> None:
@@ -151,6 +182,7 @@ def test_windows_expire_after_retention_also_after_a_restart() -> None:
     restarted.tick(T0 + 11 * MINUTE_MS)  # starts watching the (idle) partition
     out = restarted.tick(T0 + 11 * MINUTE_MS + GRACE)
     assert out.expired_windows == 1
+    restarted.mark_emitted(out)
     assert minute_totals(restarted, T0) == {}
     assert not any(key.startswith(f"minute|{T0}|") for key in store.data)
     assert any(key.startswith(f"hour|{T0 - T0 % HOUR_MS}|") for key in store.data)  # hour kept for 24h

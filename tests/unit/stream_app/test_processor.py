@@ -11,6 +11,7 @@ from schemas.aggregates import WindowAggregate, WindowAggregateCodec
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
 from stream_app.decoding import ClickDecoder
+from stream_app.engine import Output
 from stream_app.metrics import WorkerMetrics
 from stream_app.processor import ClickProcessor, OutputTopics
 from stream_app.testing import DictRowStore, InMemoryPartitions, InMemorySend
@@ -159,3 +160,48 @@ async def test_a_fetch_is_split_by_partition(clock: Clock) -> None:
         for partition, engine in worker.partitions.engines()
     }
     assert counts == {0: {"a"}, 1: {"b"}}
+
+
+@pytest.mark.parametrize("after_restart", ["replay", "tick"])
+async def test_a_crash_between_sending_and_recording_sends_the_aggregates_again(
+    clock: Clock, after_restart: str
+) -> None:
+    store = DictRowStore()
+    first_minute = [click(0, T0, "a", "DE"), click(1, T0, "a", "FR"), click(2, T0, "b", "DE")]
+    closer = [click(3, T0 + timedelta(minutes=1), "c")]
+    dying = InMemorySend(fail_after=1)  # the first aggregate goes out, then the worker dies
+    worker = Worker(store, clock, dying)
+    await worker.processor.handle(first_minute)
+    with pytest.raises(ConnectionError):
+        await worker.processor.handle(closer)
+    assert len(aggregates(dying)) == 1  # one of the two went out
+
+    # A new worker over the state that was written (the closing batch's offset was not committed).
+    send = InMemorySend()
+    restarted = Worker(store, clock, send)
+    if after_restart == "replay":
+        await restarted.processor.handle(closer)
+    else:
+        await restarted.processor.tick()
+
+    got = {(agg.link_id, agg.window_start_ms): (agg.clicks, agg.countries) for agg in aggregates(send)}
+    assert got == {("a", T0_MS): (2, {"DE": (1, 0), "FR": (1, 0)}), ("b", T0_MS): (1, {"DE": (1, 0)})}
+    # Once acknowledged they are recorded: the next step sends nothing more.
+    await restarted.processor.tick()
+    assert len(aggregates(send)) == 2
+
+
+async def test_aggregates_are_acknowledged_before_they_are_recorded(clock: Clock) -> None:
+    recorded: list[bool] = []
+    send = InMemorySend()
+    worker = Worker(DictRowStore(), clock, send)
+    original = worker.partitions.mark_emitted
+
+    def mark_emitted(partition: int, output: Output) -> None:
+        recorded.append(bool(output.aggregates) and len(send.to(TOPICS.aggregates)) == len(output.aggregates))
+        original(partition, output)
+
+    worker.partitions.mark_emitted = mark_emitted  # type: ignore[method-assign]
+    await worker.processor.handle([click(0, T0)])
+    await worker.processor.handle([click(1, T0 + timedelta(minutes=1))])
+    assert recorded[-1] is True
