@@ -15,12 +15,22 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from schemas.aggregates import WindowAggregate
-from stream_app.aggregation import UNKNOWN_COUNTRY, Batch, Click, Row, fold, merge, new_row, row_key
+from stream_app.aggregation import (
+    UNKNOWN_COUNTRY,
+    Batch,
+    Click,
+    Row,
+    decode_row,
+    encode_row,
+    fold,
+    merge,
+    row_key,
+)
 from stream_app.windows import DEFAULT_MAX_SKEW_MS, Granularity, Watermark
 
 
 class RowStore(Protocol):
-    """Key-value storage of one partition's rows (and its meta row)."""
+    """Key-value storage of one partition's rows (and its meta row), as JSON-ready values."""
 
     def get(self, key: str) -> Any | None:
         """Return the value stored under ``key``, or None."""
@@ -139,7 +149,7 @@ class PartitionEngine:
             key = (gran, start, bucket)
             found = rows.get(key)
             if found is None:
-                found = rows[key] = self._store.get(row_key(gran, start, self.partition, bucket)) or new_row()
+                found = rows[key] = self._load(row_key(gran, start, self.partition, bucket)) or Row()
             return found
 
         batch: Batch = fold(
@@ -147,12 +157,12 @@ class PartitionEngine:
             self._grans.values(),
             self.watermark.value_ms,
             self._buckets,
-            lambda gran, start, bucket: int(row(gran, start, bucket)["o"]),
+            lambda gran, start, bucket: row(gran, start, bucket).last_offset,
         )
         for (gran, start, bucket), delta in batch.deltas.items():
             target = row(gran, start, bucket)
             merge(target, delta)
-            self._store.set(row_key(gran, start, self.partition, bucket), target)
+            self._store.set(row_key(gran, start, self.partition, bucket), encode_row(target))
             self._windows[gran].add(start)
         for click in clicks:
             self.watermark.observe(click.timestamp_ms, wall_ms)
@@ -205,7 +215,7 @@ class PartitionEngine:
         for start in sorted(self._windows[granularity]):
             if from_ms <= start < to_ms and not gran.is_expired(start, self.watermark.value_ms):
                 for bucket in range(self._buckets):
-                    found = self._store.get(row_key(granularity, start, self.partition, bucket))
+                    found = self._load(row_key(granularity, start, self.partition, bucket))
                     if found is not None:
                         yield start, found
 
@@ -236,24 +246,28 @@ class PartitionEngine:
 
     def _aggregates(self, gran: Granularity, start: int) -> Iterable[WindowAggregate]:
         for bucket in range(self._buckets):
-            found = self._store.get(row_key(gran.name, start, self.partition, bucket))
+            found = self._load(row_key(gran.name, start, self.partition, bucket))
             if found is None:
                 continue
-            for link_id, (account_id, total, bot, countries, slug) in sorted(found["l"].items()):
+            for link_id, link in sorted(found.links.items()):
                 yield WindowAggregate(
                     granularity=gran.name,
                     window_start_ms=start,
                     window_end_ms=gran.end(start),
                     link_id=link_id,
-                    account_id=account_id,
-                    slug=slug,
-                    clicks=total,
-                    bot=bot,
+                    account_id=link.account_id,
+                    slug=link.slug,
+                    clicks=link.total,
+                    bot=link.bot,
                     countries={
-                        (None if country == UNKNOWN_COUNTRY else country): (c[0], c[1])
-                        for country, c in sorted(countries.items())
+                        (None if country == UNKNOWN_COUNTRY else country): (c.total, c.bot)
+                        for country, c in sorted(link.countries.items())
                     },
                 )
+
+    def _load(self, key: str) -> Row | None:
+        data = self._store.get(key)
+        return None if data is None else decode_row(data)
 
     def _save_meta(self) -> None:
         self._store.set(

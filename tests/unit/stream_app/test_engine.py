@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stream_app.aggregation import Click
+from stream_app.aggregation import Click, Counts, LinkCounts
 from stream_app.engine import PartitionEngine
 from stream_app.windows import HOUR_MS, MINUTE_MS, Granularity
 
@@ -53,9 +53,9 @@ def click(
 
 def minute_totals(part: PartitionEngine, start: int) -> dict[str, int]:
     return {
-        link: entry[1]
+        link_id: link.total
         for _, row in part.windows("minute", start, start + 1)
-        for link, entry in row["l"].items()
+        for link_id, link in row.links.items()
     }
 
 
@@ -71,12 +71,16 @@ def test_counts_by_window_link_country_and_bot() -> None:
         wall_ms=T0,
     )
     first_minute = {
-        link: entry for _, row in part.windows("minute", T0, T0 + 1) for link, entry in row["l"].items()
+        link_id: link for _, row in part.windows("minute", T0, T0 + 1) for link_id, link in row.links.items()
     }
-    assert first_minute["a"] == ["acct", 2, 1, {"DE": [1, 0], "FR": [1, 1]}, None]
-    assert first_minute["b"] == ["acct", 1, 0, {"unknown": [1, 0]}, None]
+    assert first_minute["a"] == LinkCounts("acct", 2, 1, {"DE": Counts(1, 0), "FR": Counts(1, 1)}, None)
+    assert first_minute["b"] == LinkCounts("acct", 1, 0, {"unknown": Counts(1, 0)}, None)
     assert minute_totals(part, T0 + MINUTE_MS) == {"a": 1}
-    hour = {link: entry[1] for _, row in part.windows("hour", T0, T0 + 1) for link, entry in row["l"].items()}
+    hour = {
+        link_id: link.total
+        for _, row in part.windows("hour", T0, T0 + 1)
+        for link_id, link in row.links.items()
+    }
     assert hour == {"a": 3, "b": 1}
 
 
@@ -94,7 +98,11 @@ def test_a_click_after_its_window_closed_goes_to_late_and_is_not_counted() -> No
     out = part.process([click(1, T0 + 30_000)], wall_ms=T0)
     assert [(late.offset, windows) for late, windows in out.late] == [(1, ("minute",))]
     assert minute_totals(part, T0) == {}
-    hour = {link: entry[1] for _, row in part.windows("hour", T0, T0 + 1) for link, entry in row["l"].items()}
+    hour = {
+        link_id: link.total
+        for _, row in part.windows("hour", T0, T0 + 1)
+        for link_id, link in row.links.items()
+    }
     assert hour == {"a": 2}  # the hour window was still open
 
 
@@ -207,7 +215,7 @@ def test_rows_are_written_once_per_batch_not_per_click() -> None:
 def test_the_latest_slug_is_kept_and_emitted() -> None:
     part = engine(DictStore())
     part.process([click(0, T0, slug="old"), click(1, T0 + 1, slug="new"), click(2, T0 + 2)], wall_ms=T0)
-    assert [row["l"]["a"][4] for _, row in part.windows("minute", T0, T0 + 1)] == ["new"]
+    assert [row.links["a"].slug for _, row in part.windows("minute", T0, T0 + 1)] == ["new"]
     out = part.process([click(3, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
     assert [aggregate.slug for aggregate in out.aggregates] == ["new"]
 

@@ -156,7 +156,7 @@ async def test_a_fetch_is_split_by_partition(clock: Clock) -> None:
     await worker.processor.handle([click(0, T0, "a", partition=0), click(0, T0, "b", partition=1)])
 
     counts = {
-        partition: {link for _, row in engine.windows("minute", T0_MS, T0_MS + 1) for link in row["l"]}
+        partition: {link for _, row in engine.windows("minute", T0_MS, T0_MS + 1) for link in row.links}
         for partition, engine in worker.partitions.engines()
     }
     assert counts == {0: {"a"}, 1: {"b"}}

@@ -1,19 +1,32 @@
 import pytest
 
 from stream_app import query
+from stream_app.aggregation import Counts, LinkCounts, Row
 from stream_app.views import BadRequest, parse_limit, parse_range
 
 MIN = 60_000
+
+
+def link(
+    account: str, total: int, bot: int, countries: dict[str, tuple[int, int]], slug: str | None
+) -> LinkCounts:
+    return LinkCounts(
+        account, total, bot, {country: Counts(*counts) for country, counts in countries.items()}, slug
+    )
+
+
 ROWS_WORKER_1 = [
-    (0, MIN, True, {"o": 5, "l": {"a": ["acct", 3, 1, {"DE": [2, 1], "FR": [1, 0]}, "sa"]}}),
+    (0, MIN, True, Row(5, {"a": link("acct", 3, 1, {"DE": (2, 1), "FR": (1, 0)}, "sa")})),
     (
         MIN,
         2 * MIN,
         False,
-        {"o": 9, "l": {"a": ["acct", 1, 0, {"DE": [1, 0]}, "sa"], "b": ["acct", 4, 0, {"US": [4, 0]}, None]}},
+        Row(
+            9, {"a": link("acct", 1, 0, {"DE": (1, 0)}, "sa"), "b": link("acct", 4, 0, {"US": (4, 0)}, None)}
+        ),
     ),
 ]
-ROWS_WORKER_2 = [(0, MIN, True, {"o": 2, "l": {"c": ["other", 2, 2, {"DE": [2, 2]}, "sc"]}})]
+ROWS_WORKER_2 = [(0, MIN, True, Row(2, {"c": link("other", 2, 2, {"DE": (2, 2)}, "sc")}))]
 
 
 def test_link_series_in_time_order_with_countries() -> None:
