@@ -107,26 +107,41 @@ class SentMessage:
 
 
 class InMemorySend:
-    """A ``Send`` that keeps messages in ``sent``, acknowledged at once.
+    """A ``Send`` that keeps messages in ``sent``, acknowledged at once or when the test says so.
 
     Args:
         fail_after: after this many messages, every send raises ``ConnectionError`` (a broker gone, or the
             worker dying mid-step); None never fails.
+        hold_acks: acknowledge nothing until ``release()``; ``waiting`` is set once a message waits.
     """
 
-    def __init__(self, *, fail_after: int | None = None) -> None:
+    def __init__(self, *, fail_after: int | None = None, hold_acks: bool = False) -> None:
         self.sent: list[SentMessage] = []
         self.fail_after = fail_after
+        self.hold_acks = hold_acks
+        self.waiting = asyncio.Event()
+        self._held: list[asyncio.Future[object]] = []
+
+    def release(self) -> None:
+        """Acknowledge every message held so far."""
+        for ack in self._held:
+            ack.set_result(None)
+        self._held.clear()
+        self.waiting.clear()
 
     async def __call__(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers | None
     ) -> Awaitable[object]:
-        """Keep the message; return an acknowledgement that is already done."""
+        """Keep the message; return its acknowledgement (done at once unless acks are held)."""
         if self.fail_after is not None and len(self.sent) >= self.fail_after:
             raise ConnectionError(f"InMemorySend: failing after {self.fail_after} messages")
         self.sent.append(SentMessage(topic, key, value, headers))
         ack: asyncio.Future[object] = asyncio.get_running_loop().create_future()
-        ack.set_result(None)
+        if self.hold_acks:
+            self._held.append(ack)
+            self.waiting.set()
+        else:
+            ack.set_result(None)
         return ack
 
     def to(self, topic: str) -> list[SentMessage]:
