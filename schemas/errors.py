@@ -3,10 +3,14 @@
 Tree::
 
     ClickpipeError                  root of every error clickpipe raises on purpose
-    └── SerializationError          a message or record does not fit the Avro contract
-        ├── MalformedMessageError   bytes that are not a single-object Avro message (truncated, garbage)
-        ├── UnknownSchemaError      a well-formed message whose writer schema this reader does not know
-        └── InvalidRecordError      a record that does not fit the schema (on encode)
+    ├── SerializationError          a message or record does not fit the Avro contract
+    │   ├── MalformedMessageError   bytes that are not a single-object Avro message (truncated, garbage)
+    │   ├── UnknownSchemaError      a well-formed message whose writer schema this reader does not know
+    │   ├── InvalidRecordError      a record that does not fit the schema (on encode)
+    │   ├── UnknownSchemaIdError    (schemas.confluent) the registry has no such id; ``schema_id``
+    │   └── UnsupportedSchemaError  (schemas.confluent) the id names no usable Avro schema; ``schema_id``
+    └── SchemaRegistryError         (schemas.confluent) the registry is unreachable or erred; ``status``
+                                    is its HTTP status, None when unreachable (retriable)
 
 Other areas derive their own errors from ``ClickpipeError`` in their ``errors.py``.
 """

@@ -1,11 +1,11 @@
-"""Folding clicks into window rows, idempotently: pure functions over plain, JSON-ready dicts.
+"""Folding clicks into window rows, idempotently: pure functions over typed records.
 
 State is a set of rows, each belonging to one source partition. A row holds one window's counts for a
 bucket of that partition's links, and the offset of the last source message applied to it: a message at or
 below that offset was applied already (a replay after a crash) and is skipped, so at-least-once delivery
 counts each click exactly once.
 
-Row value::
+A ``Row`` is stored (``encode_row``, ``decode_row``) as compact, JSON-ready data::
 
     {"o": last_offset, "l": {link_id: [account_id, total, bot, {country: [total, bot]}, slug]}}
 """
@@ -22,10 +22,70 @@ from stream_app.windows import Granularity
 UNKNOWN_COUNTRY = "unknown"
 """How a click without a known country is counted."""
 
-Row = dict[str, Any]
-LinkEntry = list[Any]  # [account_id, total, bot, {country: [total, bot]}, slug]
-SLUG = 4
-"""Index of the slug (the link's latest known slug, or None) in a link entry."""
+
+@dataclass(slots=True)
+class Counts:
+    """Clicks, and how many of them were bots."""
+
+    total: int = 0
+    bot: int = 0
+
+
+@dataclass(slots=True)
+class LinkCounts:
+    """One link's clicks in one window: in all, by bots, and by country (``UNKNOWN_COUNTRY`` for none).
+
+    Mutable: the counts of a batch are added in place (one object per link and row, not one per click).
+    """
+
+    account_id: str
+    total: int = 0
+    bot: int = 0
+    countries: dict[str, Counts] = field(default_factory=dict)
+    slug: str | None = None
+    """The link's latest known slug."""
+
+
+@dataclass(slots=True)
+class Row:
+    """One window's counts for a bucket of a partition's links, and the last source offset applied."""
+
+    last_offset: int = -1
+    links: dict[str, LinkCounts] = field(default_factory=dict)
+
+
+def encode_row(row: Row) -> dict[str, Any]:
+    """Return ``row`` as stored (JSON-ready, positional: see the module docstring)."""
+    return {
+        "o": row.last_offset,
+        "l": {
+            link_id: [
+                link.account_id,
+                link.total,
+                link.bot,
+                {country: [counts.total, counts.bot] for country, counts in link.countries.items()},
+                link.slug,
+            ]
+            for link_id, link in row.links.items()
+        },
+    }
+
+
+def decode_row(data: dict[str, Any]) -> Row:
+    """Return the row stored as ``data`` (from ``encode_row``)."""
+    return Row(
+        data["o"],
+        {
+            link_id: LinkCounts(
+                account_id,
+                total,
+                bot,
+                {country: Counts(*counts) for country, counts in countries.items()},
+                slug,
+            )
+            for link_id, (account_id, total, bot, countries, slug) in data["l"].items()
+        },
+    )
 
 
 def bucket_of(link_id: str, buckets: int) -> int:
@@ -36,11 +96,6 @@ def bucket_of(link_id: str, buckets: int) -> int:
 def row_key(granularity: str, start_ms: int, partition: int, bucket: int) -> str:
     """Return the table key of a window row."""
     return f"{granularity}|{start_ms}|{partition}|{bucket}"
-
-
-def new_row() -> Row:
-    """Return an empty row."""
-    return {"o": -1, "l": {}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,25 +116,25 @@ class Delta:
     """Pre-aggregated counts of one batch for one row, and the last offset they cover."""
 
     last_offset: int = -1
-    links: dict[str, LinkEntry] = field(default_factory=dict)
+    links: dict[str, LinkCounts] = field(default_factory=dict)
 
     def add(self, click: Click) -> None:
         """Count ``click``."""
-        entry = self.links.get(click.link_id)
-        if entry is None:
-            entry = self.links[click.link_id] = [click.account_id, 0, 0, {}, click.slug]
+        link = self.links.get(click.link_id)
+        if link is None:
+            link = self.links[click.link_id] = LinkCounts(click.account_id, slug=click.slug)
         bot = 1 if click.is_bot else 0
-        entry[1] += 1
-        entry[2] += bot
+        link.total += 1
+        link.bot += bot
         country = click.country or UNKNOWN_COUNTRY
-        counts = entry[3].get(country)
+        counts = link.countries.get(country)
         if counts is None:
-            entry[3][country] = [1, bot]
+            link.countries[country] = Counts(1, bot)
         else:
-            counts[0] += 1
-            counts[1] += bot
+            counts.total += 1
+            counts.bot += bot
         if click.slug is not None:
-            entry[SLUG] = click.slug
+            link.slug = click.slug
         self.last_offset = click.offset
 
 
@@ -137,22 +192,28 @@ def fold(
 
 def merge(row: Row, delta: Delta) -> None:
     """Add ``delta``'s counts to ``row`` and move the row's applied offset forward."""
-    links = row["l"]
-    for link_id, (account_id, total, bot, countries, slug) in delta.links.items():
-        entry = links.get(link_id)
-        if entry is None:
-            links[link_id] = [account_id, total, bot, {c: list(v) for c, v in countries.items()}, slug]
+    links = row.links
+    for link_id, added in delta.links.items():
+        link = links.get(link_id)
+        if link is None:
+            links[link_id] = LinkCounts(
+                added.account_id,
+                added.total,
+                added.bot,
+                {country: Counts(c.total, c.bot) for country, c in added.countries.items()},
+                added.slug,
+            )
             continue
-        if slug is not None:
-            entry[SLUG] = slug
-        entry[1] += total
-        entry[2] += bot
-        mine = entry[3]
-        for country, (c_total, c_bot) in countries.items():
+        if added.slug is not None:
+            link.slug = added.slug
+        link.total += added.total
+        link.bot += added.bot
+        mine = link.countries
+        for country, c in added.countries.items():
             counts = mine.get(country)
             if counts is None:
-                mine[country] = [c_total, c_bot]
+                mine[country] = Counts(c.total, c.bot)
             else:
-                counts[0] += c_total
-                counts[1] += c_bot
-    row["o"] = max(row["o"], delta.last_offset)
+                counts.total += c.total
+                counts.bot += c.bot
+    row.last_offset = max(row.last_offset, delta.last_offset)

@@ -1,32 +1,25 @@
 """The Faust app: consume clicks in batches, fold them into event-time windows, emit and serve aggregates.
 
 Built by ``create_app(settings)``; nothing connects or reads the environment at import. The logic lives in
-framework-free modules (``windows``, ``aggregation``, ``engine``, ``query``); this module is wiring.
+framework-free modules (``windows``, ``aggregation``, ``engine``, ``query``) and the ``ClickProcessor``
+shell around them; this module is wiring.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable
 from typing import Any
 
 import faust
 from faust.types import StreamT
-from faust.types.tuples import Message
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
-from schemas.aggregates import WindowAggregateCodec
 from schemas.avro_schemas import link_click_schema
 from schemas.confluent import ConfluentCodec, SchemaRegistryClient
-from schemas.errors import SerializationError
-from stream_app.aggregation import Click
 from stream_app.auth import Authenticator, CachingKeyResolver, HttpKeyResolver
 from stream_app.dashboard import register_dashboard
 from stream_app.decoding import ClickDecoder
-from stream_app.engine import Output
 from stream_app.faust_internals import (
     check_version,
     install_batch_tap,
@@ -35,6 +28,7 @@ from stream_app.faust_internals import (
     take_events,
 )
 from stream_app.metrics import WorkerMetrics
+from stream_app.processor import ClickProcessor, Headers, OutputTopics
 from stream_app.registry import RegistrySchemas
 from stream_app.settings import WorkerSettings
 from stream_app.state import Partitions
@@ -100,12 +94,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
         registry = ConfluentCodec(
             schemas, f"{settings.clicks_topic}-value", link_click_schema(), logical_types=False
         )
-    decoder = ClickDecoder(registry)
-    aggregate_codec = WindowAggregateCodec()
-
     clicks = _raw_topic(app, settings.clicks_topic, settings.partitions)
-    dlq = _raw_topic(app, settings.dlq_topic, settings.partitions)
-    late = _raw_topic(app, settings.late_topic, settings.partitions)
     rows = app.Table("window-rows", partitions=settings.partitions)
     partitions = Partitions(
         app,
@@ -117,100 +106,31 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
         buckets=settings.buckets,
         max_skew_ms=int(settings.max_skew_seconds * 1000),
     )
-    # The agent and the timer both change partition state; one at a time.
-    lock = asyncio.Lock()
 
-    async def dead_letter(message: Message, reason: str) -> None:
-        await dlq.send(
-            key=message.key,
-            value=message.value,
-            headers=[
-                ("error", reason.encode()),
-                ("source.topic", message.topic.encode()),
-                ("source.partition", str(message.partition).encode()),
-                ("source.offset", str(message.offset).encode()),
-            ],
-        )
-        metrics.dead_lettered.inc()
+    async def send(
+        topic: str, key: bytes | None, value: bytes | None, headers: Headers | None
+    ) -> Awaitable[object]:
+        # The transport producer directly: Topic.send's channel machinery costs more than the send.
+        return await app.producer.send(topic, key, value, None, None, headers)
 
-    async def publish(partition: int, output: Output, sources: dict[int, Message]) -> None:
-        producer = app.producer
-        for aggregate in output.aggregates:
-            # The transport producer directly: Topic.send's channel machinery costs more than the send.
-            await producer.send(
-                settings.aggregates_topic, aggregate.key, aggregate_codec.encode(aggregate), None, None, None
-            )
-        for click, windows in output.late:
-            message = sources[click.offset]
-            await late.send(
-                key=message.key,
-                value=message.value,
-                headers=[
-                    ("late.windows", ",".join(windows).encode()),
-                    ("source.partition", str(partition).encode()),
-                    ("source.offset", str(click.offset).encode()),
-                ],
-            )
-            for window in windows:
-                metrics.late.labels(window).inc()
-        for future in output.future:
-            await dead_letter(sources[future.click.offset], future.reason)
-            metrics.future.inc()
-        metrics.replayed.inc(output.replayed)
-        metrics.windows_closed.inc(output.closed_windows)
-        metrics.windows_expired.inc(output.expired_windows)
-
-    async def process(partition: int, messages: Sequence[Message]) -> None:
-        batch: list[Click] = []
-        sources: dict[int, Message] = {}
-        if schemas is not None:  # registry look-ups off the event loop, before decoding
-            await schemas.prepare(message.value or b"" for message in messages)
-        for message in messages:
-            try:
-                click = decoder.decode(message.offset, message.value or b"")
-            except SerializationError as exc:
-                await dead_letter(message, str(exc))
-                continue
-            if click is None:
-                metrics.ignored.inc()
-                continue
-            sources[message.offset] = message
-            batch.append(click)
-        async with lock:
-            output = partitions.process(partition, batch)
-        await publish(partition, output, sources)
-        metrics.processed.inc(len(messages))
-
-    async def handle(messages: Sequence[Message]) -> None:
-        by_partition: defaultdict[int, list[Message]] = defaultdict(list)
-        for message in messages:
-            by_partition[message.partition].append(message)
-        for partition, partition_messages in by_partition.items():
-            await process(partition, partition_messages)
-            await asyncio.sleep(0)  # let the web server answer between partitions of a large fetch
+    processor = ClickProcessor(
+        partitions,
+        ClickDecoder(registry),
+        send,
+        OutputTopics(aggregates=settings.aggregates_topic, dlq=settings.dlq_topic, late=settings.late_topic),
+        metrics,
+        schemas=schemas,
+    )
 
     @app.agent(clicks, name="aggregate-clicks")
     async def aggregate_clicks(stream: StreamT[bytes]) -> None:
         # With the batch tap installed, Faust subscribes through this agent but delivers nothing to it.
         async for events in take_events(stream, settings.batch_size, settings.batch_seconds):
-            await handle([event.message for event in events])
+            await processor.handle([event.message for event in events])
 
     if settings.batch_tap:
-        install_batch_tap(app, settings.clicks_topic, handle)
-
-    async def close_idle_windows() -> None:
-        async with lock:
-            outputs = list(partitions.tick())
-        now = time.time()
-        open_windows = 0
-        for partition, output in outputs:
-            await publish(partition, output, {})
-        for partition, engine in partitions.engines():
-            metrics.watermark_lag.labels(str(partition)).set(now - engine.watermark.value_ms / 1000)
-            open_windows += engine.window_count()
-        metrics.windows_open.set(open_windows)
-
-    app.timer(settings.tick_seconds)(close_idle_windows)
+        install_batch_tap(app, settings.clicks_topic, processor.handle)
+    app.timer(settings.tick_seconds)(processor.tick)
 
     register_views(
         app,

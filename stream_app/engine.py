@@ -2,6 +2,10 @@
 
 Framework-free: rows live in a ``RowStore`` (the Faust table in the worker, a dict in tests), and what must
 leave the partition (final aggregates, late clicks) is returned for the caller to send.
+
+A closed window's aggregates are sent first and recorded as emitted after (``mark_emitted``): a crash in
+between sends them again after the restart (same keys and values; the aggregates topic is compacted), and
+never loses them. A window's rows are deleted at expiry only once its aggregates are recorded as emitted.
 """
 
 from __future__ import annotations
@@ -11,12 +15,22 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from schemas.aggregates import WindowAggregate
-from stream_app.aggregation import UNKNOWN_COUNTRY, Batch, Click, Row, fold, merge, new_row, row_key
+from stream_app.aggregation import (
+    UNKNOWN_COUNTRY,
+    Batch,
+    Click,
+    Row,
+    decode_row,
+    encode_row,
+    fold,
+    merge,
+    row_key,
+)
 from stream_app.windows import DEFAULT_MAX_SKEW_MS, Granularity, Watermark
 
 
 class RowStore(Protocol):
-    """Key-value storage of one partition's rows (and its meta row)."""
+    """Key-value storage of one partition's rows (and its meta row), as JSON-ready values."""
 
     def get(self, key: str) -> Any | None:
         """Return the value stored under ``key``, or None."""
@@ -54,6 +68,11 @@ class Output:
     """What a step produced for the world outside the partition."""
 
     aggregates: list[WindowAggregate] = field(default_factory=list)
+    """Final aggregates of windows that closed: send them, then ``PartitionEngine.mark_emitted``."""
+    closing: list[tuple[str, int]] = field(default_factory=list)
+    """(granularity, window start) of the windows whose aggregates these are."""
+    expiring: list[tuple[str, int]] = field(default_factory=list)
+    """(granularity, window start) of the windows past retention, forgotten by ``mark_emitted``."""
     late: list[tuple[Click, tuple[str, ...]]] = field(default_factory=list)
     future: list[FutureClick] = field(default_factory=list)
     replayed: int = 0
@@ -130,7 +149,7 @@ class PartitionEngine:
             key = (gran, start, bucket)
             found = rows.get(key)
             if found is None:
-                found = rows[key] = self._store.get(row_key(gran, start, self.partition, bucket)) or new_row()
+                found = rows[key] = self._load(row_key(gran, start, self.partition, bucket)) or Row()
             return found
 
         batch: Batch = fold(
@@ -138,16 +157,16 @@ class PartitionEngine:
             self._grans.values(),
             self.watermark.value_ms,
             self._buckets,
-            lambda gran, start, bucket: int(row(gran, start, bucket)["o"]),
+            lambda gran, start, bucket: row(gran, start, bucket).last_offset,
         )
         for (gran, start, bucket), delta in batch.deltas.items():
             target = row(gran, start, bucket)
             merge(target, delta)
-            self._store.set(row_key(gran, start, self.partition, bucket), target)
+            self._store.set(row_key(gran, start, self.partition, bucket), encode_row(target))
             self._windows[gran].add(start)
         for click in clicks:
             self.watermark.observe(click.timestamp_ms, wall_ms)
-        output = self._close_and_expire(wall_ms)
+        output = self._closing(wall_ms)
         output.late = batch.late
         output.future = future
         output.replayed = batch.replayed
@@ -158,10 +177,28 @@ class PartitionEngine:
         """Let the wall clock advance an idle partition's watermark; close and expire windows."""
         before = self.watermark.value_ms
         healed = self._heal(wall_ms)
-        output = self._close_and_expire(wall_ms)
+        output = self._closing(wall_ms)
         if healed or self.watermark.value_ms != before:
             self._save_meta()
         return output
+
+    def mark_emitted(self, output: Output) -> None:
+        """Record that ``output``'s aggregates were sent: their windows are emitted; expired ones go.
+
+        Call it only once the aggregates are acknowledged; until then, every step returns them again.
+        """
+        if not (output.closing or output.expiring):
+            return
+        for name, start in output.closing:
+            self._emitted[name] = max(self._emitted[name], self._grans[name].end(start))
+            for bucket in range(self._buckets):
+                self._open_rows.pop((name, start, bucket), None)
+        for name, start in output.expiring:
+            for bucket in range(self._buckets):
+                self._open_rows.pop((name, start, bucket), None)
+                self._store.delete(row_key(name, start, self.partition, bucket))
+            self._windows[name].discard(start)
+        self._save_meta()
 
     def _heal(self, wall_ms: int) -> bool:
         """Set back a watermark that a far-future click moved before event times were bounded."""
@@ -178,7 +215,7 @@ class PartitionEngine:
         for start in sorted(self._windows[granularity]):
             if from_ms <= start < to_ms and not gran.is_expired(start, self.watermark.value_ms):
                 for bucket in range(self._buckets):
-                    found = self._store.get(row_key(granularity, start, self.partition, bucket))
+                    found = self._load(row_key(granularity, start, self.partition, bucket))
                     if found is not None:
                         yield start, found
 
@@ -190,47 +227,47 @@ class PartitionEngine:
         """True when the window has closed (its counts are final)."""
         return self._grans[granularity].is_closed(start_ms, self.watermark.value_ms)
 
-    def _close_and_expire(self, wall_ms: int) -> Output:
+    def _closing(self, wall_ms: int) -> Output:
+        """Return the aggregates of closed windows not yet emitted, and the windows past retention."""
         output = Output()
         watermark = self.watermark.tick(wall_ms)
         for name, gran in self._grans.items():
-            starts = self._windows[name]
-            for start in sorted(starts):
+            for start in sorted(self._windows[name]):
                 if not gran.is_closed(start, watermark):
                     break
                 if gran.end(start) > self._emitted[name]:
                     output.aggregates.extend(self._aggregates(gran, start))
-                    self._emitted[name] = gran.end(start)
+                    output.closing.append((name, start))
                     output.closed_windows += 1
-                for bucket in range(self._buckets):
-                    self._open_rows.pop((name, start, bucket), None)
                 if gran.is_expired(start, watermark):
-                    for bucket in range(self._buckets):
-                        self._store.delete(row_key(name, start, self.partition, bucket))
-                    starts.discard(start)
+                    output.expiring.append((name, start))
                     output.expired_windows += 1
         return output
 
     def _aggregates(self, gran: Granularity, start: int) -> Iterable[WindowAggregate]:
         for bucket in range(self._buckets):
-            found = self._store.get(row_key(gran.name, start, self.partition, bucket))
+            found = self._load(row_key(gran.name, start, self.partition, bucket))
             if found is None:
                 continue
-            for link_id, (account_id, total, bot, countries, slug) in sorted(found["l"].items()):
+            for link_id, link in sorted(found.links.items()):
                 yield WindowAggregate(
                     granularity=gran.name,
                     window_start_ms=start,
                     window_end_ms=gran.end(start),
                     link_id=link_id,
-                    account_id=account_id,
-                    slug=slug,
-                    clicks=total,
-                    bot=bot,
+                    account_id=link.account_id,
+                    slug=link.slug,
+                    clicks=link.total,
+                    bot=link.bot,
                     countries={
-                        (None if country == UNKNOWN_COUNTRY else country): (c[0], c[1])
-                        for country, c in sorted(countries.items())
+                        (None if country == UNKNOWN_COUNTRY else country): (c.total, c.bot)
+                        for country, c in sorted(link.countries.items())
                     },
                 )
+
+    def _load(self, key: str) -> Row | None:
+        data = self._store.get(key)
+        return None if data is None else decode_row(data)
 
     def _save_meta(self) -> None:
         self._store.set(

@@ -4,9 +4,12 @@ Tree::
 
     ClickpipeError (schemas.errors)
     └── WorkerError                 raised on purpose by the stream worker
-        └── AuthError               a stats request could not be given an account scope
-            ├── InvalidKeyError     no key, or a key the producer does not know: answer 401
-            └── AuthUnavailableError  the producer's account API did not answer: answer 503 (retriable)
+        ├── AuthError               a stats request could not be given an account scope
+        │   ├── InvalidKeyError     no key, or a key the producer does not know: answer 401
+        │   └── AuthUnavailableError  the producer's account API did not answer: answer 503 (retriable)
+        └── BadQueryError           a stats query parameter is missing or wrong: answer 400
+
+Callers decide by type and by fields (``parameter``, ``status``), never by an error's text.
 """
 
 from __future__ import annotations
@@ -39,3 +42,16 @@ class AuthUnavailableError(AuthError):
         super().__init__(reason)
         self.status = status
         """The account service's HTTP status, when it answered at all."""
+
+
+class BadQueryError(WorkerError):
+    """A stats query parameter is missing or wrong. Catch it to answer 400; ``reason`` is safe to show.
+
+    ``parameter`` names the parameter at fault (``from``, ``to``, ``granularity``, ``limit``), or ``range``
+    when the parameters are each valid but do not fit together.
+    """
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        super().__init__(reason)
+        self.parameter = parameter
+        self.reason = reason

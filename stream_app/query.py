@@ -23,9 +23,9 @@ def visible(rows: Rows, account_id: str | None) -> Iterator[tuple[int, int, bool
         if account_id is None:
             yield start, end, closed, row
             continue
-        links = {link_id: entry for link_id, entry in row["l"].items() if entry[0] == account_id}
+        links = {link_id: link for link_id, link in row.links.items() if link.account_id == account_id}
         if links:
-            yield start, end, closed, {"o": row["o"], "l": links}
+            yield start, end, closed, Row(row.last_offset, links)
 
 
 def uncovered(parts: Iterable[Iterable[int]], partition_count: int) -> list[int]:
@@ -53,17 +53,16 @@ def link_series(rows: Iterable[tuple[int, int, bool, Row]], link_id: str) -> dic
     """
     windows: dict[int, dict[str, Any]] = {}
     for start, end, closed, row in rows:
-        entry = row["l"].get(link_id)
-        if entry is None:
+        link = row.links.get(link_id)
+        if link is None:
             continue
-        _, total, bot, countries, _ = entry
         point = windows.setdefault(
             start,
             {"window_start": start, "window_end": end, "closed": closed, **split(0, 0), "countries": {}},
         )
-        _add(point, split(total, bot))
-        for country, (c_total, c_bot) in countries.items():
-            _add(point["countries"].setdefault(country, split(0, 0)), split(c_total, c_bot))
+        _add(point, split(link.total, link.bot))
+        for country, counts in link.countries.items():
+            _add(point["countries"].setdefault(country, split(0, 0)), split(counts.total, counts.bot))
     return _series_answer(list(windows.values()))
 
 
@@ -95,9 +94,9 @@ def countries(rows: Iterable[tuple[int, int, bool, Row]]) -> dict[str, Any]:
     """Return clicks by country over the rows: ``{"countries": {country: split}, "totals": split}``."""
     by_country: dict[str, Split] = {}
     for _, _, _, row in rows:
-        for _, _, _, link_countries, _ in row["l"].values():
-            for country, (total, bot) in link_countries.items():
-                _add(by_country.setdefault(country, split(0, 0)), split(total, bot))
+        for link in row.links.values():
+            for country, counts in link.countries.items():
+                _add(by_country.setdefault(country, split(0, 0)), split(counts.total, counts.bot))
     return _countries_answer(by_country)
 
 
@@ -123,12 +122,12 @@ def top_links(rows: Iterable[tuple[int, int, bool, Row]], limit: int) -> dict[st
     bot}]}``."""
     by_link: dict[str, dict[str, Any]] = {}
     for _, _, _, row in rows:
-        for link_id, (account_id, total, bot, _, slug) in row["l"].items():
+        for link_id, link in row.links.items():
             entry = by_link.setdefault(
-                link_id, {"link_id": link_id, "slug": slug, "account_id": account_id, **split(0, 0)}
+                link_id, {"link_id": link_id, "slug": link.slug, "account_id": link.account_id, **split(0, 0)}
             )
-            entry["slug"] = slug or entry["slug"]
-            _add(entry, split(total, bot))
+            entry["slug"] = link.slug or entry["slug"]
+            _add(entry, split(link.total, link.bot))
     return _top_answer(by_link.values(), limit)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import faust
@@ -12,6 +12,10 @@ from faust.types import TableT
 from stream_app.engine import Output, PartitionEngine
 from stream_app.faust_internals import generation, partition_context, recovery_completed
 from stream_app.windows import Granularity
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 class TableRowStore:
@@ -35,7 +39,10 @@ class TableRowStore:
 
 
 class Partitions:
-    """The engines of the source partitions this worker owns, created after recovery, dropped on revoke."""
+    """The engines of the source partitions this worker owns, created after recovery, dropped on revoke.
+
+    ``clock`` returns the wall clock in epoch milliseconds, used when a call passes no ``wall_ms``.
+    """
 
     def __init__(
         self,
@@ -48,8 +55,10 @@ class Partitions:
         idle_ms: int,
         buckets: int,
         max_skew_ms: int,
+        clock: Callable[[], int] = _now_ms,
     ) -> None:
         self._app = app
+        self._clock = clock
         self._store = TableRowStore(table)
         self._topic = topic
         self.granularities = tuple(granularities)
@@ -69,14 +78,26 @@ class Partitions:
     def process(self, partition: int, clicks: Sequence[Any], wall_ms: int | None = None) -> Output:
         """Fold a batch of one partition's clicks into its state."""
         with partition_context(self._app, self._topic, partition):
-            return self._engine(partition).process(clicks, wall_ms or _now_ms())
+            return self._engine(partition).process(clicks, self._clock() if wall_ms is None else wall_ms)
 
     def tick(self, wall_ms: int | None = None) -> Iterator[tuple[int, Output]]:
         """Advance idle partitions' watermarks; yield what each partition closed."""
-        now = wall_ms or _now_ms()
+        now = self._clock() if wall_ms is None else wall_ms
         for partition in self.owned():
             with partition_context(self._app, self._topic, partition):
                 yield partition, self._engine(partition).tick(now)
+
+    def mark_emitted(self, partition: int, output: Output) -> None:
+        """Record that ``output``'s aggregates were sent (see ``PartitionEngine.mark_emitted``).
+
+        Skipped when a rebalance came in between: the engine that made ``output`` is gone, and whichever
+        engine owns the partition now finds those windows not emitted and sends them again.
+        """
+        engine = self._engines.get(partition)
+        if engine is None or generation(self._app) != self._generation:
+            return
+        with partition_context(self._app, self._topic, partition):
+            engine.mark_emitted(output)
 
     def engines(self) -> Iterator[tuple[int, PartitionEngine]]:
         """Yield (partition, engine) for owned partitions, each read inside its partition context."""
@@ -101,7 +122,3 @@ class Partitions:
                 max_skew_ms=self._max_skew_ms,
             )
         return engine
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

@@ -25,7 +25,7 @@ from stream_app import query
 from stream_app.aggregation import Row
 from stream_app.auth import Authenticator, Scope
 from stream_app.engine import PartitionEngine
-from stream_app.errors import AuthUnavailableError, InvalidKeyError
+from stream_app.errors import AuthUnavailableError, BadQueryError, InvalidKeyError
 from stream_app.windows import Granularity
 
 MAX_WINDOWS = 50_000
@@ -34,10 +34,6 @@ MAX_WINDOWS = 50_000
 EARLIEST_MS = 0
 LATEST_MS = int(datetime(9000, 1, 1, tzinfo=UTC).timestamp() * 1000)
 """Query times outside [1970, 9000] are refused: window bounds near years 1 and 9999 do not render."""
-
-
-class BadRequest(ValueError):
-    """A query parameter is missing or wrong; the message says which and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +48,16 @@ class Range:
 def parse_time(name: str, value: str | None) -> int:
     """Return epoch milliseconds of an ISO 8601 time (UTC when no offset is given)."""
     if not value:
-        raise BadRequest(f"'{name}' is required (ISO 8601, e.g. 2026-11-28T10:00:00Z)")
+        raise BadQueryError(name, f"'{name}' is required (ISO 8601, e.g. 2026-11-28T10:00:00Z)")
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC)
         ms = int(moment.timestamp() * 1000)
     except (ValueError, OverflowError) as exc:  # not ISO 8601, or out of datetime's range with its offset
-        raise BadRequest(f"'{name}' is not an ISO 8601 time in range: {value[:64]!r}") from exc
+        raise BadQueryError(name, f"'{name}' is not an ISO 8601 time in range: {value[:64]!r}") from exc
     if not EARLIEST_MS <= ms <= LATEST_MS:
-        raise BadRequest(f"'{name}' must be between {_iso(EARLIEST_MS)} and {_iso(LATEST_MS)}")
+        raise BadQueryError(name, f"'{name}' must be between {_iso(EARLIEST_MS)} and {_iso(LATEST_MS)}")
     return ms
 
 
@@ -69,13 +65,15 @@ def parse_range(params: dict[str, str], sizes: dict[str, int]) -> Range:
     """Validate ``from``, ``to`` and ``granularity`` against the configured window sizes (ms)."""
     granularity = params.get("granularity", "minute")
     if granularity not in sizes:
-        raise BadRequest(f"'granularity' must be one of {', '.join(sizes)}, not {granularity!r}")
+        raise BadQueryError(
+            "granularity", f"'granularity' must be one of {', '.join(sizes)}, not {granularity!r}"
+        )
     from_ms = parse_time("from", params.get("from"))
     to_ms = parse_time("to", params.get("to"))
     if to_ms <= from_ms:
-        raise BadRequest("'to' must be after 'from'")
+        raise BadQueryError("range", "'to' must be after 'from'")
     if (to_ms - from_ms) // sizes[granularity] > MAX_WINDOWS:
-        raise BadRequest(f"the range spans more than {MAX_WINDOWS} {granularity} windows")
+        raise BadQueryError("range", f"the range spans more than {MAX_WINDOWS} {granularity} windows")
     return Range(granularity, from_ms, to_ms)
 
 
@@ -84,7 +82,7 @@ def parse_limit(params: dict[str, str]) -> int:
     raw = params.get("limit", "10")
     # isdigit() alone accepts "²" and other Unicode digits that int() refuses.
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 4) or not 1 <= int(raw) <= 1000:
-        raise BadRequest(f"'limit' must be an integer from 1 to 1000, not {raw[:16]!r}")
+        raise BadQueryError("limit", f"'limit' must be an integer from 1 to 1000, not {raw[:16]!r}")
     return int(raw)
 
 
@@ -156,8 +154,8 @@ def register_views(
         params = dict(request.query)
         try:
             mine = {**local(params, scope), "partitions": partitions.owned()}
-        except BadRequest as exc:
-            return view.json({"error": str(exc)}, status=400)
+        except BadQueryError as exc:
+            return view.json({"error": exc.reason, "parameter": exc.parameter}, status=400)
         if params.get("scope") == "local":
             return view.json(mine)
         forwarded = {name: params[name] for name in FORWARDED if name in params}

@@ -44,12 +44,6 @@ DEFAULT_MAX_SKEW_MS = 300_000
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
-DAY_MS = 86_400_000
-
-DEFAULT_GRANULARITIES = (
-    Granularity("minute", MINUTE_MS, retention_ms=DAY_MS),
-    Granularity("hour", HOUR_MS, retention_ms=30 * DAY_MS),
-)
 
 
 @dataclass(slots=True)

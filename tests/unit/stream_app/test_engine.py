@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from stream_app.aggregation import Click
+from stream_app.aggregation import Click, Counts, LinkCounts
 from stream_app.engine import PartitionEngine
 from stream_app.windows import HOUR_MS, MINUTE_MS, Granularity
 
@@ -53,9 +53,9 @@ def click(
 
 def minute_totals(part: PartitionEngine, start: int) -> dict[str, int]:
     return {
-        link: entry[1]
+        link_id: link.total
         for _, row in part.windows("minute", start, start + 1)
-        for link, entry in row["l"].items()
+        for link_id, link in row.links.items()
     }
 
 
@@ -71,12 +71,16 @@ def test_counts_by_window_link_country_and_bot() -> None:
         wall_ms=T0,
     )
     first_minute = {
-        link: entry for _, row in part.windows("minute", T0, T0 + 1) for link, entry in row["l"].items()
+        link_id: link for _, row in part.windows("minute", T0, T0 + 1) for link_id, link in row.links.items()
     }
-    assert first_minute["a"] == ["acct", 2, 1, {"DE": [1, 0], "FR": [1, 1]}, None]
-    assert first_minute["b"] == ["acct", 1, 0, {"unknown": [1, 0]}, None]
+    assert first_minute["a"] == LinkCounts("acct", 2, 1, {"DE": Counts(1, 0), "FR": Counts(1, 1)}, None)
+    assert first_minute["b"] == LinkCounts("acct", 1, 0, {"unknown": Counts(1, 0)}, None)
     assert minute_totals(part, T0 + MINUTE_MS) == {"a": 1}
-    hour = {link: entry[1] for _, row in part.windows("hour", T0, T0 + 1) for link, entry in row["l"].items()}
+    hour = {
+        link_id: link.total
+        for _, row in part.windows("hour", T0, T0 + 1)
+        for link_id, link in row.links.items()
+    }
     assert hour == {"a": 3, "b": 1}
 
 
@@ -94,7 +98,11 @@ def test_a_click_after_its_window_closed_goes_to_late_and_is_not_counted() -> No
     out = part.process([click(1, T0 + 30_000)], wall_ms=T0)
     assert [(late.offset, windows) for late, windows in out.late] == [(1, ("minute",))]
     assert minute_totals(part, T0) == {}
-    hour = {link: entry[1] for _, row in part.windows("hour", T0, T0 + 1) for link, entry in row["l"].items()}
+    hour = {
+        link_id: link.total
+        for _, row in part.windows("hour", T0, T0 + 1)
+        for link_id, link in row.links.items()
+    }
     assert hour == {"a": 2}  # the hour window was still open
 
 
@@ -111,8 +119,39 @@ def test_a_closed_window_is_emitted_once_with_its_final_counts() -> None:
     )
     assert (aggregate.link_id, aggregate.clicks, aggregate.bot, aggregate.human) == ("a", 2, 1, 1)
     assert aggregate.countries == {"DE": (1, 0), None: (1, 1)}
+    part.mark_emitted(out)
     again = part.process([click(3, T0 + MINUTE_MS + GRACE + 10)], wall_ms=T0)
     assert again.aggregates == []
+
+
+def test_a_closed_window_is_emitted_again_until_it_is_recorded_as_emitted() -> None:
+    store = DictStore()
+    part = engine(store)
+    part.process([click(0, T0 + 1_000)], wall_ms=T0)
+    first = part.process([click(1, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
+    assert [(a.link_id, a.clicks) for a in first.aggregates] == [("a", 1)]
+    # Not recorded (the send failed, or the worker died before it was acknowledged): a restarted worker
+    # over what the store holds now sends the same aggregate again.
+    restarted = engine(store)
+    again = restarted.tick(T0)
+    assert again.aggregates == first.aggregates
+    restarted.mark_emitted(again)
+    assert engine(store).tick(T0).aggregates == []
+
+
+def test_an_expired_window_is_deleted_only_once_its_aggregates_are_recorded() -> None:
+    store = DictStore()
+    engine(store).process([click(0, T0)], wall_ms=T0)
+    late_restart = engine(store, idle_ms=1)
+    late_restart.tick(T0 + 11 * MINUTE_MS)  # starts watching the (idle) partition
+    out = late_restart.tick(T0 + 11 * MINUTE_MS + GRACE)  # minute T0 closes and expires at once
+    assert ([a.window_start_ms for a in out.aggregates if a.granularity == "minute"], out.expiring) == (
+        [T0],
+        [("minute", T0)],
+    )
+    assert any(key.startswith(f"minute|{T0}|") for key in store.data)  # still there to be emitted again
+    late_restart.mark_emitted(out)
+    assert not any(key.startswith(f"minute|{T0}|") for key in store.data)
 
 
 def test_a_replayed_batch_is_not_counted_twice() -> None:
@@ -151,6 +190,7 @@ def test_windows_expire_after_retention_also_after_a_restart() -> None:
     restarted.tick(T0 + 11 * MINUTE_MS)  # starts watching the (idle) partition
     out = restarted.tick(T0 + 11 * MINUTE_MS + GRACE)
     assert out.expired_windows == 1
+    restarted.mark_emitted(out)
     assert minute_totals(restarted, T0) == {}
     assert not any(key.startswith(f"minute|{T0}|") for key in store.data)
     assert any(key.startswith(f"hour|{T0 - T0 % HOUR_MS}|") for key in store.data)  # hour kept for 24h
@@ -175,7 +215,7 @@ def test_rows_are_written_once_per_batch_not_per_click() -> None:
 def test_the_latest_slug_is_kept_and_emitted() -> None:
     part = engine(DictStore())
     part.process([click(0, T0, slug="old"), click(1, T0 + 1, slug="new"), click(2, T0 + 2)], wall_ms=T0)
-    assert [row["l"]["a"][4] for _, row in part.windows("minute", T0, T0 + 1)] == ["new"]
+    assert [row.links["a"].slug for _, row in part.windows("minute", T0, T0 + 1)] == ["new"]
     out = part.process([click(3, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
     assert [aggregate.slug for aggregate in out.aggregates] == ["new"]
 

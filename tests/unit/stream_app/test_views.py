@@ -195,20 +195,21 @@ async def test_faust_own_pages_are_not_served() -> None:
 
 
 @pytest.mark.parametrize(
-    "params",
+    ("params", "parameter"),
     [
-        {"limit": "²"},
-        {"from": "0001-01-01T00:00:00+01:00"},
-        {"to": "9999-12-31T23:59:59-01:00"},
-        {"from": "9999-12-31T22:00:00Z", "to": "9999-12-31T23:59:59Z"},
+        ({"limit": "²"}, "limit"),
+        ({"from": "0001-01-01T00:00:00+01:00"}, "from"),
+        ({"to": "9999-12-31T23:59:59-01:00"}, "to"),
+        ({"from": "9999-12-31T22:00:00Z", "to": "9999-12-31T23:59:59Z"}, "from"),
     ],
 )
 async def test_hostile_parameters_get_400_with_a_reason(
-    client: TestClient[Any, Any], params: dict[str, str]
+    client: TestClient[Any, Any], params: dict[str, str], parameter: str
 ) -> None:
     status, body = await _get(client, "/api/stats/top-links", ALICE, **params)
     assert status == 400
     assert body["error"]
+    assert body["parameter"] == parameter
 
 
 @pytest.mark.parametrize(
