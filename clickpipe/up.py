@@ -32,7 +32,7 @@ from clickpipe.broker import EmbeddedBroker, port_answers
 from clickpipe.errors import PortInUseError, ServiceError, ServiceExitedError, ServiceNotReadyError
 from clickpipe.kafka import KafkaCluster
 from clickpipe.process import ChildProcess, Guard
-from producer.links import new_api_key
+from producer.keys import new_api_key
 from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
 
 

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Protocol
 
-from producer.keys import new_api_key as new_api_key  # clickpipe.up imports it from here
-
 
 class LinkState(enum.Enum):
     """Whether a link redirects."""

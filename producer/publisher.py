@@ -294,8 +294,9 @@ class KafkaClickPublisher:
             self._replaying = (batch, undelivered)
             return False
         self._replaying = None
-        await self._spool.run(lambda spool: spool.ack(batch))
+        # Delivered: counted before the ack, which stop() may cancel (the ack itself is shielded).
         self._metrics.clicks_replayed.inc(len(batch.records))
+        await self._spool.run(lambda spool: spool.ack(batch))
         return True
 
     async def _send(self, producer: AIOKafkaProducer, records: Sequence[Record]) -> list[Record]:

@@ -165,7 +165,9 @@ async def test_a_broker_outage_spools_and_replays_in_order(tmp_path: Path) -> No
     await eventually(lambda: len(fake.sent) == 150)
     await pub.stop()
     assert in_order(fake, 150)  # spooled first, later ones behind them
-    assert metric(metrics, "clicks_replayed") == 150
+    # The later 50 are spooled too, unless the replay of the first 100 was under way when they came and
+    # ended first (spool I/O runs on its own thread): then they follow the replay straight from the queue.
+    assert 100 <= metric(metrics, "clicks_replayed") <= 150
     assert metric(metrics, "clicks_dropped") == 0
 
 
