@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -291,10 +292,14 @@ class KafkaCluster:
 
     def restart(self, node_id: int) -> None:
         """Start a stopped node again on its ports and data, and wait until it answers."""
+        self.start_node(node_id)
+        self.wait_ready([node_id])
+
+    def start_node(self, node_id: int) -> None:
+        """Start a stopped node again on its ports and data, without waiting (see ``wait_ready``)."""
         if self.alive(node_id):
             raise ValueError(f"node {node_id} is running")
         self._spawn(self.node(node_id))
-        self.wait_ready([node_id])
 
     def wait_ready(self, node_ids: list[int]) -> None:
         """Wait until each node's broker port accepts connections (Kafka opens it once the broker is up).
@@ -421,6 +426,10 @@ class KafkaCluster:
         (self.data_dir / _NODES_FILE).write_text(json.dumps(kept))
 
     def _spawn(self, node: KafkaNode) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            # PR_SET_PDEATHSIG follows the thread that forked: a node started from a worker thread would be
+            # SIGTERMed when that thread ends (an executor's thread, say), long before this process does.
+            raise RuntimeError("start Kafka nodes from the main thread (then wait_ready may run anywhere)")
         self._close_log(node.node_id)
         self._logs[node.node_id] = out = self.log_path(node.node_id).open("ab")
         self._processes[node.node_id] = subprocess.Popen(  # noqa: S603 - our own java command

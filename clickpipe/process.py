@@ -27,7 +27,11 @@ _PR_SET_PDEATHSIG = 1
 
 
 def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """A ``preexec_fn``: ask Linux to SIGTERM this child when its parent dies."""
+    """A ``preexec_fn``: ask Linux to SIGTERM this child when its parent dies.
+
+    Linux ties this to the parent *thread*: start such children from the main thread, or they are
+    SIGTERMed when the thread that started them ends.
+    """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,21 @@ def test_a_cluster_has_one_or_three_nodes() -> None:
         KafkaCluster(2)
     with pytest.raises(ValueError, match="fixed port"):
         KafkaCluster(3, port=9092)
+
+
+def test_nodes_are_started_from_the_main_thread_only(tmp_path: Path) -> None:
+    """A node started from another thread would die with that thread (PR_SET_PDEATHSIG follows threads)."""
+    cluster = KafkaCluster(1, data_dir=tmp_path)
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            cluster.start_node(1)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join()
+    assert len(errors) == 1 and "main thread" in str(errors[0])
+    assert not cluster.alive(1)
