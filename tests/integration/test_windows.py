@@ -9,11 +9,10 @@ import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from clickpipe.admin import ensure_topics
 from schemas.aggregates import WindowAggregateCodec
@@ -21,6 +20,7 @@ from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
 from schemas.topics import TopicSpec
 from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics, get_stats
+from tests.kafka_io import consume
 
 CODEC = LinkClickCodec()
 MINUTE = timedelta(minutes=1)
@@ -49,23 +49,6 @@ async def _produce(broker: Broker, topic: str, clicks: list[LinkClick]) -> None:
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-
-
-async def _consume(broker: Broker, topic: str, count: int, timeout: float = 60) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    messages: list[Any] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while len(messages) < count and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=500)
-            for batch in batches.values():
-                messages.extend(batch)
-    finally:
-        await consumer.stop()
-    return messages
 
 
 def _range(center: datetime, granularity: str = "hour") -> dict[str, str]:
@@ -131,13 +114,13 @@ async def test_closed_windows_are_emitted_and_late_clicks_set_aside(
     await _wait_for_total(worker, window, 4)
     await _produce(broker, topics.clicks, [late])
 
-    [late_message] = await _consume(broker, output_topics["late_topic"], 1)
+    [late_message] = await consume(broker, output_topics["late_topic"], 1)
     assert CODEC.decode(late_message.value).event_id == late.event_id
     assert dict(late_message.headers)["late.windows"] == b"minute"
 
     aggregates = [
         WindowAggregateCodec().decode(m.value)
-        for m in await _consume(broker, output_topics["aggregates_topic"], 1)
+        for m in await consume(broker, output_topics["aggregates_topic"], 1)
     ]
     [minute] = [a for a in aggregates if a.granularity == "minute"]
     assert minute.window_start_ms == int(window.timestamp() * 1000)

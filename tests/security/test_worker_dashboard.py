@@ -11,7 +11,7 @@ import pytest
 
 from schemas.codec import LinkClickCodec
 from tests.fixtures import OPERATOR_KEY, Broker, StartWorker, Topics, sign_in
-from tests.security.kafka import click_at, produce
+from tests.kafka_io import click_at, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

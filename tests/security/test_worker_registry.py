@@ -17,7 +17,7 @@ from clickpipe.broker import free_port
 from schemas.codec import LinkClickCodec
 from schemas.confluent import SchemaRegistryClient, link_click_codec
 from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics, get_stats
-from tests.security.kafka import click_at, consume, produce
+from tests.kafka_io import click_at, consume, produce
 from tests.unit.schemas.test_confluent import FakeRegistry
 
 pytestmark = pytest.mark.integration

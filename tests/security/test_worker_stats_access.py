@@ -25,7 +25,7 @@ from tests.integration.conftest import (
     Topics,
     get_stats,
 )
-from tests.security.kafka import click_at, produce
+from tests.kafka_io import click_at, produce
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pytest
 
 from schemas.codec import LinkClickCodec
 from tests.integration.conftest import OPERATOR, Broker, Service, StartWorker, Topics, get_stats
-from tests.security.kafka import click_at, consume, produce
+from tests.kafka_io import click_at, consume, produce
 
 pytestmark = pytest.mark.integration
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
 from stream_app.aggregation import Click, Counts, LinkCounts
 from stream_app.engine import PartitionEngine
+from stream_app.testing import DictRowStore
 from stream_app.windows import HOUR_MS, MINUTE_MS, Granularity
 
 T0 = int(datetime(2026, 11, 28, 10, 0, tzinfo=UTC).timestamp() * 1000)
@@ -20,23 +19,7 @@ GRANS = (
 GRACE = 5_000
 
 
-class DictStore:
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.writes = 0
-
-    def get(self, key: str) -> Any | None:
-        return self.data.get(key)
-
-    def set(self, key: str, value: Any) -> None:
-        self.data[key] = copy.deepcopy(value)  # like a serialising store: no aliasing
-        self.writes += 1
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
-def engine(store: DictStore, idle_ms: int = 60 * MINUTE_MS) -> PartitionEngine:
+def engine(store: DictRowStore, idle_ms: int = 60 * MINUTE_MS) -> PartitionEngine:
     return PartitionEngine(0, store, GRANS, grace_ms=GRACE, idle_ms=idle_ms, buckets=4)
 
 
@@ -60,7 +43,7 @@ def minute_totals(part: PartitionEngine, start: int) -> dict[str, int]:
 
 
 def test_counts_by_window_link_country_and_bot() -> None:
-    part = engine(DictStore())
+    part = engine(DictRowStore())
     part.process(
         [
             click(0, T0 + 1_000, "a", "DE"),
@@ -85,7 +68,7 @@ def test_counts_by_window_link_country_and_bot() -> None:
 
 
 def test_a_late_click_within_grace_still_counts() -> None:
-    part = engine(DictStore())
+    part = engine(DictRowStore())
     part.process([click(0, T0 + MINUTE_MS + 2_000)], wall_ms=T0)  # watermark: T0 + 1 min - 3 s
     out = part.process([click(1, T0 + 59_000)], wall_ms=T0)
     assert out.late == []
@@ -93,7 +76,7 @@ def test_a_late_click_within_grace_still_counts() -> None:
 
 
 def test_a_click_after_its_window_closed_goes_to_late_and_is_not_counted() -> None:
-    part = engine(DictStore())
+    part = engine(DictRowStore())
     part.process([click(0, T0 + MINUTE_MS + GRACE + 1)], wall_ms=T0)  # closes minute T0
     out = part.process([click(1, T0 + 30_000)], wall_ms=T0)
     assert [(late.offset, windows) for late, windows in out.late] == [(1, ("minute",))]
@@ -107,7 +90,7 @@ def test_a_click_after_its_window_closed_goes_to_late_and_is_not_counted() -> No
 
 
 def test_a_closed_window_is_emitted_once_with_its_final_counts() -> None:
-    part = engine(DictStore())
+    part = engine(DictRowStore())
     part.process([click(0, T0 + 1_000, "a", "DE"), click(1, T0 + 2_000, "a", None, bot=True)], wall_ms=T0)
     out = part.process([click(2, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
     assert out.closed_windows == 1
@@ -125,7 +108,7 @@ def test_a_closed_window_is_emitted_once_with_its_final_counts() -> None:
 
 
 def test_a_closed_window_is_emitted_again_until_it_is_recorded_as_emitted() -> None:
-    store = DictStore()
+    store = DictRowStore()
     part = engine(store)
     part.process([click(0, T0 + 1_000)], wall_ms=T0)
     first = part.process([click(1, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
@@ -140,7 +123,7 @@ def test_a_closed_window_is_emitted_again_until_it_is_recorded_as_emitted() -> N
 
 
 def test_an_expired_window_is_deleted_only_once_its_aggregates_are_recorded() -> None:
-    store = DictStore()
+    store = DictRowStore()
     engine(store).process([click(0, T0)], wall_ms=T0)
     late_restart = engine(store, idle_ms=1)
     late_restart.tick(T0 + 11 * MINUTE_MS)  # starts watching the (idle) partition
@@ -155,7 +138,7 @@ def test_an_expired_window_is_deleted_only_once_its_aggregates_are_recorded() ->
 
 
 def test_a_replayed_batch_is_not_counted_twice() -> None:
-    store = DictStore()
+    store = DictRowStore()
     batch = [click(offset, T0 + offset * 100, f"l{offset % 3}") for offset in range(30)]
     engine(store).process(batch[:20], wall_ms=T0)
     # A crash before the commit: the restarted worker sees offsets 10..29 again.
@@ -168,7 +151,7 @@ def test_a_replayed_batch_is_not_counted_twice() -> None:
 @pytest.mark.parametrize("cut", [1, 7, 13, 29])
 def test_counts_do_not_depend_on_how_the_stream_is_cut_into_batches(cut: int) -> None:
     clicks = [click(offset, T0 + (offset * 7919) % 50_000, f"l{offset % 5}") for offset in range(30)]
-    whole, split = engine(DictStore()), engine(DictStore())
+    whole, split = engine(DictRowStore()), engine(DictRowStore())
     whole.process(clicks, wall_ms=T0)
     split.process(clicks[:cut], wall_ms=T0)
     split.process(clicks[cut:], wall_ms=T0)
@@ -176,7 +159,7 @@ def test_counts_do_not_depend_on_how_the_stream_is_cut_into_batches(cut: int) ->
 
 
 def test_an_idle_partition_closes_its_windows_on_the_wall_clock() -> None:
-    part = engine(DictStore(), idle_ms=10_000)
+    part = engine(DictRowStore(), idle_ms=10_000)
     part.process([click(0, T0 + 1_000)], wall_ms=T0 + 1_000)
     assert part.tick(T0 + 5_000).aggregates == []  # not idle yet
     out = part.tick(T0 + MINUTE_MS + GRACE + 10_000)
@@ -184,7 +167,7 @@ def test_an_idle_partition_closes_its_windows_on_the_wall_clock() -> None:
 
 
 def test_windows_expire_after_retention_also_after_a_restart() -> None:
-    store = DictStore()
+    store = DictRowStore()
     engine(store).process([click(0, T0)], wall_ms=T0)
     restarted = engine(store, idle_ms=1)
     restarted.tick(T0 + 11 * MINUTE_MS)  # starts watching the (idle) partition
@@ -197,14 +180,14 @@ def test_windows_expire_after_retention_also_after_a_restart() -> None:
 
 
 def test_the_watermark_survives_a_restart() -> None:
-    store = DictStore()
+    store = DictRowStore()
     engine(store).process([click(0, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
     out = engine(store).process([click(1, T0 + 1_000)], wall_ms=T0)
     assert [windows for _, windows in out.late] == [("minute",)]
 
 
 def test_rows_are_written_once_per_batch_not_per_click() -> None:
-    store = DictStore()
+    store = DictRowStore()
     engine(store).process(
         [click(offset, T0 + offset, f"l{offset % 50}") for offset in range(1_000)], wall_ms=T0
     )
@@ -213,7 +196,7 @@ def test_rows_are_written_once_per_batch_not_per_click() -> None:
 
 
 def test_the_latest_slug_is_kept_and_emitted() -> None:
-    part = engine(DictStore())
+    part = engine(DictRowStore())
     part.process([click(0, T0, slug="old"), click(1, T0 + 1, slug="new"), click(2, T0 + 2)], wall_ms=T0)
     assert [row.links["a"].slug for _, row in part.windows("minute", T0, T0 + 1)] == ["new"]
     out = part.process([click(3, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
@@ -224,7 +207,7 @@ YEAR_9999 = int(datetime(9999, 12, 31, tzinfo=UTC).timestamp() * 1000)
 
 
 def test_a_click_from_the_far_future_is_set_aside_and_ordinary_clicks_still_count() -> None:
-    store = DictStore()
+    store = DictRowStore()
     part = PartitionEngine(
         0, store, GRANS, grace_ms=GRACE, idle_ms=60 * MINUTE_MS, buckets=4, max_skew_ms=300_000
     )
@@ -242,7 +225,7 @@ def test_a_click_from_the_far_future_is_set_aside_and_ordinary_clicks_still_coun
 
 def test_the_skew_is_measured_against_the_wall_clock_given() -> None:
     part = PartitionEngine(
-        0, DictStore(), GRANS, grace_ms=GRACE, idle_ms=MINUTE_MS, buckets=4, max_skew_ms=10_000
+        0, DictRowStore(), GRANS, grace_ms=GRACE, idle_ms=MINUTE_MS, buckets=4, max_skew_ms=10_000
     )
     assert [f.click.offset for f in part.process([click(0, T0 + 10_001)], wall_ms=T0).future] == [0]
     assert part.process([click(1, T0 + 10_001)], wall_ms=T0 + 1).future == []
@@ -250,7 +233,7 @@ def test_the_skew_is_measured_against_the_wall_clock_given() -> None:
 
 
 def test_a_watermark_poisoned_in_old_state_is_healed_and_counting_resumes() -> None:
-    store = DictStore()
+    store = DictRowStore()
     store.set(
         "meta|0",
         {

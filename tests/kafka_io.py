@@ -1,4 +1,4 @@
-"""Small helpers of the hostile-input suite: raw produce and consume, clicks at a given time."""
+"""Helpers of the integration and hostile-input suites: raw produce and consume, clicks at a given time."""
 
 from __future__ import annotations
 
