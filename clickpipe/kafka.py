@@ -260,11 +260,11 @@ class KafkaCluster:
             KafkaSetupError: Java or the jars are missing.
             BrokerStartError: a port is taken, a node exited or did not answer in time.
         """
-        self._java, self._libs = java_binary(), kafka_libs()
-        for node in self.nodes:
-            if port_answers(node.host, node.port):
-                raise BrokerStartError(f"port {node.address} is already in use")
-        try:
+        try:  # whatever fails, nothing is left behind: no process, no temporary directory
+            self._java, self._libs = java_binary(), kafka_libs()
+            for node in self.nodes:
+                if port_answers(node.host, node.port):
+                    raise BrokerStartError(f"port {node.address} is already in use")
             self._format()
             for node in self.nodes:
                 self._spawn(node)

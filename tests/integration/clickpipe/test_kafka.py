@@ -72,9 +72,12 @@ def test_nodes_are_stopped_when_the_block_fails(tmp_path: Path) -> None:
     assert not kafka.data_dir.exists()  # a temporary data dir is removed
 
 
-def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
-    with KafkaCluster(1) as first, pytest.raises(BrokerStartError, match="already in use"):
-        KafkaCluster(1, port=first.nodes[0].port).start()
+def test_a_taken_port_is_a_clear_error_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    with KafkaCluster(1) as first:
+        second = KafkaCluster(1, port=first.nodes[0].port)
+        with pytest.raises(BrokerStartError, match="already in use"):
+            second.start()
+        assert not second.data_dir.exists()
 
 
 def test_nodes_die_with_a_killed_parent(tmp_path: Path) -> None:
