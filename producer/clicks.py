@@ -74,13 +74,11 @@ def visit(
 
     A visit to a live link is a LINK_CLICK; to a missing, disabled or expired one, an event of that type.
     """
+    user_agent = cap(user_agent, MAX_USER_AGENT)
     if link is None:
-        return None, Visit(
-            EventType.LINK_NOT_FOUND, slug, None, None, geo, now, cap(user_agent, MAX_USER_AGENT), referer
-        )
+        return None, Visit(EventType.LINK_NOT_FOUND, slug, None, None, geo, now, user_agent, referer)
     state = link.state(now)
     destination = choose_destination(link, geo.country)
-    user_agent = cap(user_agent, MAX_USER_AGENT)
     seen = Visit(_EVENT_TYPE[state], slug, link, destination, geo, now, user_agent, referer)
     return (destination if state is LinkState.LIVE else None), seen
 

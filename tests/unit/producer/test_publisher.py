@@ -123,7 +123,7 @@ def publisher(
     factory = options.pop("producer_factory", lambda: fake)
     return KafkaClickPublisher(
         factory,
-        Spool(spool_dir),
+        options.pop("spool", None) or Spool(spool_dir),
         "clicks",
         metrics,
         retry_seconds=0.02,
@@ -413,15 +413,7 @@ async def test_a_failed_sender_is_reported_as_failed(tmp_path: Path) -> None:
 
 async def test_past_the_spool_cap_clicks_are_dropped_and_counted_only_then(tmp_path: Path) -> None:
     fake, metrics = FakeProducer(down=True), ProducerMetrics()
-    pub = KafkaClickPublisher(
-        lambda: fake,  # type: ignore[arg-type,return-value]
-        Spool(tmp_path, max_bytes=2_000),
-        "clicks",
-        metrics,
-        retry_seconds=0.02,
-        rejected=InMemoryRejectedSink(),
-        queue_size=1,
-    )
+    pub = publisher(fake, tmp_path, metrics, spool=Spool(tmp_path, max_bytes=2_000), queue_size=1)
     for i in range(40):  # not started: all but the first overflow to the spool, one at a time
         pub.publish(click(i))
     spooled, dropped = metric(metrics, "clicks_spooled"), metric(metrics, "clicks_dropped")
@@ -540,14 +532,7 @@ class SlowSpool(Spool):
 async def test_spool_writes_do_not_block_the_event_loop(tmp_path: Path) -> None:
     fake, metrics = FakeProducer(down=True), ProducerMetrics()
     spool = SlowSpool(tmp_path)
-    pub = KafkaClickPublisher(
-        lambda: fake,  # type: ignore[arg-type,return-value]
-        spool,
-        "clicks",
-        metrics,
-        retry_seconds=0.02,
-        rejected=InMemoryRejectedSink(),
-    )
+    pub = publisher(fake, tmp_path, metrics, spool=spool)
     await pub.start()
     pub.publish(click(0))  # the broker is down: the sender spools it
     await eventually(spool.appending.is_set)
@@ -564,15 +549,7 @@ async def test_spool_writes_do_not_block_the_event_loop(tmp_path: Path) -> None:
 async def test_a_spool_write_under_way_when_stop_cancels_the_sender_is_kept_once(tmp_path: Path) -> None:
     fake, metrics = FakeProducer(down=True), ProducerMetrics()
     spool = SlowSpool(tmp_path / "spool")
-    pub = KafkaClickPublisher(
-        lambda: fake,  # type: ignore[arg-type,return-value]
-        spool,
-        "clicks",
-        metrics,
-        retry_seconds=0.02,
-        rejected=InMemoryRejectedSink(),
-        drain_timeout=0,
-    )
+    pub = publisher(fake, tmp_path, metrics, spool=spool, drain_timeout=0)
     await pub.start()
     for i in range(3):
         pub.publish(click(i))
