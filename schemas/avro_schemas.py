@@ -10,7 +10,7 @@ from typing import Any, cast
 from fastavro import parse_schema
 
 #: Every version of the LinkClick schema, oldest first. The last one is what producers write.
-LINK_CLICK_VERSIONS: tuple[str, ...] = ("link_click.v1.avsc", "link_click.v2.avsc")
+LINK_CLICK_VERSIONS: tuple[str, ...] = ("link_click.v1.avsc", "link_click.v2.avsc", "link_click.v3.avsc")
 
 
 @cache

@@ -50,6 +50,14 @@ class LinkClick:
     region: str | None = None
     continent: str | None = None
     is_bot: bool = False
+    device: str | None = None
+    browser: str | None = None
+    os: str | None = None
+    referer_domain: str | None = None
+    rule: str | None = None
+    bot_reason: str | None = None
+    visitor: int | None = None
+    """A signed 64-bit visitor key (see the v3 schema); never the IP."""
 
     def __post_init__(self) -> None:
         # fastavro would write a naive datetime in the host's local time and read it back as UTC.
@@ -75,6 +83,13 @@ class LinkClick:
             "region": self.region,
             "continent": self.continent,
             "is_bot": self.is_bot,
+            "device": self.device,
+            "browser": self.browser,
+            "os": self.os,
+            "referer_domain": self.referer_domain,
+            "rule": self.rule,
+            "bot_reason": self.bot_reason,
+            "visitor": self.visitor,
         }
 
     @classmethod
@@ -100,6 +115,13 @@ class LinkClick:
             region=record["region"],
             continent=record["continent"],
             is_bot=record["is_bot"],
+            device=record["device"],
+            browser=record["browser"],
+            os=record["os"],
+            referer_domain=record["referer_domain"],
+            rule=record["rule"],
+            bot_reason=record["bot_reason"],
+            visitor=record["visitor"],
         )
 
     @property

@@ -4,11 +4,11 @@ from schemas import link_click_schema, link_click_schemas, load_schema
 
 
 def test_link_click_versions_are_listed_oldest_first():
-    assert link_click_schemas() == [load_schema("link_click.v1.avsc"), load_schema("link_click.v2.avsc")]
+    assert link_click_schemas() == [load_schema(f"link_click.v{n}.avsc") for n in (1, 2, 3)]
 
 
 def test_current_schema_is_the_newest_version():
-    assert link_click_schema() == load_schema("link_click.v2.avsc")
+    assert link_click_schema() == load_schema("link_click.v3.avsc")
     assert link_click_schema()["name"] == "clickpipe.events.LinkClick"
 
 
@@ -26,6 +26,13 @@ def test_every_field_added_after_v1_has_a_default():
         "region",
         "continent",
         "is_bot",
+        "device",
+        "browser",
+        "os",
+        "referer_domain",
+        "rule",
+        "bot_reason",
+        "visitor",
     }
     assert all("default" in field for field in added)
 

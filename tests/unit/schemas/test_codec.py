@@ -1,5 +1,6 @@
 """The click topic's wire format: golden bytes, round trips, bad input, and schema evolution."""
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
@@ -23,7 +24,7 @@ from schemas.codec import HEADER_SIZE, MAGIC
 
 NEW_YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 
-V2_FINGERPRINT = bytes.fromhex("27718c839100ef5b")
+V3_FINGERPRINT = bytes.fromhex("222d06216e240e03")
 V1_FINGERPRINT = bytes.fromhex("af05046dcdb10090")
 
 PINNED_CLICK = LinkClick(
@@ -43,12 +44,19 @@ PINNED_CLICK = LinkClick(
     region="IDF",
     continent="EU",
     is_bot=True,
+    device="mobile",
+    browser="Mobile Safari",
+    os="iOS",
+    referer_domain="ref.example",
+    rule="FR",
+    bot_reason="Googlebot",
+    visitor=-2,
 )
 
 # Written once by LinkClickCodec and checked by hand against the Avro spec; a change here breaks every reader.
 GOLDEN = bytes.fromhex(
     "c3 01"  # single-object magic
-    " 27 71 8c 83 91 00 ef 5b"  # CRC-64-AVRO fingerprint of link_click.v2, little-endian
+    " 22 2d 06 21 6e 24 0e 03"  # CRC-64-AVRO fingerprint of link_click.v3, little-endian
     " 02"  # type: enum index 1 = LINK_CLICK
     " 48 30303030303030302d303030302d343030302d383030302d303030303030303030303031"  # event_id (36 chars)
     " 0a 6c6e6b2d31"  # link_id "lnk-1"
@@ -65,6 +73,13 @@ GOLDEN = bytes.fromhex(
     " 02 06 494446"  # region "IDF"
     " 02 04 4555"  # continent "EU"
     " 01"  # is_bot true
+    " 02 0c 6d6f62696c65"  # device "mobile"
+    " 02 1a 4d6f62696c6520536166617269"  # browser "Mobile Safari"
+    " 02 06 694f53"  # os "iOS"
+    " 02 16 7265662e6578616d706c65"  # referer_domain "ref.example"
+    " 02 04 4652"  # rule "FR"
+    " 02 12 476f6f676c65626f74"  # bot_reason "Googlebot"
+    " 02 03"  # visitor -2 (long, zigzag)
 )
 
 
@@ -81,8 +96,8 @@ def click(**overrides: object) -> LinkClick:
 
 
 def future_schema() -> dict[str, object]:
-    """link_click.v2 as a later producer might ship it: the EventType enum gains LINK_ARCHIVED."""
-    text = resources.files("schemas").joinpath("avro", "link_click.v2.avsc").read_text(encoding="utf-8")
+    """link_click.v3 as a later producer might ship it: the EventType enum gains LINK_ARCHIVED."""
+    text = resources.files("schemas").joinpath("avro", "link_click.v3.avsc").read_text(encoding="utf-8")
     schema = json.loads(text)
     schema["fields"][0]["type"]["symbols"].append("LINK_ARCHIVED")
     return parse_schema(schema, _write_hint=False)  # type: ignore[no-any-return]
@@ -99,19 +114,20 @@ def test_golden_bytes_decode_to_pinned_click():
     assert LinkClickCodec().decode(GOLDEN) == PINNED_CLICK
 
 
-def test_header_is_magic_then_v2_fingerprint():
+def test_header_is_magic_then_v3_fingerprint():
     message = LinkClickCodec().encode(click())
 
     assert MAGIC == b"\xc3\x01"
     assert HEADER_SIZE == 10
-    assert message[:HEADER_SIZE] == b"\xc3\x01" + V2_FINGERPRINT
+    assert message[:HEADER_SIZE] == b"\xc3\x01" + V3_FINGERPRINT
 
 
 def test_schema_fingerprints_are_pinned():
     # A change to a shipped .avsc changes its fingerprint, and readers stop recognising old messages.
-    assert schema_fingerprint(link_click_schema()) == V2_FINGERPRINT
+    assert schema_fingerprint(link_click_schema()) == V3_FINGERPRINT
+    assert schema_fingerprint(load_schema("link_click.v2.avsc")) == bytes.fromhex("27718c839100ef5b")
     assert schema_fingerprint(load_schema("link_click.v1.avsc")) == V1_FINGERPRINT
-    assert AvroCodec(link_click_schema()).writer_fingerprint == V2_FINGERPRINT
+    assert AvroCodec(link_click_schema()).writer_fingerprint == V3_FINGERPRINT
 
 
 def test_schema_fingerprint_matches_avro_spec_test_vector():
@@ -287,6 +303,27 @@ def test_naive_timestamp_is_rejected():
 # --- schema evolution ---------------------------------------------------------------------------------------
 
 
+def test_v2_message_decodes_with_current_reader_and_v3_defaults():
+    v2_record = {**PINNED_CLICK.to_record(), "type": "LINK_CLICK"}
+    for added in ("device", "browser", "os", "referer_domain", "rule", "bot_reason", "visitor"):
+        del v2_record[added]
+    message = AvroCodec(load_schema("link_click.v2.avsc")).encode(v2_record)
+
+    decoded = LinkClickCodec().decode(message)
+
+    assert message[2:HEADER_SIZE] == bytes.fromhex("27718c839100ef5b")
+    assert decoded == dataclasses.replace(
+        PINNED_CLICK,
+        device=None,
+        browser=None,
+        os=None,
+        referer_domain=None,
+        rule=None,
+        bot_reason=None,
+        visitor=None,
+    )
+
+
 def test_v1_message_decodes_with_current_reader_and_v2_defaults():
     v1_record = {
         "link_id": "lnk-1",
@@ -321,7 +358,7 @@ def test_v1_message_decodes_with_current_reader_and_v2_defaults():
     )
 
 
-def test_v1_reader_still_reads_v2_messages():
+def test_v1_reader_still_reads_v3_messages():
     v1 = load_schema("link_click.v1.avsc")
     old_reader = AvroCodec(v1, known_schemas=[link_click_schema()])
 

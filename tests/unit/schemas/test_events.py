@@ -78,6 +78,13 @@ def test_to_record_carries_every_field_with_the_type_as_its_symbol():
         "region": None,
         "continent": None,
         "is_bot": True,
+        "device": None,
+        "browser": None,
+        "os": None,
+        "referer_domain": None,
+        "rule": None,
+        "bot_reason": None,
+        "visitor": None,
     }
     assert type(event.to_record()["type"]) is str
 
