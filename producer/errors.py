@@ -7,7 +7,8 @@ Tree::
         ├── LinkExistsError      a link with that slug exists already (answer 409)
         ├── StoreError           the link database failed (retriable: answer 503)
         ├── SpoolError           the spool's directory could not be read or written
-        └── PublishError         the broker refused or could not take events (retriable)
+        ├── PublishError         the broker refused or could not take events (retriable)
+        └── SecretError          the visitor secret could not be read, created, or is invalid
 """
 
 from __future__ import annotations
@@ -49,3 +50,7 @@ class PublishError(ProducerError):
     """Events could not be published; retry later, the events are kept."""
 
     retriable = True
+
+
+class SecretError(ProducerError):
+    """The visitor secret could not be read or created in the data directory, or is not a valid secret."""
