@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -11,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from producer import account_api, health, ingest_api, links_api, redirect_route
+from producer import account_api, agents, health, ingest_api, links_api, redirect_route
 from producer.broker_features import supports_idempotence
 from producer.cache import LinkCache
 from producer.demo import seed_demo
@@ -28,6 +30,7 @@ from producer.settings import ProducerSettings
 from producer.spool import Spool
 from producer.spool_slots import SpoolSlot, claim_slot
 from producer.sqlite_store import SqliteStore
+from producer.visitors import VisitorKeys, load_or_create_secret
 from schemas.codec import LinkClickCodec
 from schemas.confluent import SchemaRegistryClient, link_click_codec
 
@@ -48,6 +51,7 @@ def create_app(
     keys: KeyStore | None = None,
     publisher: ClickPublisher | None = None,
     clock: Callable[[], datetime] | None = None,
+    visitors: VisitorKeys | None = None,
 ) -> RedirectFront:
     """Build the redirect service: ``GET``/``HEAD /{slug}`` served by a ``RedirectFront``, everything else
     by its FastAPI app (``.app``).
@@ -58,6 +62,9 @@ def create_app(
         keys: where accounts and API keys live; ``store`` when None.
         publisher: where clicks go; Kafka with the on-disk spool when None.
         clock: the time now (aware, UTC); the system clock when None.
+        visitors: makes the visitor keys; when None, from the secret in the settings, else the one in the
+            data directory (created if need be), else, when the app keeps nothing there (store and
+            publisher given, as in tests), a random one of its own.
     """
     settings = settings or ProducerSettings()
     metrics = ProducerMetrics()
@@ -76,6 +83,7 @@ def create_app(
         metrics=metrics,
         trusted_proxies=parse_networks(settings.trusted_proxies),
         clock=clock or (lambda: datetime.now(UTC)),
+        visitors=visitors or _visitor_keys(settings, owns_data_dir=store is None or publisher is None),
     )
 
     @asynccontextmanager
@@ -83,6 +91,7 @@ def create_app(
         if settings.demo_link:
             api_key = settings.demo_api_key
             await seed_demo(links, key_store, None if api_key is None else api_key.get_secret_value())
+        await asyncio.to_thread(agents.warm)  # not on the first click
         await services.publisher.start()
         try:
             yield
@@ -115,6 +124,14 @@ def create_app(
     return RedirectFront(
         app, redirector, own_paths([*app.routes, *(route for router in routers for route in router.routes)])
     )
+
+
+def _visitor_keys(settings: ProducerSettings, *, owns_data_dir: bool) -> VisitorKeys:
+    if settings.visitor_secret is not None:
+        return VisitorKeys(settings.visitor_secret.get_secret_value().encode())
+    if owns_data_dir:
+        return VisitorKeys(load_or_create_secret(settings.visitor_secret_path))
+    return VisitorKeys(secrets.token_bytes(32))
 
 
 def _default_publisher(

@@ -4,18 +4,23 @@ What an event copies from a request is bounded, so no request can make a record 
 user agent is cut to ``MAX_USER_AGENT`` characters and the referer to ``MAX_REFERER`` (the slug is at most 64
 characters by its pattern, a destination at most 2,048 by validation, the geo texts at most 128 each). And
 an event's time may not lie in the future beyond a clock skew: it would move the worker's watermark.
+
+The dimensions (device, browser, OS, bot reason, referer domain, visitor key) are derived here, when the
+event is built: off the request path, in the publisher's sender.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from producer.bots import is_bot_cached
+from producer.agents import Agent, describe
 from producer.destinations import choose_destination
 from producer.geo import Geo
 from producer.ids import EventIds
 from producer.links import Link, LinkState
+from producer.referers import referer_domain
+from producer.visitors import VisitorKeys
 from schemas.events import EventType, LinkClick
 
 MAX_USER_AGENT = 1024
@@ -35,7 +40,8 @@ _EVENT_TYPE = {
 @dataclass(slots=True)
 class Visit:
     """A visit as the redirect saw it: all an event needs, before it is built. The redirect hands this
-    small object to the publisher; the event (id, bot flag, record) is made off the request path."""
+    small object to the publisher; the event (id, dimensions, visitor key, record) is made off the request
+    path. The IP lives here only, in memory, for the visitor key: no event, log or spool holds it."""
 
     event_type: EventType
     slug: str
@@ -45,9 +51,13 @@ class Visit:
     at: datetime
     user_agent: str | None  # capped
     referer: str | None
+    rule: str | None = None  # the country whose destination rule fired
+    ip: str | None = field(default=None, repr=False)
+    visitors: VisitorKeys | None = field(default=None, repr=False)
 
     def event(self) -> LinkClick:
         """The click event recording this visit."""
+        visitor = None if self.visitors is None else self.visitors.key(self.at, self.ip, self.user_agent)
         return click_event(
             self.event_type,
             self.slug,
@@ -57,7 +67,9 @@ class Visit:
             self.at,
             user_agent=self.user_agent,
             referer=self.referer,
-            bot=is_bot_cached(self.user_agent),
+            agent=describe(self.user_agent),
+            rule=self.rule,
+            visitor=visitor,
         )
 
 
@@ -69,17 +81,25 @@ def visit(
     *,
     user_agent: str | None,
     referer: str | None,
+    ip: str | None = None,
+    visitors: VisitorKeys | None = None,
 ) -> tuple[str | None, Visit]:
     """Return where to send the visitor (None: nowhere, the link is missing or not live) and the visit.
 
     A visit to a live link is a LINK_CLICK; to a missing, disabled or expired one, an event of that type.
+    ``ip`` and ``visitors`` make the visitor key (None without them).
     """
     user_agent = cap(user_agent, MAX_USER_AGENT)
     if link is None:
-        return None, Visit(EventType.LINK_NOT_FOUND, slug, None, None, geo, now, user_agent, referer)
+        seen = Visit(
+            EventType.LINK_NOT_FOUND, slug, None, None, geo, now, user_agent, referer, None, ip, visitors
+        )
+        return None, seen
     state = link.state(now)
-    destination = choose_destination(link, geo.country)
-    seen = Visit(_EVENT_TYPE[state], slug, link, destination, geo, now, user_agent, referer)
+    destination, rule = choose_destination(link, geo.country)
+    seen = Visit(
+        _EVENT_TYPE[state], slug, link, destination, geo, now, user_agent, referer, rule, ip, visitors
+    )
     return (destination if state is LinkState.LIVE else None), seen
 
 
@@ -91,9 +111,13 @@ def visit_event(
     *,
     user_agent: str | None,
     referer: str | None,
+    ip: str | None = None,
+    visitors: VisitorKeys | None = None,
 ) -> tuple[str | None, LinkClick]:
     """``visit``, with the event built at once."""
-    destination, seen = visit(slug, link, geo, now, user_agent=user_agent, referer=referer)
+    destination, seen = visit(
+        slug, link, geo, now, user_agent=user_agent, referer=referer, ip=ip, visitors=visitors
+    )
     return destination, seen.event()
 
 
@@ -107,10 +131,14 @@ def click_event(
     *,
     user_agent: str | None,
     referer: str | None,
-    bot: bool,
+    agent: Agent,
+    rule: str | None = None,
+    visitor: int | None = None,
     event_id: str | None = None,
 ) -> LinkClick:
-    """Return the event recording a visit to ``slug`` (whose link may be missing) at ``at``."""
+    """Return the event recording a visit to ``slug`` (whose link may be missing) at ``at``; ``agent`` is
+    what its user agent says, ``rule`` the country whose destination rule fired, ``visitor`` its key."""
+    referer = cap(referer, MAX_REFERER)
     return LinkClick(
         type=event_type,
         event_id=event_id or _IDS.next(),
@@ -126,8 +154,15 @@ def click_event(
         region=geo.region,
         continent=geo.continent,
         user_agent=cap(user_agent, MAX_USER_AGENT),
-        referer=cap(referer, MAX_REFERER),
-        is_bot=bot,
+        referer=referer,
+        is_bot=agent.is_bot,
+        device=agent.device,
+        browser=agent.browser,
+        os=agent.os,
+        referer_domain=referer_domain(referer),
+        rule=rule,
+        bot_reason=agent.bot_reason,
+        visitor=visitor,
     )
 
 

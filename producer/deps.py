@@ -18,6 +18,7 @@ from producer.links import KeyStore, LinkStore
 from producer.metrics import ProducerMetrics
 from producer.publisher import ClickPublisher
 from producer.settings import ProducerSettings
+from producer.visitors import VisitorKeys
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,7 @@ class Services:
     metrics: ProducerMetrics
     trusted_proxies: tuple[IPNetwork, ...]
     clock: Callable[[], datetime]  # the time now, aware (UTC)
+    visitors: VisitorKeys
 
 
 def get_services(request: Request) -> Services:

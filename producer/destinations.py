@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from producer.links import Link
 
 
-def choose_destination(link: Link, country: str | None) -> str:
+class Choice(NamedTuple):
+    """Where a visitor goes, and which country's rule sent them there (None: the default destination)."""
+
+    destination: str
+    rule: str | None
+
+
+def choose_destination(link: Link, country: str | None) -> Choice:
     """Return the destination for a visitor from ``country`` (alpha-2 or None): theirs, else the default."""
-    if country is not None:
-        return link.country_destinations.get(country, link.default_destination)
-    return link.default_destination
+    if country is not None and (destination := link.country_destinations.get(country)) is not None:
+        return Choice(destination, country)
+    return Choice(link.default_destination, None)

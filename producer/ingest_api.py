@@ -1,14 +1,19 @@
-"""Batch ingest for backfills (``POST /api/clicks/batch``): validate each record, publish the good ones."""
+"""Batch ingest for backfills (``POST /api/clicks/batch``): validate each record, publish the good ones.
+
+Each click gets the dimensions a redirect's click gets (``producer.clicks``), derived from the user agent,
+referer and optional IP it is given; the IP only makes the visitor key and is never stored or sent.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, IPvAnyAddress, TypeAdapter, ValidationError
 
-from producer.bots import is_bot
+from producer.agents import Agent, describe
 from producer.clicks import MAX_REFERER, MAX_USER_AGENT, click_event, future_error
 from producer.deps import AccountDep, ServicesDep, json_body, read_json
 from producer.destinations import choose_destination
@@ -19,6 +24,8 @@ from schemas.events import EventType, LinkClick
 router = APIRouter(prefix="/api/clicks", tags=["clicks"])
 
 MAX_BATCH = 1_000
+GIVEN = "is_bot given"
+"""The bot reason of a click given as a bot whose user agent does not say so."""
 
 
 class ClickIn(BaseModel):
@@ -38,17 +45,36 @@ class ClickIn(BaseModel):
     continent: str | None = Field(None, pattern=r"^(AF|AN|AS|EU|NA|OC|SA)$")
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    user_agent: str | None = Field(None, max_length=MAX_USER_AGENT)
-    referer: str | None = Field(None, max_length=MAX_REFERER)
+    user_agent: str | None = Field(
+        None,
+        max_length=MAX_USER_AGENT,
+        description="The device type, browser, OS and bot verdict are derived from it, as for a redirect.",
+    )
+    referer: str | None = Field(
+        None, max_length=MAX_REFERER, description="Its domain is derived, as for a redirect."
+    )
+    ip: IPvAnyAddress | None = Field(
+        None,
+        description="The visitor's IP address, used only to compute the visitor key (a keyed hash with the "
+        "day's secret salt, for unique-visitor counts); never stored or sent. Without it the click has no "
+        "visitor key.",
+    )
     is_bot: bool | None = Field(
-        None, description="Defaults to what the user agent says (a person when there is none)."
+        None,
+        description="Defaults to what the user agent says (a person when there is none). A click given as "
+        f"a bot that its user agent does not name has the bot reason {GIVEN!r}.",
     )
 
 
 class ClickBatch(BaseModel):
     """Up to 1,000 clicks."""
 
-    clicks: Annotated[list[dict[str, Any]], Field(max_length=MAX_BATCH)]
+    # Each record is validated on its own (a bad one is reported, its mates are taken), so the field takes
+    # any objects; the document shows what each should be.
+    clicks: Annotated[
+        list[dict[str, Any]],
+        Field(max_length=MAX_BATCH, json_schema_extra={"items": ClickIn.model_json_schema()}),
+    ]
 
 
 class RecordError(BaseModel):
@@ -99,17 +125,21 @@ async def ingest(account: AccountDep, services: ServicesDep, request: Request) -
             )
             continue
         geo = Geo(country, click.city, click.region, click.continent, click.latitude, click.longitude)
+        destination, rule = choose_destination(link, country)
+        ip = None if click.ip is None else str(click.ip)
         events.append(
             click_event(
                 EventType.LINK_CLICK,
                 link.slug,
                 link,
-                choose_destination(link, country),
+                destination,
                 geo,
                 click.timestamp,
                 user_agent=click.user_agent,
                 referer=click.referer,
-                bot=_bot(click),
+                agent=_agent(click),
+                rule=rule,
+                visitor=services.visitors.key(click.timestamp, ip, click.user_agent),
                 event_id=click.event_id,
             )
         )
@@ -118,11 +148,12 @@ async def ingest(account: AccountDep, services: ServicesDep, request: Request) -
     return BatchResult(accepted=len(events), rejected=len(errors), errors=errors)
 
 
-def _bot(click: ClickIn) -> bool:
-    """As given; else what the user agent says; a backfill without one is taken for a person."""
-    if click.is_bot is not None:
-        return click.is_bot
-    return click.user_agent is not None and is_bot(click.user_agent)
+def _agent(click: ClickIn) -> Agent:
+    """What the user agent says, with ``is_bot`` as given; a backfill without one is taken for a person."""
+    said = describe(click.user_agent) if click.user_agent is not None else Agent()
+    if click.is_bot is None or click.is_bot is said.is_bot:
+        return said
+    return replace(said, bot_reason=GIVEN if click.is_bot else None)
 
 
 def _reason(exc: ValidationError) -> str:

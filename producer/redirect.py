@@ -3,8 +3,9 @@
 Every visitor waits on this route, so it skips FastAPI's routing, dependency and middleware layers, runs no
 thread, and does per request only what must be done then: a header scan, the link from the cache, the
 destination for the visitor's country, and handing a small ``Visit`` to the publisher's queue (the event id,
-the bot flag and the Avro record are made off the request path). What repeats is remembered: whether a peer
-is a trusted proxy, the quoted ``Location`` of a destination, the bot verdict for a user agent.
+the dimensions, the visitor key and the Avro record are made off the request path). What repeats is
+remembered: whether a peer is a trusted proxy, the quoted ``Location`` of a destination (and, in the sender,
+what a user agent says).
 
 Everything else (the link API, docs, health, metrics) goes to the FastAPI app, as do paths that are not a
 well-formed slug (FastAPI answers those 404 without recording them, as before) and the app's own paths.
@@ -25,11 +26,13 @@ from producer.deps import Services
 from producer.errors import StoreError
 from producer.geo import UNKNOWN, geo_from_headers, is_trusted
 from producer.validation import SLUG_PATTERN
+from producer.visitors import client_address
 from schemas.events import EventType
 
 _SLUG = re.compile(SLUG_PATTERN)
 _GEO_HEADERS = ("cf-ipcountry", "cf-ipcity", "cf-region", "cf-ipcontinent", "cf-iplatitude", "cf-iplongitude")
-_WANTED = frozenset(name.encode() for name in ("user-agent", "referer", *_GEO_HEADERS))
+_ADDRESS_HEADERS = ("cf-connecting-ip", "x-forwarded-for")
+_WANTED = frozenset(name.encode() for name in ("user-agent", "referer", *_GEO_HEADERS, *_ADDRESS_HEADERS))
 _LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"  # as Starlette's RedirectResponse quotes a Location
 _MEMO_MAX = 10_000
 
@@ -80,24 +83,27 @@ class Redirector:
         self._publisher = services.publisher
         self._clock = services.clock
         self._proxies = services.trusted_proxies
+        self._visitors = services.visitors
         self._trusted: dict[str | None, bool] = {}
         self._locations: dict[str, Headers] = {}
 
     async def answer(self, slug: str, client: str | None, headers: Mapping[str, str]) -> Reply:
         """The reply to a visit of ``slug`` (a well-formed slug) from peer ``client`` with ``headers`` (lower
-        case names). The CF-* visitor-location headers count only from a trusted proxy."""
+        case names). The CF-* visitor-location and address headers count only from a trusted proxy."""
         try:
             link = await self._cache.get(slug)
         except StoreError:
             return UNAVAILABLE
-        geo = geo_from_headers(headers) if self._is_trusted(client) else UNKNOWN
+        trusted = self._is_trusted(client)
         destination, seen = visit(
             slug,
             link,
-            geo,
+            geo_from_headers(headers) if trusted else UNKNOWN,
             self._clock(),
             user_agent=headers.get("user-agent"),
             referer=headers.get("referer"),
+            ip=client_address(client, headers, trusted),
+            visitors=self._visitors,
         )
         self._publisher.publish(seen)
         if destination is None:
