@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
 import time
@@ -15,6 +16,7 @@ from aiokafka import AIOKafkaConsumer
 
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import free_port
+from producer.visitors import SECRET_FILE, VisitorKeys, load_or_create_secret
 from schemas.codec import LinkClickCodec
 from schemas.events import EventType, LinkClick
 from schemas.topics import TopicSpec
@@ -48,8 +50,11 @@ async def _create_link(producer: Service, slug: str) -> dict[str, str]:
     return result
 
 
-async def _events(bootstrap: str, topic: str, want: set[str], timeout: float = 90) -> dict[str, LinkClick]:
-    """Consume ``topic`` until every event whose referer is in ``want`` has arrived (or the timeout)."""
+async def _events(
+    bootstrap: str, topic: str, want: set[str], timeout: float = 90, raw: list[bytes] | None = None
+) -> dict[str, LinkClick]:
+    """Consume ``topic`` until every event whose referer is in ``want`` has arrived (or the timeout); the
+    messages' bytes go to ``raw`` when given."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -60,6 +65,8 @@ async def _events(bootstrap: str, topic: str, want: set[str], timeout: float = 9
         while not want <= seen.keys() and time.monotonic() < deadline:
             for messages in (await consumer.getmany(timeout_ms=500)).values():
                 for message in messages:
+                    if raw is not None:
+                        raw.append(message.value)
                     event = CODEC.decode(message.value)
                     if event.referer:
                         seen[event.referer] = event
@@ -110,6 +117,64 @@ async def test_every_click_becomes_an_event_with_the_request_fields(
         assert event.is_bot is (i % 10 == 0)
     assert len({event.event_id for event in events.values()}) == len(events)
     assert events["https://ref.example/missing"].type is EventType.LINK_NOT_FOUND
+
+
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.0 Mobile/15E148 Safari/604.1"
+)
+IPAD = (
+    "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.0 Mobile/15E148 Safari/604.1"
+)
+PREVIEW = "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)"
+
+
+async def test_a_redirect_records_the_dimensions_and_a_visitor_key_never_the_ip(
+    broker: Broker, topics: Topics, start_producer: StartProducer, tmp_path: Path
+) -> None:
+    producer = start_producer()  # its secret in DATA_DIR, as a deployment without the setting has it
+    await _create_link(producer, "dims")
+    # referer -> (headers, (device, browser, os, referer_domain, rule, bot_reason), the visitor's address)
+    visits: dict[str, tuple[dict[str, str], tuple[str | None, ...], str]] = {
+        "https://www.News.Example/a": (
+            {"User-Agent": IPHONE, "CF-IPCountry": "DE", "CF-Connecting-IP": "198.51.100.7"},
+            ("mobile", "Mobile Safari", "iOS", "news.example", "DE", None),
+            "198.51.100.7",
+        ),
+        "https://t.co/b": (
+            {"User-Agent": IPAD, "CF-IPCountry": "FR", "X-Forwarded-For": "2001:db8::44, 127.0.0.1"},
+            ("tablet", "Mobile Safari", "iOS", "t.co", None, None),
+            "2001:db8::44",
+        ),
+        "https://l.facebook.com/c": (
+            {"User-Agent": PREVIEW, "CF-Connecting-IP": "192.0.2.9"},
+            ("other", "FacebookBot", None, "l.facebook.com", None, "facebookexternalhit"),
+            "192.0.2.9",
+        ),
+        "android-app://com.slack/": (
+            {"User-Agent": ""},  # httpx would send its own
+            (None, None, None, "com.slack", None, "no user agent"),
+            "127.0.0.1",
+        ),
+    }
+    async with httpx.AsyncClient(base_url=producer.url) as client:
+        for referer, (headers, _, _) in visits.items():
+            response = await client.get("/dims", headers={**headers, "Referer": referer})
+            assert response.status_code == 302
+    raw: list[bytes] = []
+    events = await _events(broker.bootstrap_servers, topics.clicks, set(visits), raw=raw)
+    keys = VisitorKeys(load_or_create_secret(tmp_path / "producer" / SECRET_FILE))
+    for referer, (headers, dimensions, address) in visits.items():
+        event = events[referer]
+        got = (event.device, event.browser, event.os, event.referer_domain, event.rule, event.bot_reason)
+        assert got == dimensions, referer
+        assert event.is_bot is (dimensions[5] is not None)
+        assert event.visitor == keys.key(event.timestamp, address, headers.get("User-Agent"))
+        assert event.visitor is not None
+    for address in ("198.51.100.7", "2001:db8::44", "192.0.2.9"):
+        assert all(address.encode() not in value for value in raw)
+        assert all(ipaddress.ip_address(address).packed not in value for value in raw)
 
 
 @pytest.fixture

@@ -17,11 +17,13 @@ from producer.memory_store import InMemoryStore
 from producer.publisher import InMemoryClickPublisher
 from producer.redirect import RedirectFront
 from producer.settings import ProducerSettings
+from producer.visitors import VisitorKeys
 from schemas.events import EventType
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 KEY = "key-alice"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+KEYS = VisitorKeys(b"k" * 32)
 
 
 class Front:
@@ -56,7 +58,8 @@ async def _front(store: InMemoryStore) -> Front:
     await store.add_key("alice", KEY)
     publisher = InMemoryClickPublisher()
     settings = ProducerSettings(trusted_proxies=["127.0.0.1/32"], link_cache_seconds=60)
-    return Front(create_app(settings, store=store, publisher=publisher, clock=lambda: NOW), publisher)
+    app = create_app(settings, store=store, publisher=publisher, clock=lambda: NOW, visitors=KEYS)
+    return Front(app, publisher)
 
 
 @pytest.fixture
@@ -142,6 +145,23 @@ async def test_the_first_of_repeated_headers_counts(front: Front) -> None:
         await client.get("/dup", headers=[("User-Agent", "curl/8.0"), ("User-Agent", BROWSER)])
     assert front.publisher.events[0].user_agent == "curl/8.0"
     assert front.publisher.events[0].is_bot is True
+
+
+async def test_the_visitor_key_uses_the_address_a_trusted_proxy_names_and_else_the_peer(front: Front) -> None:
+    await front.link(slug="who", country_destinations={"DE": "https://example.de/"})
+    named = {"CF-Connecting-IP": "198.51.100.7", "X-Forwarded-For": "192.0.2.1", "User-Agent": BROWSER}
+    forwarded = {"X-Forwarded-For": "192.0.2.1, 10.1.1.1", "User-Agent": BROWSER, "Referer": "https://t.co/x"}
+    async with front.client("127.0.0.1") as proxy, front.client("203.0.113.9") as stranger:
+        await proxy.get("/who", headers={**named, "CF-IPCountry": "DE"})
+        await proxy.get("/who", headers=forwarded)
+        await stranger.get("/who", headers=named)
+        await proxy.get("/who", headers={"User-Agent": BROWSER})
+    assert [event.visitor for event in front.publisher.events] == [
+        KEYS.key(NOW, ip, BROWSER) for ip in ("198.51.100.7", "192.0.2.1", "203.0.113.9", "127.0.0.1")
+    ]
+    first, second = front.publisher.events[:2]
+    assert (first.rule, first.device, first.browser, first.os) == ("DE", "desktop", "Chrome", "Linux")
+    assert (second.rule, second.referer_domain) == (None, "t.co")
 
 
 class BrokenStore(InMemoryStore):
