@@ -278,7 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         "loadgen",
         help="send realistic traffic to the redirect service",
         description="Visit links over HTTP like real traffic: Zipf-like link popularity, a country mix with "
-        "Cloudflare geo headers, a share of bots, optional out-of-order backfills through the batch "
+        "Cloudflare geo headers, returning visitors (CF-Connecting-IP) on desktop, mobile and tablet "
+        "browsers, referers, a share of bots, optional out-of-order backfills through the batch "
         "endpoint. With --api-key it creates links lg-0.. first; without, it visits the demo link. Shows "
         "progress and ends with a summary (requests, req/s, latency percentiles, errors).",
     )

@@ -6,6 +6,7 @@ import asyncio
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
@@ -13,7 +14,7 @@ from typing import Any, TextIO
 import httpx
 
 from clickpipe.errors import LoadgenError
-from clickpipe.traffic import percentile, shuffled_times, visits
+from clickpipe.traffic import Visit, percentile, shuffled_times, visits
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,7 @@ async def run_load(options: LoadOptions, progress: TextIO | None = sys.stderr) -
         ticker = asyncio.create_task(_progress(report, total, started, progress)) if progress else None
         await asyncio.gather(*(worker() for _ in range(options.concurrency)))
         if options.backfill and options.api_key:
-            report.backfilled = await _backfill(client, options, list(links.values()))
+            report.backfilled = await _backfill(client, options, list(links.values()), stream)
         report.elapsed = time.monotonic() - started
         if ticker is not None:
             ticker.cancel()
@@ -162,16 +163,14 @@ async def run_load(options: LoadOptions, progress: TextIO | None = sys.stderr) -
     return report
 
 
-async def _backfill(client: httpx.AsyncClient, options: LoadOptions, link_ids: list[str]) -> int:
+async def _backfill(
+    client: httpx.AsyncClient, options: LoadOptions, link_ids: list[str], stream: Iterator[Visit]
+) -> int:
     times = shuffled_times(datetime.now(UTC), options.backfill, timedelta(minutes=30), options.seed)
     accepted = 0
     for start in range(0, len(times), 1_000):
         clicks: list[dict[str, Any]] = [
-            {
-                "link_id": link_ids[(start + i) % len(link_ids)],
-                "timestamp": moment.isoformat(),
-                "country": "DE",
-            }
+            _backfilled(link_ids[(start + i) % len(link_ids)], moment, next(stream))
             for i, moment in enumerate(times[start : start + 1_000])
         ]
         response = await client.post(
@@ -181,6 +180,19 @@ async def _backfill(client: httpx.AsyncClient, options: LoadOptions, link_ids: l
         )
         accepted += int(response.json().get("accepted", 0)) if response.status_code == 200 else 0
     return accepted
+
+
+def _backfilled(link_id: str, at: datetime, visit: Visit) -> dict[str, Any]:
+    """A batch-ingest record of ``visit`` at ``at``: the same user agent, referer, address and country."""
+    headers = visit.headers
+    return {
+        "link_id": link_id,
+        "timestamp": at.isoformat(),
+        "country": visit.country,
+        "user_agent": headers["User-Agent"],
+        "referer": headers.get("Referer"),
+        "ip": headers["CF-Connecting-IP"],
+    }
 
 
 async def _progress(report: LoadReport, total: int | None, started: float, out: TextIO) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 from clickpipe.loadgen import LoadReport
 from clickpipe.slots import claim_slot
 from clickpipe.traffic import COUNTRY_MIX, percentile, shuffled_times, visits, zipf_weights
-from producer.bots import is_bot
+from producer.agents import describe
+from producer.referers import referer_domain
 
 SLUGS = [f"lg-{i}" for i in range(20)]
 
@@ -25,7 +26,7 @@ def test_visits_are_reproducible_and_realistic() -> None:
     assert by_slug["lg-0"] > by_slug["lg-5"] > by_slug["lg-19"]
     bots = [visit for visit in first if visit.bot]
     assert 0.08 < len(bots) / len(first) < 0.12
-    assert all(is_bot(visit.headers["User-Agent"]) == visit.bot for visit in first)  # the service agrees
+    assert all(describe(visit.headers["User-Agent"]).is_bot == visit.bot for visit in first)  # as the service
     known = {entry[0] for entry in COUNTRY_MIX}
     with_country = [visit for visit in first if visit.country]
     assert all(visit.headers["CF-IPCountry"] == visit.country in known for visit in with_country)
@@ -34,6 +35,21 @@ def test_visits_are_reproducible_and_realistic() -> None:
         for visit in with_country
     )
     assert 0.9 < len(with_country) / len(first) < 0.99
+
+
+def test_visitors_come_back_with_their_browser_from_many_devices_and_referers() -> None:
+    people = [visit for visit in islice(visits(SLUGS, bot_share=0.1, seed=5), 5_000) if not visit.bot]
+    agents: dict[str, set[str]] = {}
+    for visit in people:
+        agents.setdefault(visit.headers["CF-Connecting-IP"], set()).add(visit.headers["User-Agent"])
+    assert all(len(seen) == 1 for seen in agents.values())  # a returning visitor keeps their browser
+    assert 1_000 < len(agents) < len(people)  # and some do return
+    devices = Counter(describe(visit.headers["User-Agent"]).device for visit in people)
+    assert devices.keys() == {"desktop", "mobile", "tablet"}
+    assert devices["mobile"] > devices["tablet"] > 0
+    assert len({describe(visit.headers["User-Agent"]).browser for visit in people}) >= 6
+    domains = Counter(referer_domain(visit.headers.get("Referer")) for visit in people)
+    assert 0.3 < domains[None] / len(people) < 0.4 and len(domains) >= 8
 
 
 def test_backfill_times_are_past_and_out_of_order() -> None:
