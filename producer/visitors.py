@@ -12,9 +12,9 @@ data directory (``SECRET_FILE``, mode 0600), which restarts and every ``--worker
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import secrets
+import socket
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -24,6 +24,7 @@ from producer.errors import SecretError
 SECRET_FILE = "visitor-secret"  # noqa: S105 - the file's name, not a secret
 MIN_SECRET, MAX_SECRET = 16, 64
 """Bytes a secret may have (BLAKE2b takes keys of up to 64 bytes)."""
+_IPV4_MAPPED = bytes(10) + b"\xff\xff"
 
 
 class VisitorKeys:
@@ -57,17 +58,20 @@ class VisitorKeys:
 
 
 def normalize_ip(ip: str | None) -> str | None:
-    """``ip`` in the one form ``ipaddress`` writes (an IPv4-mapped IPv6 address as its IPv4 address), or
-    None when it is not an IP address."""
+    """``ip`` in one canonical text form (an IPv4-mapped IPv6 address as its IPv4 address), or None when
+    it is not an IP address. (``socket``'s parsers: ``ipaddress`` takes ten times as long.)"""
     if not ip:
         return None
+    ip = ip.strip()
     try:
-        address = ipaddress.ip_address(ip.strip())
-    except ValueError:
+        if ":" not in ip:
+            return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, ip))
+        packed = socket.inet_pton(socket.AF_INET6, ip)
+    except (OSError, ValueError):  # not an address; ValueError: an embedded NUL
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
-    return str(address)
+    if packed.startswith(_IPV4_MAPPED):
+        return socket.inet_ntop(socket.AF_INET, packed[12:])
+    return socket.inet_ntop(socket.AF_INET6, packed)
 
 
 def client_address(peer: str | None, headers: Mapping[str, str], trusted: bool) -> str | None:
