@@ -9,8 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from producer.app import create_app
 from producer.errors import SecretError
+from producer.memory_store import InMemoryStore
+from producer.publisher import InMemoryClickPublisher
+from producer.settings import ProducerSettings
 from producer.visitors import SECRET_FILE, VisitorKeys, client_address, load_or_create_secret, normalize_ip
 
 SECRET = b"s" * 32
@@ -127,3 +132,27 @@ def test_a_damaged_secret_file_is_an_error_not_a_new_secret(tmp_path: Path, cont
     with pytest.raises(SecretError):
         load_or_create_secret(path)
     assert path.read_bytes() == content
+
+
+def _keys_of(settings: ProducerSettings) -> VisitorKeys:
+    app = create_app(settings, store=InMemoryStore(), publisher=InMemoryClickPublisher())
+    keys: VisitorKeys = app.app.state.services.visitors
+    return keys
+
+
+def test_apps_given_one_secret_agree_and_those_given_none_keep_theirs() -> None:
+    shared = "a-deployment-wide-value-of-32-by"
+    first, second = (_keys_of(ProducerSettings(visitor_secret=shared)) for _ in range(2))
+    assert first.key(NOON, "198.51.100.7", AGENT) == second.key(NOON, "198.51.100.7", AGENT)
+    assert first.key(NOON, "198.51.100.7", AGENT) == VisitorKeys(shared.encode()).key(
+        NOON, "198.51.100.7", AGENT
+    )
+    # Given its store and publisher, an app keeps nothing in DATA_DIR: a secret of its own, in memory.
+    alone = _keys_of(ProducerSettings(data_dir=Path("/nonexistent/never-created")))
+    assert alone.key(NOON, "198.51.100.7", AGENT) != first.key(NOON, "198.51.100.7", AGENT)
+
+
+@pytest.mark.parametrize("secret", ["too-short", "x" * 65, "ü" * 33])
+def test_the_secret_setting_is_checked(secret: str) -> None:
+    with pytest.raises(ValidationError, match="16 to 64 bytes"):
+        ProducerSettings(visitor_secret=secret)
