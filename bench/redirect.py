@@ -9,7 +9,10 @@ Part 1 drives ``GET /demo`` with wrk (a load generator that is not this project'
   doing the same, each under granian and under uvicorn, served by ``producer.main.run_server`` with the very
   flags clickpipe is served with;
 - ``clickpipe producer`` (publishing on) under each server, and with ``--workers 2`` on the default server;
-- ``clickpipe producer`` with publishing off.
+- ``clickpipe producer`` with publishing off;
+- each ``--variant LABEL:NAME=VALUE,...``: ``clickpipe producer`` (publishing on, one process, the first
+  server) with those settings (``CLICKPIPE_PRODUCER_`` + NAME), e.g. ``--variant
+  same-loop:SENDER_THREAD=false`` to compare a setting's values in one run.
 
 It prints req/s, p50 and p99 for each, clickpipe's ratios to both anchors on the same server (goal: at
 least 1.0x the bare FastAPI req/s with at most 1.5x its p99; stretch: 0.5x the raw ASGI req/s), and the
@@ -89,10 +92,20 @@ def anchor(app: str, server: str) -> Target:
     return Target(label, ["-m", "bench.anchors", app, "--server", server], {}, "/demo")
 
 
-def clickpipe(bootstrap: str, topic: str, server: str, *, workers: int = 1, publish: bool = True) -> Target:
+def clickpipe(
+    bootstrap: str,
+    topic: str,
+    server: str,
+    *,
+    workers: int = 1,
+    publish: bool = True,
+    variant: tuple[str, dict[str, str]] | None = None,
+) -> Target:
     processes = f" x{workers}" if workers > 1 else ""
-    label = f"clickpipe{processes}{'' if publish else ' (no publish)'} [{server}]"
+    name = f" {variant[0]}" if variant else ""
+    label = f"clickpipe{processes}{name}{'' if publish else ' (no publish)'} [{server}]"
     env = {
+        **{f"CLICKPIPE_PRODUCER_{key.upper()}": value for key, value in (variant or ("", {}))[1].items()},
         "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": bootstrap,
         "CLICKPIPE_PRODUCER_CLICKS_TOPIC": topic,
         "CLICKPIPE_PRODUCER_DEMO_LINK": "true",
@@ -154,6 +167,7 @@ def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
         *(clickpipe(bootstrap, topic, server) for server in servers),
         clickpipe(bootstrap, topic, chosen, workers=2),
         clickpipe(bootstrap, topic, chosen, publish=False),
+        *(clickpipe(bootstrap, topic, chosen, variant=variant) for variant in args.variant),
     ]
     medians = measure(targets, args.seconds, args.connections, args.rounds)
     print(
@@ -166,7 +180,8 @@ def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
         print(f"{target.label:<36} {rate:>10,.0f} {p50:>8.2f} {p99:>8.2f}")
     print(f"\n{'clickpipe (publishing on) vs anchors':<52} {'req/s x':>8} {'p99 x':>8}")
     for server in servers:
-        for label in (f"clickpipe [{server}]", *([f"clickpipe x2 [{server}]"] if server == chosen else [])):
+        variants = [f"clickpipe x2 [{server}]", *(f"clickpipe {name} [{server}]" for name, _ in args.variant)]
+        for label in (f"clickpipe [{server}]", *(variants if server == chosen else [])):
             ours = medians[label]
             for anchor_label in (f"bare FastAPI [{server}]", f"raw ASGI [{server}]"):
                 theirs = medians[anchor_label]
@@ -256,6 +271,13 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument(
+        "--variant", type=_variant, action="append", default=[], metavar="LABEL:NAME=VALUE,...",
+        help="also measure clickpipe with these settings (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--skip-publisher", action="store_true", help="skip part 2 (the publisher against raw aiokafka)"
+    )
     add_broker_option(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -264,7 +286,16 @@ def main() -> None:
         topic = f"bench-redirect-{uuid.uuid4().hex[:6]}"
         asyncio.run(ensure_topics(bootstrap, [TopicSpec(topic, 4)]))
         redirect_part(bootstrap, topic, args)
-        publisher_part(bootstrap, topic, args.events)
+        if not args.skip_publisher:
+            publisher_part(bootstrap, topic, args.events)
+
+
+def _variant(text: str) -> tuple[str, dict[str, str]]:
+    label, _, settings = text.partition(":")
+    pairs = [pair.partition("=") for pair in settings.split(",") if pair]
+    if not label or any(not sep for _, sep, _ in pairs):
+        raise argparse.ArgumentTypeError(f"expected LABEL:NAME=VALUE,...: {text!r}")
+    return label, {name: value for name, _, value in pairs}
 
 
 if __name__ == "__main__":
