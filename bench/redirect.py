@@ -136,8 +136,11 @@ def start(target: Target, data: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"{target.label} did not start")
 
 
-def measure(targets: list[Target], seconds: int, connections: int, rounds: int) -> dict[str, list[float]]:
-    """Each target's median (req/s, p50 ms, p99 ms) over ``rounds`` alternated runs."""
+Runs = dict[str, list[tuple[float, float, float]]]
+
+
+def measure(targets: list[Target], seconds: int, connections: int, rounds: int) -> Runs:
+    """Each target's (req/s, p50 ms, p99 ms) in each of ``rounds`` alternated runs."""
     runs: dict[str, list[tuple[float, float, float]]] = {target.label: [] for target in targets}
     with tempfile.TemporaryDirectory(prefix="bench-redirect-") as data:
         for round_ in range(rounds):
@@ -149,14 +152,18 @@ def measure(targets: list[Target], seconds: int, connections: int, rounds: int) 
                 finally:
                     process.terminate()
                     process.wait(60)
+                rate, _, p99 = runs[target.label][-1]
                 print(
-                    f"  round {round_ + 1}: {target.label:<34} {runs[target.label][-1][0]:>9,.0f} req/s",
+                    f"  round {round_ + 1}: {target.label:<40} {rate:>9,.0f} req/s {p99:>8.2f} ms p99",
                     flush=True,
                 )
-    return {
-        label: [statistics.median(values) for values in zip(*results, strict=True)]
-        for label, results in runs.items()
-    }
+    return runs
+
+
+def paired(runs: Runs, ours: str, theirs: str, index: int) -> float:
+    """The median over rounds of ``ours / theirs`` within each round (steadier than a ratio of medians
+    when other work on the machine comes and goes between rounds)."""
+    return statistics.median(a[index] / b[index] for a, b in zip(runs[ours], runs[theirs], strict=True))
 
 
 def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
@@ -169,7 +176,11 @@ def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
         clickpipe(bootstrap, topic, chosen, publish=False),
         *(clickpipe(bootstrap, topic, chosen, variant=variant) for variant in args.variant),
     ]
-    medians = measure(targets, args.seconds, args.connections, args.rounds)
+    runs = measure(targets, args.seconds, args.connections, args.rounds)
+    medians = {
+        label: [statistics.median(values) for values in zip(*results, strict=True)]
+        for label, results in runs.items()
+    }
     print(
         f"\nredirect GET /demo, wrk -t1 -c{args.connections} {args.seconds}s, "
         f"{args.rounds} alternated rounds (medians)"
@@ -178,7 +189,10 @@ def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
     for target in targets:
         rate, p50, p99 = medians[target.label]
         print(f"{target.label:<36} {rate:>10,.0f} {p50:>8.2f} {p99:>8.2f}")
-    print(f"\n{'clickpipe (publishing on) vs anchors':<52} {'req/s x':>8} {'p99 x':>8}")
+    print(
+        f"\n{'clickpipe (publishing on) vs anchors':<58} {'req/s x':>8} {'p99 x':>8}"
+        f" {'paired req/s x':>15} {'paired p99 x':>13}"
+    )
     for server in servers:
         variants = [f"clickpipe x2 [{server}]", *(f"clickpipe {name} [{server}]" for name, _ in args.variant)]
         for label in (f"clickpipe [{server}]", *(variants if server == chosen else [])):
@@ -186,8 +200,13 @@ def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
             for anchor_label in (f"bare FastAPI [{server}]", f"raw ASGI [{server}]"):
                 theirs = medians[anchor_label]
                 name = f"{label} / {anchor_label}"
-                print(f"{name:<52} {ours[0] / theirs[0]:>8.2f} {ours[2] / theirs[2]:>8.2f}")
+                print(
+                    f"{name:<58} {ours[0] / theirs[0]:>8.2f} {ours[2] / theirs[2]:>8.2f}"
+                    f" {paired(runs, label, anchor_label, 0):>15.2f}"
+                    f" {paired(runs, label, anchor_label, 2):>13.2f}"
+                )
     print("goal: >= 1.0x bare FastAPI req/s with p99 <= 1.5x; stretch: >= 0.5x raw ASGI req/s")
+    print("(x: ratio of the medians; paired x: median of the ratios within each round)")
     on, off = medians[f"clickpipe [{chosen}]"], medians[f"clickpipe (no publish) [{chosen}]"]
     print(f"\npublishing, clickpipe [{chosen}]")
     print(f"{'':<18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")

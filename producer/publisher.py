@@ -293,10 +293,10 @@ class KafkaClickPublisher:
                 continue
             items = [await self._queue.get(), *self._queue.take(self._batch_size - 1)]
             undelivered = await self._send(producer, await self._encode_taken(items))
-            if not undelivered:
-                self._observe_latency(items)
             self._encoded = []  # from here on the spool has them
             await self._spool_records(undelivered)
+            if not undelivered:
+                await self._observe_latency(items)
 
     async def _connect(self) -> AIOKafkaProducer:
         while True:
@@ -461,11 +461,14 @@ class KafkaClickPublisher:
             RejectedRecord(record[0], record[1], reason, type(error).__name__ if error is not None else "")
         )
 
-    def _observe_latency(self, items: list[LinkClick | Visit]) -> None:
-        now = time.time()
-        for item in items:
-            at = item.at if isinstance(item, Visit) else item.timestamp
-            self._metrics.publish_latency.observe(max(0.0, now - at.timestamp()))
+    async def _observe_latency(self, items: list[LinkClick | Visit]) -> None:
+        now, observe = time.time(), self._metrics.publish_latency.observe
+        for start in range(0, len(items), self._build_slice):
+            if start:
+                await asyncio.sleep(0)
+            for item in items[start : start + self._build_slice]:
+                at = item.at if isinstance(item, Visit) else item.timestamp
+                observe(max(0.0, now - at.timestamp()))
 
 
 def _event(item: LinkClick | Visit) -> LinkClick:

@@ -57,7 +57,7 @@ class ProducerSettings(BaseSettings):
         128, ge=1, description="Clicks built and encoded at a time; the sender yields between slices."
     )
     sender_thread: bool = Field(
-        False,
+        True,
         description="Run the sender (event building, encoding, the Kafka producer) on a thread with an "
         "event loop of its own instead of the requests' loop.",
     )
