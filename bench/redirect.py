@@ -172,8 +172,14 @@ def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
     targets = [
         *(anchor(app, server) for server in servers for app in ("raw", "bare")),
         *(clickpipe(bootstrap, topic, server) for server in servers),
-        clickpipe(bootstrap, topic, chosen, workers=2),
-        clickpipe(bootstrap, topic, chosen, publish=False),
+        *(
+            []
+            if args.only_variants
+            else [
+                clickpipe(bootstrap, topic, chosen, workers=2),
+                clickpipe(bootstrap, topic, chosen, publish=False),
+            ]
+        ),
         *(clickpipe(bootstrap, topic, chosen, variant=variant) for variant in args.variant),
     ]
     runs = measure(targets, args.seconds, args.connections, args.rounds)
@@ -194,7 +200,10 @@ def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
         f" {'paired req/s x':>15} {'paired p99 x':>13}"
     )
     for server in servers:
-        variants = [f"clickpipe x2 [{server}]", *(f"clickpipe {name} [{server}]" for name, _ in args.variant)]
+        variants = [
+            *([] if args.only_variants else [f"clickpipe x2 [{server}]"]),
+            *(f"clickpipe {name} [{server}]" for name, _ in args.variant),
+        ]
         for label in (f"clickpipe [{server}]", *(variants if server == chosen else [])):
             ours = medians[label]
             for anchor_label in (f"bare FastAPI [{server}]", f"raw ASGI [{server}]"):
@@ -207,6 +216,8 @@ def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
                 )
     print("goal: >= 1.0x bare FastAPI req/s with p99 <= 1.5x; stretch: >= 0.5x raw ASGI req/s")
     print("(x: ratio of the medians; paired x: median of the ratios within each round)")
+    if args.only_variants:
+        return
     on, off = medians[f"clickpipe [{chosen}]"], medians[f"clickpipe (no publish) [{chosen}]"]
     print(f"\npublishing, clickpipe [{chosen}]")
     print(f"{'':<18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
@@ -252,6 +263,7 @@ async def publisher_rate(bootstrap: str, topic: str, events: list[LinkClick]) ->
             metrics,
             queue_size=len(events) + 1,
             rejected=FileRejectedSink(Path(spool_dir) / "rejected"),
+            sender_thread=True,  # as the service runs it
         )
         await publisher.start()
         while publisher.state != "connected":
@@ -294,6 +306,11 @@ def main() -> None:
         "--variant", type=_variant, action="append", default=[], metavar="LABEL:NAME=VALUE,...",
         help="also measure clickpipe with these settings (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--only-variants",
+        action="store_true",
+        help="measure the anchors, clickpipe and the variants only (no x2, no publishing off)",
+    )
     parser.add_argument(
         "--skip-publisher", action="store_true", help="skip part 2 (the publisher against raw aiokafka)"
     )
