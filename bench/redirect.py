@@ -9,7 +9,10 @@ Part 1 drives ``GET /demo`` with wrk (a load generator that is not this project'
   doing the same, each under granian and under uvicorn, served by ``producer.main.run_server`` with the very
   flags clickpipe is served with;
 - ``clickpipe producer`` (publishing on) under each server, and with ``--workers 2`` on the default server;
-- ``clickpipe producer`` with publishing off.
+- ``clickpipe producer`` with publishing off;
+- each ``--variant LABEL:NAME=VALUE,...``: ``clickpipe producer`` (publishing on, one process, the first
+  server) with those settings (``CLICKPIPE_PRODUCER_`` + NAME), e.g. ``--variant
+  same-loop:SENDER_THREAD=false`` to compare a setting's values in one run.
 
 It prints req/s, p50 and p99 for each, clickpipe's ratios to both anchors on the same server (goal: at
 least 1.0x the bare FastAPI req/s with at most 1.5x its p99; stretch: 0.5x the raw ASGI req/s), and the
@@ -89,10 +92,20 @@ def anchor(app: str, server: str) -> Target:
     return Target(label, ["-m", "bench.anchors", app, "--server", server], {}, "/demo")
 
 
-def clickpipe(bootstrap: str, topic: str, server: str, *, workers: int = 1, publish: bool = True) -> Target:
+def clickpipe(
+    bootstrap: str,
+    topic: str,
+    server: str,
+    *,
+    workers: int = 1,
+    publish: bool = True,
+    variant: tuple[str, dict[str, str]] | None = None,
+) -> Target:
     processes = f" x{workers}" if workers > 1 else ""
-    label = f"clickpipe{processes}{'' if publish else ' (no publish)'} [{server}]"
+    name = f" {variant[0]}" if variant else ""
+    label = f"clickpipe{processes}{name}{'' if publish else ' (no publish)'} [{server}]"
     env = {
+        **{f"CLICKPIPE_PRODUCER_{key.upper()}": value for key, value in (variant or ("", {}))[1].items()},
         "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": bootstrap,
         "CLICKPIPE_PRODUCER_CLICKS_TOPIC": topic,
         "CLICKPIPE_PRODUCER_DEMO_LINK": "true",
@@ -123,8 +136,11 @@ def start(target: Target, data: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"{target.label} did not start")
 
 
-def measure(targets: list[Target], seconds: int, connections: int, rounds: int) -> dict[str, list[float]]:
-    """Each target's median (req/s, p50 ms, p99 ms) over ``rounds`` alternated runs."""
+Runs = dict[str, list[tuple[float, float, float]]]
+
+
+def measure(targets: list[Target], seconds: int, connections: int, rounds: int) -> Runs:
+    """Each target's (req/s, p50 ms, p99 ms) in each of ``rounds`` alternated runs."""
     runs: dict[str, list[tuple[float, float, float]]] = {target.label: [] for target in targets}
     with tempfile.TemporaryDirectory(prefix="bench-redirect-") as data:
         for round_ in range(rounds):
@@ -136,14 +152,18 @@ def measure(targets: list[Target], seconds: int, connections: int, rounds: int) 
                 finally:
                     process.terminate()
                     process.wait(60)
+                rate, _, p99 = runs[target.label][-1]
                 print(
-                    f"  round {round_ + 1}: {target.label:<34} {runs[target.label][-1][0]:>9,.0f} req/s",
+                    f"  round {round_ + 1}: {target.label:<40} {rate:>9,.0f} req/s {p99:>8.2f} ms p99",
                     flush=True,
                 )
-    return {
-        label: [statistics.median(values) for values in zip(*results, strict=True)]
-        for label, results in runs.items()
-    }
+    return runs
+
+
+def paired(runs: Runs, ours: str, theirs: str, index: int) -> float:
+    """The median over rounds of ``ours / theirs`` within each round (steadier than a ratio of medians
+    when other work on the machine comes and goes between rounds)."""
+    return statistics.median(a[index] / b[index] for a, b in zip(runs[ours], runs[theirs], strict=True))
 
 
 def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
@@ -152,10 +172,21 @@ def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
     targets = [
         *(anchor(app, server) for server in servers for app in ("raw", "bare")),
         *(clickpipe(bootstrap, topic, server) for server in servers),
-        clickpipe(bootstrap, topic, chosen, workers=2),
-        clickpipe(bootstrap, topic, chosen, publish=False),
+        *(
+            []
+            if args.only_variants
+            else [
+                clickpipe(bootstrap, topic, chosen, workers=2),
+                clickpipe(bootstrap, topic, chosen, publish=False),
+            ]
+        ),
+        *(clickpipe(bootstrap, topic, chosen, variant=variant) for variant in args.variant),
     ]
-    medians = measure(targets, args.seconds, args.connections, args.rounds)
+    runs = measure(targets, args.seconds, args.connections, args.rounds)
+    medians = {
+        label: [statistics.median(values) for values in zip(*results, strict=True)]
+        for label, results in runs.items()
+    }
     print(
         f"\nredirect GET /demo, wrk -t1 -c{args.connections} {args.seconds}s, "
         f"{args.rounds} alternated rounds (medians)"
@@ -164,15 +195,29 @@ def redirect_part(bootstrap: str, topic: str, args: argparse.Namespace) -> None:
     for target in targets:
         rate, p50, p99 = medians[target.label]
         print(f"{target.label:<36} {rate:>10,.0f} {p50:>8.2f} {p99:>8.2f}")
-    print(f"\n{'clickpipe (publishing on) vs anchors':<52} {'req/s x':>8} {'p99 x':>8}")
+    print(
+        f"\n{'clickpipe (publishing on) vs anchors':<58} {'req/s x':>8} {'p99 x':>8}"
+        f" {'paired req/s x':>15} {'paired p99 x':>13}"
+    )
     for server in servers:
-        for label in (f"clickpipe [{server}]", *([f"clickpipe x2 [{server}]"] if server == chosen else [])):
+        variants = [
+            *([] if args.only_variants else [f"clickpipe x2 [{server}]"]),
+            *(f"clickpipe {name} [{server}]" for name, _ in args.variant),
+        ]
+        for label in (f"clickpipe [{server}]", *(variants if server == chosen else [])):
             ours = medians[label]
             for anchor_label in (f"bare FastAPI [{server}]", f"raw ASGI [{server}]"):
                 theirs = medians[anchor_label]
                 name = f"{label} / {anchor_label}"
-                print(f"{name:<52} {ours[0] / theirs[0]:>8.2f} {ours[2] / theirs[2]:>8.2f}")
+                print(
+                    f"{name:<58} {ours[0] / theirs[0]:>8.2f} {ours[2] / theirs[2]:>8.2f}"
+                    f" {paired(runs, label, anchor_label, 0):>15.2f}"
+                    f" {paired(runs, label, anchor_label, 2):>13.2f}"
+                )
     print("goal: >= 1.0x bare FastAPI req/s with p99 <= 1.5x; stretch: >= 0.5x raw ASGI req/s")
+    print("(x: ratio of the medians; paired x: median of the ratios within each round)")
+    if args.only_variants:
+        return
     on, off = medians[f"clickpipe [{chosen}]"], medians[f"clickpipe (no publish) [{chosen}]"]
     print(f"\npublishing, clickpipe [{chosen}]")
     print(f"{'':<18} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8}")
@@ -206,7 +251,9 @@ async def raw_rate(bootstrap: str, topic: str, events: list[LinkClick]) -> float
         await producer.stop()
 
 
-async def publisher_rate(bootstrap: str, topic: str, events: list[LinkClick]) -> float:
+async def publisher_rate(
+    bootstrap: str, topic: str, events: list[LinkClick], *, sender_thread: bool
+) -> float:
     metrics = ProducerMetrics()
     with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool_dir:
         publisher = KafkaClickPublisher(
@@ -218,6 +265,7 @@ async def publisher_rate(bootstrap: str, topic: str, events: list[LinkClick]) ->
             metrics,
             queue_size=len(events) + 1,
             rejected=FileRejectedSink(Path(spool_dir) / "rejected"),
+            sender_thread=sender_thread,
         )
         await publisher.start()
         while publisher.state != "connected":
@@ -237,11 +285,17 @@ async def publisher_rate(bootstrap: str, topic: str, events: list[LinkClick]) ->
 def publisher_part(bootstrap: str, topic: str, count: int) -> None:
     events = _events(count)
     raw = [asyncio.run(raw_rate(bootstrap, topic, events)) for _ in range(2)]
-    ours = [asyncio.run(publisher_rate(bootstrap, topic, events)) for _ in range(2)]
+    ours = {
+        threaded: max(
+            asyncio.run(publisher_rate(bootstrap, topic, events, sender_thread=threaded)) for _ in range(2)
+        )
+        for threaded in (True, False)
+    }
     print(f"\npublishing {count:,} events (best of 2)")
-    print(f"{'raw aiokafka producer (pre-encoded)':<40} {max(raw):>10,.0f} events/s")
-    print(f"{'KafkaClickPublisher (encodes too)':<40} {max(ours):>10,.0f} events/s")
-    print(f"ratio {max(ours) / max(raw):.3f} (target: >= 0.5)")
+    print(f"{'raw aiokafka producer (pre-encoded)':<44} {max(raw):>10,.0f} events/s")
+    for threaded, rate in ours.items():
+        label = f"KafkaClickPublisher, {'sender thread' if threaded else 'same loop'} (encodes too)"
+        print(f"{label:<44} {rate:>10,.0f} events/s  ratio {rate / max(raw):.3f} (target: >= 0.5)")
 
 
 def main() -> None:
@@ -256,6 +310,18 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument(
+        "--variant", type=_variant, action="append", default=[], metavar="LABEL:NAME=VALUE,...",
+        help="also measure clickpipe with these settings (repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--only-variants",
+        action="store_true",
+        help="measure the anchors, clickpipe and the variants only (no x2, no publishing off)",
+    )
+    parser.add_argument(
+        "--skip-publisher", action="store_true", help="skip part 2 (the publisher against raw aiokafka)"
+    )
     add_broker_option(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -264,7 +330,16 @@ def main() -> None:
         topic = f"bench-redirect-{uuid.uuid4().hex[:6]}"
         asyncio.run(ensure_topics(bootstrap, [TopicSpec(topic, 4)]))
         redirect_part(bootstrap, topic, args)
-        publisher_part(bootstrap, topic, args.events)
+        if not args.skip_publisher:
+            publisher_part(bootstrap, topic, args.events)
+
+
+def _variant(text: str) -> tuple[str, dict[str, str]]:
+    label, _, settings = text.partition(":")
+    pairs = [pair.partition("=") for pair in settings.split(",") if pair]
+    if not label or any(not sep for _, sep, _ in pairs):
+        raise argparse.ArgumentTypeError(f"expected LABEL:NAME=VALUE,...: {text!r}")
+    return label, {name: value for name, _, value in pairs}
 
 
 if __name__ == "__main__":

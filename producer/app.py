@@ -171,5 +171,7 @@ def _default_publisher(
         rejected=FileRejectedSink(settings.rejected_dir),
         send_timeout=settings.request_timeout_ms / 1000 + 1,
         max_event_bytes=settings.max_event_bytes,
+        sender_thread=settings.sender_thread,
+        build_slice=settings.send_slice_size,
     )
     return publisher, slot

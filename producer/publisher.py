@@ -1,8 +1,10 @@
 """Publishing click events without making the visitor wait for Kafka, and without losing any.
 
-The request path calls ``publish``: it only puts the event (or a ``Visit``, the smaller thing the redirect
-hands over) on a bounded in-process queue. One sender task takes them off in batches, builds the events of
-visits, Avro-encodes them and sends them keyed by link id with acks=all. When the broker
+The request path calls ``publish``: it only puts the event (or a ``Visit``, the smaller thing the
+redirect hands over) on a bounded in-process queue (``producer.sender_thread.Handoff``). One sender task
+takes them off in batches, builds the events of visits, Avro-encodes them a slice at a time (the loop runs
+between slices) and sends them keyed by link id with acks=all. With ``sender_thread`` the sender, its aiokafka
+producer and its spool calls run on an event loop of their own on another thread. When the broker
 cannot take them (down, unreachable, timing out) the batch goes to the on-disk spool instead, and so does
 every later event until the spool has been replayed, in order, to the broker. A full queue also overflows to
 the spool. On shutdown, what the broker does not take within ``drain_timeout`` is spooled: nothing is lost,
@@ -37,6 +39,7 @@ from producer.delivery import Record, abandon, deliver
 from producer.errors import ProducerError
 from producer.metrics import ProducerMetrics
 from producer.rejected import RejectedRecord, RejectedSink, RejectReason
+from producer.sender_thread import Handoff, LoopThread
 from producer.spool import Spool, SpoolBatch
 from producer.spool_io import SpoolIO
 from schemas.codec import LinkClickCodec
@@ -122,6 +125,9 @@ class KafkaClickPublisher:
         rejected: where records go that are never to be sent (too large, unencodable, refused).
         max_event_bytes: largest record (key and value) sent; larger ones are set aside.
         spool_executor: where the spool's file I/O runs; a thread of its own when None.
+        sender_thread: run the sender (and the producer) on an event loop on a thread of its own, not on
+            the loop that calls ``start``.
+        build_slice: events built and encoded between two turns of the sender's loop.
     """
 
     def __init__(
@@ -140,6 +146,8 @@ class KafkaClickPublisher:
         rejected: RejectedSink,
         max_event_bytes: int = 65_536,
         spool_executor: Executor | None = None,
+        sender_thread: bool = False,
+        build_slice: int = 128,
     ) -> None:
         self._producer_factory = producer_factory
         self._producer: AIOKafkaProducer | None = None
@@ -147,14 +155,18 @@ class KafkaClickPublisher:
         self._topic = topic
         self._metrics = metrics
         self._codec = codec or LinkClickCodec()
-        self._queue: asyncio.Queue[LinkClick | Visit] = asyncio.Queue(queue_size)
+        self._queue: Handoff[LinkClick | Visit] = Handoff(queue_size)
         self._batch_size = batch_size
         self._drain_timeout = drain_timeout
         self._retry_seconds = retry_seconds
         self._send_timeout = send_timeout
         self._abandoned = False  # the producer was given up on: connect a new one before the next send
-        self._task: asyncio.Task[None] | None = None
-        self._inflight: list[LinkClick] = []
+        self._task: asyncio.Task[None] | None = None  # on the sender's loop
+        self._loop_thread = LoopThread("click-sender") if sender_thread else None
+        self._build_slice = build_slice
+        self._inflight: list[LinkClick | Visit] = []  # taken from the queue: encoded up to _inflight_at
+        self._inflight_at = 0
+        self._encoded: list[Record] = []  # encoded, neither delivered nor spooled yet
         self._state: PublisherState = "starting"
         self._partition_cache: dict[bytes, tuple[int, int]] = {}
         self._rejected = rejected
@@ -183,18 +195,28 @@ class KafkaClickPublisher:
         waits for the spool's thread, but only once ``queue_size`` events are waiting). Returns at once."""
         self._received.inc()
         self._drained.clear()
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
+        if not self._queue.put(event):
             records = self._encode([_event(event)])
             if records:
                 self._spool.run_now(lambda spool: self._append(spool, records))
 
     async def start(self) -> None:
-        """Start the sender task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="click-sender")
-            self._task.add_done_callback(self._on_sender_done)
+        """Start the sender task (on its own thread's loop with ``sender_thread``)."""
+        if self._task is not None:
+            return
+        if self._loop_thread is None:
+            self._task = self._start_sender()
+            return
+        await self._loop_thread.start()
+        self._task = await self._loop_thread.run(self._start_sender_async())
+
+    def _start_sender(self) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._run(), name="click-sender")
+        task.add_done_callback(self._on_sender_done)
+        return task
+
+    async def _start_sender_async(self) -> asyncio.Task[None]:
+        return self._start_sender()
 
     def _on_sender_done(self, task: asyncio.Task[None]) -> None:
         if task.cancelled():
@@ -209,6 +231,16 @@ class KafkaClickPublisher:
         task, self._task = self._task, None
         if task is None:
             return
+        if self._loop_thread is None:
+            await self._stop_sender(task)
+            return
+        try:
+            await self._loop_thread.run(self._stop_sender(task))
+        finally:
+            await self._loop_thread.stop()
+
+    async def _stop_sender(self, task: asyncio.Task[None]) -> None:
+        """``stop``, on the sender's loop."""
         if not self._is_drained():
             drained = asyncio.create_task(self._drained.wait())
             try:  # until drained, the sender fails, or the deadline
@@ -220,11 +252,12 @@ class KafkaClickPublisher:
                 await asyncio.wait({drained})
         task.cancel()
         await asyncio.wait({task})  # a failure was logged by _on_sender_done
-        leftover = self._inflight + self._take(self._queue.qsize())
-        self._inflight = []
+        unencoded = self._inflight[self._inflight_at :] + self._queue.take(self._queue.qsize())
+        leftover = self._encoded + self._encode([_event(item) for item in unencoded])
+        self._inflight, self._encoded = [], []
         if leftover:
             log.warning("spooling %d clicks the broker did not take before shutdown", len(leftover))
-            await self._to_spool(leftover)
+            await self._spool_records(leftover)
         try:
             await self._spool.run(Spool.close)
         finally:
@@ -235,7 +268,12 @@ class KafkaClickPublisher:
         self._state = "stopped"
 
     def _is_drained(self) -> bool:
-        return self._queue.empty() and not self._inflight and self._spool.counts.records == 0
+        return (
+            self._queue.empty()
+            and not self._inflight
+            and not self._encoded
+            and self._spool.counts.records == 0
+        )
 
     async def _run(self) -> None:
         producer = await self._connect()
@@ -249,17 +287,16 @@ class KafkaClickPublisher:
                 # spool is at its cap and the replay frees room, in memory: a full queue drops them).
                 room = self._spool.counts.room
                 if room is None or room >= self._max_event_bytes:
-                    await self._to_spool(self._take(self._queue.qsize()))
+                    await self._to_spool(self._queue.take(self._queue.qsize()))
                 if not await self._replay(producer):
                     await self._spool_queue_for(self._retry_seconds)
                 continue
-            self._inflight = [_event(await self._queue.get())]
-            self._inflight += self._take(self._batch_size - 1)
-            undelivered = await self._send(producer, self._encode(self._inflight))
-            if not undelivered:
-                self._observe_latency(self._inflight)
-            self._inflight = []  # from here on the spool has them
+            items = [await self._queue.get(), *self._queue.take(self._batch_size - 1)]
+            undelivered = await self._send(producer, await self._encode_taken(items))
+            self._encoded = []  # from here on the spool has them
             await self._spool_records(undelivered)
+            if not undelivered:
+                await self._observe_latency(items)
 
     async def _connect(self) -> AIOKafkaProducer:
         while True:
@@ -348,16 +385,26 @@ class KafkaClickPublisher:
                 first = await asyncio.wait_for(self._queue.get(), remaining)
             except TimeoutError:
                 return
-            await self._to_spool([_event(first), *self._take(self._batch_size - 1)])
+            await self._to_spool([first, *self._queue.take(self._batch_size - 1)])
 
-    def _take(self, count: int) -> list[LinkClick]:
-        taken: list[LinkClick] = []
-        while len(taken) < count and not self._queue.empty():
-            taken.append(_event(self._queue.get_nowait()))
-        return taken
+    async def _encode_taken(self, items: list[LinkClick | Visit]) -> list[Record]:
+        """Build and encode the events of ``items`` taken from the queue, ``build_slice`` at a time with a
+        turn of the loop between slices (no request waits on a whole batch). Until the caller has sent or
+        spooled them, ``stop`` finds them in ``_inflight`` and ``_encoded``."""
+        self._inflight, self._inflight_at, self._encoded = items, 0, []
+        size = self._build_slice
+        for start in range(0, len(items), size):
+            if start:
+                await asyncio.sleep(0)
+            self._encoded += self._encode([_event(item) for item in items[start : start + size]])
+            self._inflight_at = start + size
+        self._inflight, self._inflight_at = [], 0
+        return self._encoded
 
-    async def _to_spool(self, events: list[LinkClick]) -> None:
-        await self._spool_records(self._encode(events))
+    async def _to_spool(self, items: list[LinkClick | Visit]) -> None:
+        records = await self._encode_taken(items)
+        self._encoded = []
+        await self._spool_records(records)
 
     async def _spool_records(self, records: list[Record]) -> None:
         if records:
@@ -414,10 +461,14 @@ class KafkaClickPublisher:
             RejectedRecord(record[0], record[1], reason, type(error).__name__ if error is not None else "")
         )
 
-    def _observe_latency(self, events: list[LinkClick]) -> None:
-        now = time.time()
-        for event in events:
-            self._metrics.publish_latency.observe(max(0.0, now - event.timestamp.timestamp()))
+    async def _observe_latency(self, items: list[LinkClick | Visit]) -> None:
+        now, observe = time.time(), self._metrics.publish_latency.observe
+        for start in range(0, len(items), self._build_slice):
+            if start:
+                await asyncio.sleep(0)
+            for item in items[start : start + self._build_slice]:
+                at = item.at if isinstance(item, Visit) else item.timestamp
+                observe(max(0.0, now - at.timestamp()))
 
 
 def _event(item: LinkClick | Visit) -> LinkClick:

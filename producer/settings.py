@@ -54,6 +54,14 @@ class ProducerSettings(BaseSettings):
     )
     queue_size: int = Field(100_000, ge=1, description="Clicks held in memory before the spool takes them.")
     send_batch_size: int = Field(2_000, ge=1, description="Clicks taken from the queue per send round.")
+    send_slice_size: int = Field(
+        128, ge=1, description="Clicks built and encoded at a time; the sender yields between slices."
+    )
+    sender_thread: bool = Field(
+        True,
+        description="Run the sender (event building, encoding, the Kafka producer) on a thread with an "
+        "event loop of its own instead of the requests' loop.",
+    )
     spool_fsync: Literal["always", "interval", "never"] = Field(
         "always", description="When the on-disk spool is fsynced: each append, at most each second, or never."
     )

@@ -75,8 +75,9 @@ async def test_a_megabyte_user_agent_neither_blocks_nor_duplicates_later_clicks(
     assert ready.status_code == 200
 
 
+@pytest.mark.parametrize("sender_thread", [False, True], ids=["same-loop", "sender-thread"])
 async def test_a_record_the_broker_refuses_is_set_aside_and_its_mates_arrive_once(
-    broker: Broker, tmp_path: Path
+    broker: Broker, tmp_path: Path, sender_thread: bool
 ) -> None:
     if broker.embedded:
         pytest.skip("the embedded broker (Tansu 0.6) enforces no record size: it refuses nothing")
@@ -97,6 +98,7 @@ async def test_a_record_the_broker_refuses_is_set_aside_and_its_mates_arrive_onc
         metrics,
         rejected=FileRejectedSink(tmp_path / "rejected"),
         max_event_bytes=1_000_000,  # the broker's limit is the lower one here
+        sender_thread=sender_thread,
     )
 
     def click(i: int, **fields: object) -> LinkClick:

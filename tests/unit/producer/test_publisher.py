@@ -117,10 +117,15 @@ async def eventually(condition: Any, timeout: float = 5.0) -> None:
             await asyncio.sleep(0.005)
 
 
+THREADED = pytest.mark.parametrize("threaded", [False, True], ids=["same-loop", "sender-thread"])
+"""For tests that hold for a sender on the caller's loop and for one on a thread of its own."""
+
+
 def publisher(
     fake: FakeProducer, spool_dir: Path, metrics: ProducerMetrics, **options: Any
 ) -> KafkaClickPublisher:
     factory = options.pop("producer_factory", lambda: fake)
+    options["sender_thread"] = options.pop("threaded", False)
     return KafkaClickPublisher(
         factory,
         options.pop("spool", None) or Spool(spool_dir),
@@ -131,9 +136,10 @@ def publisher(
     )
 
 
-async def test_events_are_sent_keyed_by_link_and_decode_back(tmp_path: Path) -> None:
+@THREADED
+async def test_events_are_sent_keyed_by_link_and_decode_back(tmp_path: Path, threaded: bool) -> None:
     fake, metrics = FakeProducer(), ProducerMetrics()
-    pub = publisher(fake, tmp_path, metrics)
+    pub = publisher(fake, tmp_path, metrics, threaded=threaded)
     await pub.start()
     events = [click(i) for i in range(50)]
     for event in events:
@@ -148,9 +154,10 @@ async def test_events_are_sent_keyed_by_link_and_decode_back(tmp_path: Path) -> 
     assert fake.stopped
 
 
-async def test_a_broker_outage_spools_and_replays_in_order(tmp_path: Path) -> None:
+@THREADED
+async def test_a_broker_outage_spools_and_replays_in_order(tmp_path: Path, threaded: bool) -> None:
     fake, metrics = FakeProducer(), ProducerMetrics()
-    pub = publisher(fake, tmp_path, metrics)
+    pub = publisher(fake, tmp_path, metrics, threaded=threaded)
     await pub.start()
     await eventually(lambda: pub.state == "connected")
     fake.down = True
@@ -171,9 +178,12 @@ async def test_a_broker_outage_spools_and_replays_in_order(tmp_path: Path) -> No
     assert metric(metrics, "clicks_dropped") == 0
 
 
-async def test_an_unreachable_broker_at_start_is_retried_and_nothing_is_lost(tmp_path: Path) -> None:
+@THREADED
+async def test_an_unreachable_broker_at_start_is_retried_and_nothing_is_lost(
+    tmp_path: Path, threaded: bool
+) -> None:
     fake, metrics = FakeProducer(start_failures=3), ProducerMetrics()
-    pub = publisher(fake, tmp_path, metrics)
+    pub = publisher(fake, tmp_path, metrics, threaded=threaded)
     await pub.start()
     for i in range(20):
         pub.publish(click(i))
@@ -227,10 +237,15 @@ class HangingProducer(FakeProducer):
                 future.set_exception(exception)
 
 
-async def test_a_send_the_broker_never_answers_is_spooled_and_its_producer_abandoned(tmp_path: Path) -> None:
+@THREADED
+async def test_a_send_the_broker_never_answers_is_spooled_and_its_producer_abandoned(
+    tmp_path: Path, threaded: bool
+) -> None:
     hanging, fake, metrics = HangingProducer(), FakeProducer(), ProducerMetrics()
     made = iter([hanging, fake])
-    pub = publisher(fake, tmp_path, metrics, producer_factory=lambda: next(made), send_timeout=0.1)
+    pub = publisher(
+        fake, tmp_path, metrics, producer_factory=lambda: next(made), send_timeout=0.1, threaded=threaded
+    )
     await pub.start()
     for i in range(30):
         pub.publish(click(i))
@@ -241,9 +256,12 @@ async def test_a_send_the_broker_never_answers_is_spooled_and_its_producer_aband
     assert in_order(fake, 30)  # each click once, through the producer that took over
 
 
-async def test_stop_spools_what_the_broker_does_not_take_and_a_restart_replays_it(tmp_path: Path) -> None:
+@THREADED
+async def test_stop_spools_what_the_broker_does_not_take_and_a_restart_replays_it(
+    tmp_path: Path, threaded: bool
+) -> None:
     fake, metrics = FakeProducer(down=True), ProducerMetrics()
-    pub = publisher(fake, tmp_path, metrics, drain_timeout=0.2)
+    pub = publisher(fake, tmp_path, metrics, drain_timeout=0.2, threaded=threaded)
     await pub.start()
     for i in range(30):
         pub.publish(click(i))
@@ -251,16 +269,17 @@ async def test_stop_spools_what_the_broker_does_not_take_and_a_restart_replays_i
     assert fake.sent == []
     assert Spool(tmp_path).pending_records == 30
     back, metrics_after = FakeProducer(), ProducerMetrics()
-    restarted = publisher(back, tmp_path, metrics_after)
+    restarted = publisher(back, tmp_path, metrics_after, threaded=threaded)
     await restarted.start()
     await eventually(lambda: len(back.sent) == 30)
     await restarted.stop()
     assert in_order(back, 30)
 
 
-async def test_a_full_queue_overflows_to_the_spool(tmp_path: Path) -> None:
+@THREADED
+async def test_a_full_queue_overflows_to_the_spool(tmp_path: Path, threaded: bool) -> None:
     fake, metrics = FakeProducer(), ProducerMetrics()
-    pub = publisher(fake, tmp_path, metrics, queue_size=5)
+    pub = publisher(fake, tmp_path, metrics, queue_size=5, threaded=threaded)
     for i in range(12):  # not started yet: the queue fills up
         pub.publish(click(i))
     assert metric(metrics, "clicks_spooled") == 7
@@ -399,12 +418,13 @@ async def test_an_event_that_does_not_fit_the_schema_is_set_aside_and_the_sender
     assert rejected(metrics, "unencodable") == 1
 
 
-async def test_a_failed_sender_is_reported_as_failed(tmp_path: Path) -> None:
+@THREADED
+async def test_a_failed_sender_is_reported_as_failed(tmp_path: Path, threaded: bool) -> None:
     class Broken(FakeProducer):
         async def partitions_for(self, topic: str) -> set[int]:
             raise RuntimeError("a bug")
 
-    pub = publisher(Broken(), tmp_path, ProducerMetrics())
+    pub = publisher(Broken(), tmp_path, ProducerMetrics(), threaded=threaded)
     await pub.start()
     pub.publish(click(0))
     await eventually(lambda: pub.state == "failed")
@@ -438,7 +458,7 @@ async def test_a_visit_is_queued_as_is_and_its_event_built_by_the_sender(tmp_pat
     ]
     for seen in visits:
         pub.publish(seen)
-    assert pub._queue.get_nowait() is visits[0]  # the request path did no more than queue it
+    assert pub._queue.take(1) == [visits[0]]  # the request path did no more than queue it
     pub.publish(visits[0])
     await pub.start()
     await eventually(lambda: len(fake.sent) == 2)
@@ -546,10 +566,13 @@ async def test_spool_writes_do_not_block_the_event_loop(tmp_path: Path) -> None:
     assert in_order(fake, 2)
 
 
-async def test_a_spool_write_under_way_when_stop_cancels_the_sender_is_kept_once(tmp_path: Path) -> None:
+@THREADED
+async def test_a_spool_write_under_way_when_stop_cancels_the_sender_is_kept_once(
+    tmp_path: Path, threaded: bool
+) -> None:
     fake, metrics = FakeProducer(down=True), ProducerMetrics()
     spool = SlowSpool(tmp_path / "spool")
-    pub = publisher(fake, tmp_path, metrics, spool=spool, drain_timeout=0)
+    pub = publisher(fake, tmp_path, metrics, spool=spool, drain_timeout=0, threaded=threaded)
     await pub.start()
     for i in range(3):
         pub.publish(click(i))
@@ -559,3 +582,77 @@ async def test_a_spool_write_under_way_when_stop_cancels_the_sender_is_kept_once
     spool.release.set()
     await stopping
     assert Spool(tmp_path / "spool").pending_records == 3  # each once: not lost, not spooled twice
+
+
+class TickingCodec(LinkClickCodec):
+    """Notes, for each event it encodes, how many turns a ticker task had had on the loop by then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ticks = 0
+        self.seen: list[int] = []
+
+    def encode(self, event: LinkClick) -> bytes:
+        self.seen.append(self.ticks)
+        return super().encode(event)
+
+
+async def test_a_batch_is_built_and_encoded_a_slice_at_a_time_with_the_loop_free_in_between(
+    tmp_path: Path,
+) -> None:
+    fake, codec = FakeProducer(), TickingCodec()
+    pub = publisher(fake, tmp_path, ProducerMetrics(), codec=codec, batch_size=1_000, build_slice=100)
+
+    async def tick() -> None:
+        while True:
+            codec.ticks += 1
+            await asyncio.sleep(0)
+
+    ticker = asyncio.create_task(tick())
+    for i in range(1_000):
+        pub.publish(click(i))
+    await pub.start()
+    await eventually(lambda: len(fake.sent) == 1_000)
+    await pub.stop()
+    ticker.cancel()
+    slices = [codec.seen[start : start + 100] for start in range(0, 1_000, 100)]
+    assert all(len(set(part)) == 1 for part in slices)  # a slice runs without a break
+    assert len({part[0] for part in slices}) == 10  # and the loop ran between any two of them
+
+
+@THREADED
+async def test_clicks_taken_but_not_yet_encoded_when_stop_cancels_are_spooled(
+    tmp_path: Path, threaded: bool
+) -> None:
+    fake, metrics = FakeProducer(down=True), ProducerMetrics()
+    pub = publisher(fake, tmp_path, metrics, build_slice=1, drain_timeout=0, threaded=threaded)
+    for i in range(500):
+        pub.publish(click(i))
+    await pub.start()
+    await pub.stop()
+    assert Spool(tmp_path).pending_records == 500
+    assert metric(metrics, "clicks_dropped") == 0
+
+
+async def test_the_sender_thread_runs_the_producer_off_the_callers_thread(tmp_path: Path) -> None:
+    class Recording(FakeProducer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.threads: set[int] = set()
+
+        async def send_batch(self, batch: FakeBatch, topic: str, *, partition: int) -> asyncio.Future[None]:
+            self.threads.add(threading.get_ident())
+            return await super().send_batch(batch, topic, partition=partition)
+
+    fake, metrics = Recording(), ProducerMetrics()
+    pub = publisher(fake, tmp_path, metrics, threaded=True)
+    await pub.start()
+    assert pub._loop_thread is not None
+    for i in range(50):
+        pub.publish(click(i))
+    await eventually(lambda: len(fake.sent) == 50)
+    assert fake.threads and threading.get_ident() not in fake.threads
+    await pub.stop()
+    assert pub.state == "stopped" and fake.stopped
+    assert not any(thread.name == "click-sender" for thread in threading.enumerate())
+    assert in_order(fake, 50)
