@@ -273,6 +273,9 @@ class PartitionEngine:
                         (None if country == UNKNOWN_COUNTRY else country): (c.total, c.bot)
                         for country, c in sorted(link.by("country").items())
                     },
+                    cells={cell: (c.total, c.bot) for cell, c in link.cells.items()},
+                    humans=b"" if link.humans.is_empty() else link.humans.to_bytes(),
+                    bots=b"" if link.bots.is_empty() else link.bots.to_bytes(),
                 )
 
     def _save_meta(self) -> None:
