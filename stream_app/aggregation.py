@@ -12,7 +12,7 @@ HLL sketches of visitor keys, of people and of bots (docs/analytics.md).
 A ``Row`` is stored (``encode_row``, ``decode_row``) as compact, JSON-ready data::
 
     {"o": last_offset,
-     "l": {link_id: [account_id, total, bot, [[*dimension values, total, bot], ...], slug,
+     "l": {link_id: [account_id, total, bot, [[[dimension values], total, bot], ...], slug,
                      humans sketch (base64) or None, bots sketch (base64) or None]}}
 """
 
@@ -44,7 +44,6 @@ MAX_CELLS = 1_000
 
 OVERFLOW_DIMENSIONS: tuple[str, ...] = ("region", "city", "referer", "url")
 """The dimensions replaced by ``OTHER`` in a new cell past the cap; the others stay exact."""
-_OVERFLOW = frozenset(DIMENSIONS.index(name) for name in OVERFLOW_DIMENSIONS)
 
 COUNTRY = DIMENSIONS.index("country")
 """Position of ``country`` in a cell key."""
@@ -83,7 +82,8 @@ def dims(
 
 def overflow_cell(cell: Cell) -> Cell:
     """Return ``cell`` with its high-cardinality values (``OVERFLOW_DIMENSIONS``) replaced by ``OTHER``."""
-    return tuple(OTHER if i in _OVERFLOW else value for i, value in enumerate(cell))
+    country, continent, _, _, device, browser, os, _, rule, _ = cell
+    return (country, continent, OTHER, OTHER, device, browser, os, OTHER, rule, OTHER)
 
 
 class Click(NamedTuple):
@@ -167,7 +167,7 @@ def encode_link(link: LinkCounts) -> list[Any]:
         link.account_id,
         link.total,
         link.bot,
-        [[*cell, counts.total, counts.bot] for cell, counts in link.cells.items()],
+        [(cell, counts.total, counts.bot) for cell, counts in link.cells.items()],
         link.slug,
         _encode_sketch(link.humans),
         _encode_sketch(link.bots),
@@ -182,13 +182,12 @@ def decode_row(data: dict[str, Any]) -> Row:
 def _decode_link(data: list[Any]) -> LinkCounts:
     account_id, total, bot, cells, slug = data[:5]
     if isinstance(cells, dict):  # rows written before the dimensions: {country: [total, bot]}
-        cells = [[*dims(country=country), *counts] for country, counts in cells.items()]
-    width = len(DIMENSIONS)
+        cells = [(dims(country=country), *counts) for country, counts in cells.items()]
     return LinkCounts(
         account_id,
         total,
         bot,
-        {tuple(cell[:width]): Counts(cell[width], cell[width + 1]) for cell in cells},
+        {tuple(cell): Counts(n, bots) for cell, n, bots in cells},
         slug,
         _decode_sketch(data[5] if len(data) > 5 else None),
         _decode_sketch(data[6] if len(data) > 6 else None),

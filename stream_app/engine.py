@@ -13,6 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from schemas.aggregates import WindowAggregate
 from stream_app.aggregation import MAX_CELLS, UNKNOWN_COUNTRY, Click, Row
@@ -153,8 +154,9 @@ class PartitionEngine:
             self._high_offset = clicks[-1].offset
             self._save_meta()  # before the rows: a crash in between replays the batch on the slow path
         added: set[str] = set()
+        encoded: dict[int, list[Any]] = {}
         for (gran, start, bucket), delta in batch.deltas.items():
-            rows.apply(gran, start, bucket, delta)
+            rows.apply(gran, start, bucket, delta, encoded)
             starts = self._windows[gran]
             if not starts or starts[-1] < start:
                 starts.append(start)

@@ -176,6 +176,9 @@ def _fold_fine(
         if link is None:
             link = fine[key] = LinkDelta(click.account_id)
         link.add(click)
+    if stragglers:  # first: their deltas are new, so the ones shared below are never added to
+        _fold_each(batch, stragglers, grans, watermark_ms, buckets, None)
+    owned = {id(link) for delta in batch.deltas.values() for link in delta.links.values()}
     bucket_cache: dict[str, int] = {}
     for (start, link_id), link in fine.items():
         bucket = bucket_cache.get(link_id)
@@ -186,10 +189,19 @@ def _fold_fine(
             links = batch.delta(gran.name, gran.start(start), bucket).links
             coarse = links.get(link_id)
             if coarse is None:
-                coarse = links[link_id] = LinkDelta(link.account_id)
+                # Most links have one fine delta per coarse window in a batch: share it, read-only.
+                links[link_id] = link
+                continue
+            if id(coarse) not in owned:  # shared so far: copy before adding to it
+                coarse = links[link_id] = _copy(coarse)
+                owned.add(id(coarse))
             coarse.absorb(link)
-    if stragglers:
-        _fold_each(batch, stragglers, grans, watermark_ms, buckets, None)
+
+
+def _copy(link: LinkDelta) -> LinkDelta:
+    copy = LinkDelta(link.account_id)
+    copy.absorb(link)
+    return copy
 
 
 def _fold_each(
@@ -233,11 +245,13 @@ def merge(row: Row, delta: Delta, max_cells: int = MAX_CELLS) -> None:
         link.total += added.total
         link.bot += added.bot
         cells = link.cells
+        room = max_cells - len(cells)
         for cell, counts in added.cells.items():
             mine = cells.get(cell)
             if mine is None:
-                if len(cells) < max_cells:
+                if room > 0:
                     cells[cell] = Counts(counts.total, counts.bot)
+                    room -= 1
                     continue
                 other = overflow_cell(cell)
                 mine = cells.get(other)

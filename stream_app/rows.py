@@ -9,8 +9,8 @@ merged into the base already (a crash between rewriting a base and deleting its 
 
 Rows being written are kept in memory, merged; the store only ever sees appends and compactions.
 
-A segment is stored as ``{"o": last_offset, "l": {link_id: [account_id, total, bot, cells, slug,
-[human visitor keys], [bot visitor keys]]}}``, cells as in ``stream_app.aggregation``.
+A segment is stored as ``{"o": last_offset, "l": {link_id: [account_id, total, bot, [[dimension values,
+total, bot], ...], slug, [human visitor keys], [bot visitor keys]]}}``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from stream_app.aggregation import DIMENSIONS, Counts, Row, decode_row, encode_row, row_key
+from stream_app.aggregation import Counts, Row, decode_row, encode_row, row_key
 from stream_app.folding import Delta, LinkDelta, merge
 
 SEGMENTS_PER_ROW = 16
@@ -41,28 +41,33 @@ class RowStore(Protocol):
         ...
 
 
-def encode_delta(delta: Delta) -> dict[str, Any]:
-    """Return ``delta`` as a stored segment."""
-    return {
-        "o": delta.last_offset,
-        "l": {
-            link_id: [
+def encode_delta(delta: Delta, cache: dict[int, list[Any]] | None = None) -> dict[str, Any]:
+    """Return ``delta`` as a stored segment.
+
+    ``cache`` maps ``id(link delta)`` to its stored form, for a batch whose coarser windows share their
+    finer windows' link deltas (``stream_app.folding``): each is encoded once.
+    """
+    links: dict[str, list[Any]] = {}
+    for link_id, link in delta.links.items():
+        encoded = None if cache is None else cache.get(id(link))
+        if encoded is None:
+            encoded = [
                 link.account_id,
                 link.total,
                 link.bot,
-                [[*cell, counts.total, counts.bot] for cell, counts in link.cells.items()],
+                [(cell, counts.total, counts.bot) for cell, counts in link.cells.items()],
                 link.slug,
                 list(link.humans),
                 list(link.bots),
             ]
-            for link_id, link in delta.links.items()
-        },
-    }
+            if cache is not None:
+                cache[id(link)] = encoded
+        links[link_id] = encoded
+    return {"o": delta.last_offset, "l": links}
 
 
 def decode_delta(data: dict[str, Any]) -> Delta:
     """Return the delta stored as segment ``data``."""
-    width = len(DIMENSIONS)
     return Delta(
         data["o"],
         {
@@ -70,7 +75,7 @@ def decode_delta(data: dict[str, Any]) -> Delta:
                 account_id,
                 total,
                 bot,
-                {tuple(cell[:width]): Counts(cell[width], cell[width + 1]) for cell in cells},
+                {tuple(cell): Counts(n, bots) for cell, n, bots in cells},
                 slug,
                 set(humans),
                 set(bots),
@@ -115,13 +120,18 @@ class RowLog:
             self._rows[key] = found
         return found
 
-    def apply(self, gran: str, start: int, bucket: int, delta: Delta) -> None:
-        """Merge ``delta`` into a row and append it to the row's segments (rewriting the row when due)."""
+    def apply(
+        self, gran: str, start: int, bucket: int, delta: Delta, cache: dict[int, list[Any]] | None = None
+    ) -> None:
+        """Merge ``delta`` into a row and append it to the row's segments (rewriting the row when due).
+
+        ``cache``: shared by the calls of one batch (see ``encode_delta``).
+        """
         key = (gran, start, bucket)
         merge(self.row(gran, start, bucket), delta, self._max_cells)
         stored = self._key(key)
         count = self._segments[key]
-        self._store.set(f"{stored}|{count}", encode_delta(delta))
+        self._store.set(f"{stored}|{count}", encode_delta(delta, cache))
         self._segments[key] = count + 1
         if count + 1 >= self._per_row:
             self._compact(key)

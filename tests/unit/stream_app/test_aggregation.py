@@ -74,7 +74,7 @@ def test_a_row_is_stored_in_the_compact_positional_form() -> None:
     assert stored["o"] == 7
     account, total, bot, cells, slug, humans, bots = stored["l"]["a"]
     assert (account, total, bot, slug) == ("acct", 3, 1, "sa")
-    assert cells == [[*DE, 2, 1], [*NONE, 1, 0]]
+    assert cells == [(DE, 2, 1), (NONE, 1, 0)]
     assert isinstance(humans, str) and isinstance(bots, str)  # base64 of the compact sketch
     assert stored["l"]["b"] == ["x", 1, 0, [], None, None, None]  # empty sketches take no room
     assert decode_row(stored) == _row()
