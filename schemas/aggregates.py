@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.aggregate_writer import AggregateWriter
 from schemas.avro_schemas import load_schema
-from schemas.codec import AvroCodec
+from schemas.codec import MAGIC, AvroCodec, schema_fingerprint
+from schemas.errors import InvalidRecordError
 
 WINDOW_AGGREGATE_VERSIONS: tuple[str, ...] = ("window_aggregate.v1.avsc", "window_aggregate.v2.avsc")
 
@@ -130,9 +132,16 @@ class WindowAggregateCodec:
         writer = schemas[version - 1]
         self._avro = AvroCodec(writer, schemas[-1], known_schemas=schemas)
         self._fields = None if version == len(schemas) else {f["name"] for f in writer["fields"]}
+        self._header = MAGIC + schema_fingerprint(writer)
+        self._writer = AggregateWriter() if self._fields is None else None
 
     def encode(self, aggregate: WindowAggregate) -> bytes:
         """Return the message value for ``aggregate``."""
+        if self._writer is not None:
+            width = len(DIMENSIONS)
+            if any(len(cell) != width for cell in aggregate.cells):
+                raise InvalidRecordError(f"every cell must have {width} dimension values")
+            return self._header + self._writer.body(aggregate)
         record = aggregate.to_record()
         if self._fields is not None:  # an older writer schema: leave out what it has no field for
             record = {name: value for name, value in record.items() if name in self._fields}
