@@ -68,7 +68,7 @@ def _skip_str(b: bytes, p: int) -> int:
     return p + n
 
 
-def _ostr(b: bytes, p: int, missing: str | None) -> tuple[str | None, int]:
+def _ostr(b: bytes, p: int, missing: str) -> tuple[str, int]:
     """An optional string (a union of null and string) at ``p``; ``missing`` for null."""
     union = b[p]
     if union == 0:
@@ -76,6 +76,13 @@ def _ostr(b: bytes, p: int, missing: str | None) -> tuple[str | None, int]:
     if union != 2:
         raise NotReadable
     return _str(b, p + 1)
+
+
+def _oslug(b: bytes, p: int) -> tuple[str | None, int]:
+    """The optional slug: None for null."""
+    if b[p] == 0:
+        return None, p + 1
+    return _ostr(b, p, "")
 
 
 def _skip_ostr(b: bytes, p: int) -> int:
@@ -106,26 +113,105 @@ def read(body: bytes, start: int, offset: int) -> Click | None:
     try:
         kind, p = _long(b, start)
         p = _skip_str(b, p)  # event_id
-        link_id, p = _str(b, p)
-        slug, p = _ostr(b, p, None)
-        account_id, p = _str(b, p)
-        country, p = _ostr(b, p, UNKNOWN)
-        destination, p = _str(b, p)
+        n = b[p]
+        if n < 0x80 and not n & 1:
+            end = p + 1 + (n >> 1)
+            link_id = b[p + 1 : end].decode()
+            p = end
+        else:
+            link_id, p = _str(b, p)
+        slug: str | None
+        n = b[p + 1]
+        if b[p] == 2 and n < 0x80 and not n & 1:
+            end = p + 2 + (n >> 1)
+            slug = b[p + 2 : end].decode()
+            p = end
+        else:
+            slug, p = _oslug(b, p)
+        n = b[p]
+        if n < 0x80 and not n & 1:
+            end = p + 1 + (n >> 1)
+            account_id = b[p + 1 : end].decode()
+            p = end
+        else:
+            account_id, p = _str(b, p)
+        n = b[p + 1]
+        if b[p] == 2 and n < 0x80 and not n & 1:
+            end = p + 2 + (n >> 1)
+            country = b[p + 2 : end].decode()
+            p = end
+        else:
+            country, p = _ostr(b, p, UNKNOWN)
+        n = b[p]
+        if n < 0x80 and not n & 1:
+            end = p + 1 + (n >> 1)
+            destination = b[p + 1 : end].decode()
+            p = end
+        else:
+            destination, p = _str(b, p)
         p = _skip_double(b, p)  # latitude
         p = _skip_double(b, p)  # longitude
         timestamp, p = _long(b, p)
         p = _skip_ostr(b, p)  # user_agent
         p = _skip_ostr(b, p)  # referer
-        city, p = _ostr(b, p, UNKNOWN)
-        region, p = _ostr(b, p, UNKNOWN)
-        continent, p = _ostr(b, p, UNKNOWN)
+        n = b[p + 1]
+        if b[p] == 2 and n < 0x80 and not n & 1:
+            end = p + 2 + (n >> 1)
+            city = b[p + 2 : end].decode()
+            p = end
+        else:
+            city, p = _ostr(b, p, UNKNOWN)
+        n = b[p + 1]
+        if b[p] == 2 and n < 0x80 and not n & 1:
+            end = p + 2 + (n >> 1)
+            region = b[p + 2 : end].decode()
+            p = end
+        else:
+            region, p = _ostr(b, p, UNKNOWN)
+        n = b[p + 1]
+        if b[p] == 2 and n < 0x80 and not n & 1:
+            end = p + 2 + (n >> 1)
+            continent = b[p + 2 : end].decode()
+            p = end
+        else:
+            continent, p = _ostr(b, p, UNKNOWN)
         is_bot = b[p]
         p += 1
-        device, p = _ostr(b, p, UNKNOWN)
-        browser, p = _ostr(b, p, UNKNOWN)
-        os, p = _ostr(b, p, UNKNOWN)
-        referer, p = _ostr(b, p, DIRECT)
-        rule, p = _ostr(b, p, DEFAULT_RULE)
+        n = b[p + 1]
+        if b[p] == 2 and n < 0x80 and not n & 1:
+            end = p + 2 + (n >> 1)
+            device = b[p + 2 : end].decode()
+            p = end
+        else:
+            device, p = _ostr(b, p, UNKNOWN)
+        n = b[p + 1]
+        if b[p] == 2 and n < 0x80 and not n & 1:
+            end = p + 2 + (n >> 1)
+            browser = b[p + 2 : end].decode()
+            p = end
+        else:
+            browser, p = _ostr(b, p, UNKNOWN)
+        n = b[p + 1]
+        if b[p] == 2 and n < 0x80 and not n & 1:
+            end = p + 2 + (n >> 1)
+            os = b[p + 2 : end].decode()
+            p = end
+        else:
+            os, p = _ostr(b, p, UNKNOWN)
+        n = b[p + 1]
+        if b[p] == 2 and n < 0x80 and not n & 1:
+            end = p + 2 + (n >> 1)
+            referer = b[p + 2 : end].decode()
+            p = end
+        else:
+            referer, p = _ostr(b, p, DIRECT)
+        n = b[p + 1]
+        if b[p] == 2 and n < 0x80 and not n & 1:
+            end = p + 2 + (n >> 1)
+            rule = b[p + 2 : end].decode()
+            p = end
+        else:
+            rule, p = _ostr(b, p, DEFAULT_RULE)
         p = _skip_ostr(b, p)  # bot_reason
         if b[p] == 0:
             visitor, p = None, p + 1
