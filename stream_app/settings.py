@@ -66,6 +66,15 @@ class WorkerSettings(BaseSettings):
         description="Seconds a closed window is kept (and served) before it expires, by window name (JSON). "
         "Hours are kept 100 days so day buckets in any time zone can be built from them over 90 days.",
     )
+    retention_minute: int | None = Field(
+        None, ge=0, description="Seconds minute windows are kept, over RETENTION's 'minute'."
+    )
+    retention_hour: int | None = Field(
+        None, ge=0, description="Seconds hour windows are kept, over RETENTION's 'hour'."
+    )
+    retention_day: int | None = Field(
+        None, ge=0, description="Seconds day windows are kept, over RETENTION's 'day'."
+    )
     max_cells: int = Field(
         MAX_CELLS,
         ge=1,
@@ -138,9 +147,21 @@ class WorkerSettings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
+    def retention_seconds(self) -> dict[str, int]:
+        """Seconds each window is kept: ``RETENTION``, with ``RETENTION_<NAME>`` over it."""
+        overrides = {
+            "minute": self.retention_minute,
+            "hour": self.retention_hour,
+            "day": self.retention_day,
+        }
+        return {
+            **self.retention,
+            **{name: value for name, value in overrides.items() if value is not None},
+        }
+
     @model_validator(mode="after")
     def _windows_have_retention(self) -> WorkerSettings:
-        missing = sorted(set(self.windows) - set(self.retention))
+        missing = sorted(set(self.windows) - set(self.retention_seconds()))
         if missing:
             raise ValueError(f"no retention for windows: {', '.join(missing)}")
         if not self.windows or any(size <= 0 for size in self.windows.values()):
@@ -154,10 +175,11 @@ class WorkerSettings(BaseSettings):
 
     def granularities(self) -> tuple[Granularity, ...]:
         """Return the configured windows, smallest first."""
+        retention = self.retention_seconds()
         return tuple(
             sorted(
                 (
-                    Granularity(name, size * 1000, self.retention[name] * 1000)
+                    Granularity(name, size * 1000, retention[name] * 1000)
                     for name, size in self.windows.items()
                 ),
                 key=lambda gran: gran.size_ms,
