@@ -133,13 +133,16 @@ class PartitionEngine:
         """
         self._heal(wall_ms)
         mark = self.watermark
-        future = [
-            FutureClick(click, click.timestamp_ms - wall_ms, mark.max_skew_ms)
-            for click in clicks
-            if not mark.admits(click.timestamp_ms, wall_ms)
-        ]
-        if future:
+        latest = max((click.timestamp_ms for click in clicks), default=None)
+        future: list[FutureClick] = []
+        if latest is not None and not mark.admits(latest, wall_ms):
+            future = [
+                FutureClick(click, click.timestamp_ms - wall_ms, mark.max_skew_ms)
+                for click in clicks
+                if not mark.admits(click.timestamp_ms, wall_ms)
+            ]
             clicks = [click for click in clicks if mark.admits(click.timestamp_ms, wall_ms)]
+            latest = max((click.timestamp_ms for click in clicks), default=None)
         rows = self._rows
         # A batch wholly above every offset ever applied cannot replay: fold it without per-row checks.
         replay = bool(clicks) and clicks[0].offset <= self._high_offset
@@ -168,8 +171,8 @@ class PartitionEngine:
                     added.add(gran)
         for name in added:
             self._save_windows(name)
-        for click in clicks:
-            self.watermark.observe(click.timestamp_ms, wall_ms)
+        if latest is not None:  # the batch's latest event time moves the watermark as all of them would
+            self.watermark.observe(latest, wall_ms)
         output = self._closing(wall_ms)
         output.late = batch.late
         output.future = future
