@@ -68,6 +68,7 @@ def faust_config(settings: WorkerSettings) -> dict[str, Any]:
         "stream_wait_empty": False,
         "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
         "broker_max_poll_records": max(500, settings.batch_size),
+        "consumer_max_fetch_size": settings.fetch_bytes,
         "broker_commit_every": max(10_000, settings.batch_size),
     }
 
