@@ -68,6 +68,7 @@ def faust_config(settings: WorkerSettings) -> dict[str, Any]:
         "stream_wait_empty": False,
         "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
         "broker_max_poll_records": max(500, settings.batch_size),
+        "consumer_max_fetch_size": settings.fetch_bytes,
         "broker_commit_every": max(10_000, settings.batch_size),
     }
 
@@ -105,6 +106,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
         idle_ms=int(settings.idle_seconds * 1000),
         buckets=settings.buckets,
         max_skew_ms=int(settings.max_skew_seconds * 1000),
+        max_cells=settings.max_cells,
     )
 
     async def send(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from schemas.avro_schemas import link_click_schema, link_click_schemas
-from schemas.codec import AvroCodec
+from schemas.codec import HEADER_SIZE, MAGIC, AvroCodec
 from schemas.confluent import MAGIC_BYTE, ConfluentCodec
 from schemas.errors import MalformedMessageError
 from schemas.events import EventType
-from stream_app.aggregation import Click
+from stream_app import fastclick
+from stream_app.aggregation import DEFAULT_RULE, DIRECT, UNKNOWN, Click
+from stream_app.fastclick import FINGERPRINT, NotReadable
 
 _LINK_CLICK = EventType.LINK_CLICK.value
 
@@ -16,13 +18,15 @@ class ClickDecoder:
     """Decodes click-topic messages (any known schema version) into ``Click`` values.
 
     Messages in Avro single-object encoding (``C3 01``) need nothing else; messages in the Confluent Schema
-    Registry format (``00``) need ``registry`` to look their writer schema up.
+    Registry format (``00``) need ``registry`` to look their writer schema up. Messages written with the
+    current schema (v3) are read by ``stream_app.fastclick``, the rest by fastavro.
     """
 
-    def __init__(self, registry: ConfluentCodec | None = None) -> None:
+    def __init__(self, registry: ConfluentCodec | None = None, *, fast: bool = True) -> None:
         # Raw logical types: the timestamp arrives as epoch milliseconds, no datetime in between.
         self._avro = AvroCodec(link_click_schema(), known_schemas=link_click_schemas(), logical_types=False)
         self._registry = registry
+        self._fast = fast
 
     def decode(self, offset: int, value: bytes) -> Click | None:
         """Return the click in ``value``, or None for events of other types.
@@ -30,6 +34,11 @@ class ClickDecoder:
         Raises:
             SerializationError: the message does not decode.
         """
+        if self._fast and value[2:10] == FINGERPRINT and value[:2] == MAGIC:
+            try:
+                return fastclick.read(value, HEADER_SIZE, offset)
+            except NotReadable:
+                pass  # the general way decodes it, or says why not
         if value[:1] == MAGIC_BYTE:
             if self._registry is None:
                 raise MalformedMessageError(
@@ -46,7 +55,19 @@ class ClickDecoder:
             record["timestamp"],
             record["link_id"],
             record["account_id"],
-            record["country"],
+            (
+                record["country"] or UNKNOWN,
+                record["continent"] or UNKNOWN,
+                record["region"] or UNKNOWN,
+                record["city"] or UNKNOWN,
+                record["device"] or UNKNOWN,
+                record["browser"] or UNKNOWN,
+                record["os"] or UNKNOWN,
+                record["referer_domain"] or DIRECT,
+                record["rule"] or DEFAULT_RULE,
+                record["destination"] or UNKNOWN,
+            ),
             record["is_bot"],
             record["slug"],
+            record["visitor"],
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import faust
@@ -20,4 +21,19 @@ def run_worker(settings: WorkerSettings, logging_config: dict[str, Any] | None =
     # At WARNING and above Faust adds a terminal spinner that sets the root logger to DEBUG, so every
     # debug record of aiokafka is built and dropped: ~10% of the worker's time. No spinner, no DEBUG.
     worker.spinner = None
+    tune_gc()
     worker.execute_from_commandline()
+
+
+GC_THRESHOLDS = (50_000, 50, 100)
+"""The cyclic collector's thresholds for the worker (CPython's default is (700, 10, 10))."""
+
+
+def tune_gc() -> None:
+    """Let the cyclic garbage collector run less often.
+
+    Window state is millions of small objects (cells, counts) that live for minutes to days and hold no
+    reference cycles; at the default thresholds the collector walks them again and again (~15% of the
+    worker's time in bench/stream). Reference counting still frees everything at once.
+    """
+    gc.set_threshold(*GC_THRESHOLDS)

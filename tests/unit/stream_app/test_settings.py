@@ -43,3 +43,18 @@ def test_specific_bootstrap_variable_wins_over_the_generic_one(monkeypatch: pyte
 def test_settings_reject_bad_values() -> None:
     with pytest.raises(ValueError, match="partitions"):
         WorkerSettings(partitions=0)
+
+
+def test_day_windows_and_retention_per_granularity(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLICKPIPE_WORKER_RETENTION_HOUR", "3600")
+    grans = {gran.name: gran for gran in WorkerSettings().granularities()}
+    assert list(grans) == ["minute", "hour", "day"]
+    assert grans["day"].size_ms == 86_400_000
+    assert grans["hour"].retention_ms == 3_600_000
+    assert grans["minute"].retention_ms == 2 * 86_400_000
+    assert grans["day"].retention_ms == 400 * 86_400_000
+
+
+def test_window_sizes_must_nest() -> None:
+    with pytest.raises(ValueError, match="divide"):
+        WorkerSettings(windows={"a": 60, "b": 90}, retention={"a": 1, "b": 1})
