@@ -159,6 +159,8 @@ def parse(items: Iterable[tuple[str, str]], windows: Sequence[Granularity], now_
         BadQueryError: a parameter is unknown, repeated, or wrong; ``range`` when they do not fit together.
     """
     params = _single(items)
+    if params.get("scope", "local") != "local":
+        raise BadQueryError("scope", "'scope' can only be 'local' (one worker's own part)")
     group_by = _choice(params, "groupBy", tuple(GROUP_BY))
     bots = _choice(params, "bots", BOTS)
     zone = parse_zone(params.get("timezone", DEFAULTS["timezone"]))
