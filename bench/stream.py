@@ -3,7 +3,8 @@
     python -m bench.stream [--events 200000] [--partitions 4]
 
 Pre-loads realistic clicks, then measures, in one run: a raw aiokafka consumer (the ceiling), the same plus
-fastavro decoding and in-memory counting (plain Python's ceiling for the job), and the clickpipe worker
+fastavro decoding and in-memory counting by every dimension with HLL sketches of the visitors (plain
+Python's ceiling for the job, ``AnchorCounts``), and the clickpipe worker
 (`clickpipe worker` in its own process), from the first to the last event processed (group join excluded).
 Prints events/s, ratios, the worker's peak RSS, and checks the worker's counts are exact.
 """
@@ -29,7 +30,9 @@ from bench.common import add_broker_option, broker, peak_rss_mib, realistic_clic
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import free_port
 from schemas.codec import LinkClickCodec
+from schemas.events import LinkClick
 from schemas.topics import TopicSpec
+from stream_app.sketches import Uniques
 
 OPERATOR_KEY = "bench-operator-key-0123456789"  # the bench worker's stats API key
 
@@ -51,12 +54,48 @@ async def preload(bootstrap: str, topic: str, count: int, partitions: int) -> li
     return clicks
 
 
+class AnchorCounts:
+    """Plain Python doing the worker's job per click: per minute window and link, clicks by the cube of
+    dimension values (and bots), and HLL sketches of people's and bots' visitor keys."""
+
+    def __init__(self) -> None:
+        self.cells: Counter[tuple[int, str, tuple[str | None, ...]]] = Counter()
+        self.bots: Counter[tuple[int, str, tuple[str | None, ...]]] = Counter()
+        self.sketches: dict[tuple[int, str, bool], Uniques] = {}
+
+    def add(self, click: LinkClick) -> None:
+        ts = int(click.timestamp.timestamp() * 1000)
+        key = (
+            ts - ts % 60_000,
+            click.link_id,
+            (
+                click.country,
+                click.continent,
+                click.region,
+                click.city,
+                click.device,
+                click.browser,
+                click.os,
+                click.referer_domain,
+                click.rule,
+                click.destination,
+            ),
+        )
+        self.cells[key] += 1
+        if click.is_bot:
+            self.bots[key] += 1
+        if click.visitor is not None:
+            sketch_key = (key[0], key[1], click.is_bot)
+            sketch = self.sketches.get(sketch_key)
+            if sketch is None:
+                sketch = self.sketches[sketch_key] = Uniques()
+            sketch.add(click.visitor)
+
+
 async def raw_consumer(bootstrap: str, topic: str, count: int, decode: bool) -> float:
-    """events/s of aiokafka getmany (optionally + decode + three Counters), first to last message."""
+    """events/s of aiokafka getmany (optionally + decode + ``AnchorCounts``), first to last message."""
     codec = LinkClickCodec()
-    by_link: Counter[str] = Counter()
-    by_country: Counter[str | None] = Counter()
-    by_both: Counter[tuple[str, str | None]] = Counter()
+    counts = AnchorCounts()
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -77,10 +116,7 @@ async def raw_consumer(bootstrap: str, topic: str, count: int, decode: bool) -> 
                 seen += len(messages)
                 if decode:
                     for message in messages:
-                        click = codec.decode(message.value)
-                        by_link[click.link_id] += 1
-                        by_country[click.country] += 1
-                        by_both[click.link_id, click.country] += 1
+                        counts.add(codec.decode(message.value))
         last = time.perf_counter()
     finally:
         await consumer.stop()
@@ -185,6 +221,11 @@ def _exact(client: httpx.Client, clicks: list) -> bool:
         print(f"not exact: {len(wrong)} links differ, e.g. {list(wrong.items())[:5]}", file=sys.stderr)
         print(f"counted {sum(counted.values())} of {len(clicks)}", file=sys.stderr)
         return False
+    by_country = client.get("/api/stats/countries", params=params).json()["countries"]
+    countries = {country: counts["total"] for country, counts in by_country.items()}
+    if countries != dict(Counter(c.country or "unknown" for c in clicks)):
+        print(f"not exact by country: {countries}", file=sys.stderr)
+        return False
     return True
 
 
@@ -215,7 +256,7 @@ def main() -> None:
     print()
     print(f"{'reader':<44} {'events/s':>12} {'vs raw':>8}")
     print(f"{'raw aiokafka consumer (ceiling)':<44} {raw:>12,.0f} {1:>8.3f}")
-    print(f"{'raw consumer + decode + 3 Counters':<44} {decoded:>12,.0f} {decoded / raw:>8.3f}")
+    print(f"{'raw consumer + decode + count cube + HLL':<44} {decoded:>12,.0f} {decoded / raw:>8.3f}")
     print(f"{'clickpipe worker':<44} {worker:>12,.0f} {worker / raw:>8.3f}")
     print(f"worker / (decode + count): {worker / decoded:.3f}; worker peak RSS {rss:.0f} MiB; exact: {exact}")
 

@@ -1,21 +1,40 @@
-"""The aggregate topic's record: a link's final counts in one closed window."""
+"""The aggregate topic's record: a link's final counts in one closed window, by every dimension, with its
+unique-visitor sketches (``window_aggregate.v2``; v1 messages still decode, with no cells or sketches)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from schemas.avro_schemas import load_schema
 from schemas.codec import AvroCodec
 
-WINDOW_AGGREGATE_VERSIONS: tuple[str, ...] = ("window_aggregate.v1.avsc",)
+WINDOW_AGGREGATE_VERSIONS: tuple[str, ...] = ("window_aggregate.v1.avsc", "window_aggregate.v2.avsc")
+
+DIMENSIONS: tuple[str, ...] = (
+    "country",
+    "continent",
+    "region",
+    "city",
+    "device",
+    "browser",
+    "os",
+    "referer",
+    "rule",
+    "url",
+)
+"""The dimensions of a cell, in the order of a cell key (the worker counts clicks by the same)."""
 
 
 @dataclass(frozen=True, slots=True)
 class WindowAggregate:
-    """The final counts of one link in one closed window; ``countries`` maps a country (None: unknown) to
-    (clicks, bot)."""
+    """The final counts of one link in one closed window.
+
+    ``countries`` maps a country (None: unknown) to (clicks, bot); ``cells`` maps dimension values (one per
+    ``DIMENSIONS`` entry) to (clicks, bot); ``humans`` and ``bots`` are DataSketches HLL sketches of the
+    visitor keys (compact bytes, empty when none), which merge across windows, partitions and workers.
+    """
 
     granularity: str
     window_start_ms: int
@@ -26,6 +45,9 @@ class WindowAggregate:
     clicks: int
     bot: int
     countries: dict[str | None, tuple[int, int]]
+    cells: dict[tuple[str, ...], tuple[int, int]] = field(default_factory=dict)
+    humans: bytes = b""
+    bots: bytes = b""
 
     @property
     def human(self) -> int:
@@ -53,6 +75,12 @@ class WindowAggregate:
                 {"country": country, "clicks": clicks, "human": clicks - bot, "bot": bot}
                 for country, (clicks, bot) in self.countries.items()
             ],
+            "cells": [
+                {**dict(zip(DIMENSIONS, cell, strict=True)), "clicks": clicks, "bot": bot}
+                for cell, (clicks, bot) in self.cells.items()
+            ],
+            "uniques_human": self.humans,
+            "uniques_bot": self.bots,
         }
 
     @classmethod
@@ -68,7 +96,18 @@ class WindowAggregate:
             clicks=record["clicks"],
             bot=record["bot"],
             countries={c["country"]: (c["clicks"], c["bot"]) for c in record["countries"]},
+            cells={
+                tuple(cell[name] for name in DIMENSIONS): (cell["clicks"], cell["bot"])
+                for cell in record.get("cells", ())
+            },
+            humans=_bytes(record.get("uniques_human", b"")),
+            bots=_bytes(record.get("uniques_bot", b"")),
         )
+
+
+def _bytes(value: bytes | str) -> bytes:
+    """A bytes field: fastavro gives a schema default (a JSON string of code points 0-255) as str."""
+    return value if isinstance(value, bytes) else value.encode("latin-1")
 
 
 def _millis(value: datetime | int) -> int:
@@ -80,15 +119,24 @@ def _millis(value: datetime | int) -> int:
 
 
 class WindowAggregateCodec:
-    """Single-object Avro codec of the aggregate topic."""
+    """Single-object Avro codec of the aggregate topic: writes v2, reads v1 and v2.
 
-    def __init__(self) -> None:
+    Args:
+        version: the schema version written (1 for consumers not yet on v2: no cells, no sketches).
+    """
+
+    def __init__(self, version: int = len(WINDOW_AGGREGATE_VERSIONS)) -> None:
         schemas = [load_schema(name) for name in WINDOW_AGGREGATE_VERSIONS]
-        self._avro = AvroCodec(schemas[-1], known_schemas=schemas)
+        writer = schemas[version - 1]
+        self._avro = AvroCodec(writer, schemas[-1], known_schemas=schemas)
+        self._fields = None if version == len(schemas) else {f["name"] for f in writer["fields"]}
 
     def encode(self, aggregate: WindowAggregate) -> bytes:
         """Return the message value for ``aggregate``."""
-        return self._avro.encode(aggregate.to_record())
+        record = aggregate.to_record()
+        if self._fields is not None:  # an older writer schema: leave out what it has no field for
+            record = {name: value for name, value in record.items() if name in self._fields}
+        return self._avro.encode(record)
 
     def decode(self, message: bytes) -> WindowAggregate:
         """Return the aggregate in a message."""

@@ -24,21 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from schemas.aggregates import DIMENSIONS as DIMENSIONS  # re-exported: the state's dimensions
 from stream_app.sketches import Uniques
-
-DIMENSIONS: tuple[str, ...] = (
-    "country",
-    "continent",
-    "region",
-    "city",
-    "device",
-    "browser",
-    "os",
-    "referer",
-    "rule",
-    "url",
-)
-"""The dimensions a click is counted by, in the order of a cell key."""
 
 UNKNOWN = "unknown"
 """A missing dimension value (``DEFAULT_RULE`` for ``rule``, ``DIRECT`` for ``referer``)."""

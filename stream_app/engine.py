@@ -13,36 +13,12 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from schemas.aggregates import WindowAggregate
-from stream_app.aggregation import (
-    MAX_CELLS,
-    UNKNOWN_COUNTRY,
-    Click,
-    Row,
-    decode_row,
-    encode_row,
-    row_key,
-)
-from stream_app.folding import Batch, fold, merge
+from stream_app.aggregation import MAX_CELLS, UNKNOWN_COUNTRY, Click, Row
+from stream_app.folding import Batch, fold
+from stream_app.rows import RowLog, RowStore
 from stream_app.windows import DEFAULT_MAX_SKEW_MS, Granularity, Watermark
-
-
-class RowStore(Protocol):
-    """Key-value storage of one partition's rows (and its meta row), as JSON-ready values."""
-
-    def get(self, key: str) -> Any | None:
-        """Return the value stored under ``key``, or None."""
-        ...
-
-    def set(self, key: str, value: Any) -> None:
-        """Store ``value`` under ``key`` durably (changelog-backed in the worker)."""
-        ...
-
-    def delete(self, key: str) -> None:
-        """Forget ``key``."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +123,7 @@ class PartitionEngine:
         # Every offset applied to any row is at or below this (saved before the rows it covers).
         self._high_offset: int = meta.get("hi", -1)
         # Rows of open windows, as last written: this engine is their only writer while it lives.
-        self._open_rows: dict[tuple[str, int, int], Row] = {}
+        self._rows = RowLog(partition, store, max_cells=max_cells)
 
     def process(self, clicks: Sequence[Click], wall_ms: int) -> Output:
         """Count a batch of this partition's clicks (in offset order), then close and expire windows.
@@ -163,15 +139,7 @@ class PartitionEngine:
         ]
         if future:
             clicks = [click for click in clicks if mark.admits(click.timestamp_ms, wall_ms)]
-        rows = self._open_rows
-
-        def row(gran: str, start: int, bucket: int) -> Row:
-            key = (gran, start, bucket)
-            found = rows.get(key)
-            if found is None:
-                found = rows[key] = self._load(row_key(gran, start, self.partition, bucket)) or Row()
-            return found
-
+        rows = self._rows
         # A batch wholly above every offset ever applied cannot replay: fold it without per-row checks.
         replay = bool(clicks) and clicks[0].offset <= self._high_offset
         batch: Batch = fold(
@@ -179,16 +147,14 @@ class PartitionEngine:
             self._ordered,
             self.watermark.value_ms,
             self._buckets,
-            (lambda gran, start, bucket: row(gran, start, bucket).last_offset) if replay else None,
+            (lambda gran, start, bucket: rows.row(gran, start, bucket).last_offset) if replay else None,
         )
         if clicks and clicks[-1].offset > self._high_offset:
             self._high_offset = clicks[-1].offset
             self._save_meta()  # before the rows: a crash in between replays the batch on the slow path
         added: set[str] = set()
         for (gran, start, bucket), delta in batch.deltas.items():
-            target = row(gran, start, bucket)
-            merge(target, delta, self._max_cells)
-            self._store.set(row_key(gran, start, self.partition, bucket), encode_row(target))
+            rows.apply(gran, start, bucket, delta)
             starts = self._windows[gran]
             if not starts or starts[-1] < start:
                 starts.append(start)
@@ -228,12 +194,9 @@ class PartitionEngine:
         gone: set[str] = set()
         for name, start in output.closing:
             self._emitted[name] = max(self._emitted[name], self._grans[name].end(start))
-            for bucket in range(self._buckets):
-                self._open_rows.pop((name, start, bucket), None)
+            self._rows.seal(name, start, range(self._buckets))
         for name, start in output.expiring:
-            for bucket in range(self._buckets):
-                self._open_rows.pop((name, start, bucket), None)
-                self._store.delete(row_key(name, start, self.partition, bucket))
+            self._rows.drop(name, start, range(self._buckets))
             starts = self._windows[name]
             at = bisect_left(starts, start)
             if at < len(starts) and starts[at] == start:
@@ -259,7 +222,7 @@ class PartitionEngine:
         for start in starts[bisect_left(starts, from_ms) : bisect_left(starts, to_ms)]:
             if not gran.is_expired(start, self.watermark.value_ms):
                 for bucket in range(self._buckets):
-                    found = self._load(row_key(granularity, start, self.partition, bucket))
+                    found = self._rows.peek(granularity, start, bucket)
                     if found is not None:
                         yield start, found
 
@@ -293,7 +256,7 @@ class PartitionEngine:
 
     def _aggregates(self, gran: Granularity, start: int) -> Iterable[WindowAggregate]:
         for bucket in range(self._buckets):
-            found = self._load(row_key(gran.name, start, self.partition, bucket))
+            found = self._rows.peek(gran.name, start, bucket)
             if found is None:
                 continue
             for link_id, link in sorted(found.links.items()):
@@ -310,11 +273,10 @@ class PartitionEngine:
                         (None if country == UNKNOWN_COUNTRY else country): (c.total, c.bot)
                         for country, c in sorted(link.by("country").items())
                     },
+                    cells={cell: (c.total, c.bot) for cell, c in link.cells.items()},
+                    humans=b"" if link.humans.is_empty() else link.humans.to_bytes(),
+                    bots=b"" if link.bots.is_empty() else link.bots.to_bytes(),
                 )
-
-    def _load(self, key: str) -> Row | None:
-        data = self._store.get(key)
-        return None if data is None else decode_row(data)
 
     def _save_meta(self) -> None:
         self._store.set(
