@@ -3,7 +3,7 @@
 Every wrong parameter raises ``BadQueryError`` naming it, with a reason safe to show; unknown and repeated
 parameters are refused too, so a typo never silently answers another question. The work a query may cause
 is bounded: at most ``MAX_BUCKETS`` buckets, ``MAX_WINDOWS`` windows read per link, ``MAX_VALUES`` values
-per filter.
+per filter, ``MAX_FILTER_LENGTH`` characters in all filters.
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ MAX_VALUES = 100
 """Most values one filter may list."""
 MAX_VALUE_LENGTH = 512
 """Longest value a filter may hold (cities, referers, URLs)."""
+MAX_FILTER_LENGTH = 4_096
+"""Most characters all filters together may hold, so the plan forwarded to other workers stays well inside
+an HTTP request line (8 KiB in aiohttp)."""
 MAX_LIMIT = 1_000
 
 EARLIEST_MS = 0
@@ -163,6 +166,11 @@ def parse(items: Iterable[tuple[str, str]], windows: Sequence[Granularity], now_
     bots = _choice(params, "bots", BOTS)
     zone = parse_zone(params.get("timezone", DEFAULTS["timezone"]))
     limit = parse_limit(params.get("limit", DEFAULTS["limit"]))
+    budget = 0
+    for name in FILTERS:
+        budget += len(params.get(name, ""))
+        if budget > MAX_FILTER_LENGTH:
+            raise BadQueryError(name, f"the filters hold more than {MAX_FILTER_LENGTH} characters together")
     links = parse_filter("link", params["link"]) if "link" in params else None
     dimensions = tuple(
         (index, parse_filter(name, params[name])) for index, name in enumerate(DIMENSIONS) if name in params

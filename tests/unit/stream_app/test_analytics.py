@@ -152,6 +152,7 @@ BAD: list[tuple[list[tuple[str, str]], str]] = [
     ([("referer", "a\x00b")], "referer"),
     ([("link", ",".join(str(i) for i in range(101)))], "link"),
     ([("country", "DE"), ("country", "FR")], "country"),
+    ([("link", ",".join(["x" * 40] * 99)), ("country", "DE"), ("city", "x" * 100)], "city"),
     ([("account_id", "acct-other")], "account_id"),
     ([("groupby", "countries")], "groupby"),
 ]
