@@ -177,7 +177,7 @@ def parse(items: Iterable[tuple[str, str]], windows: Sequence[Granularity], now_
     )
     oldest = now_ms - max((gran.retention_ms for gran in windows), default=0)
     interval, raw_start, raw_end = _raw_range(params, zone, now_ms, oldest)
-    granularity = params.get("granularity") or timeframe.auto_granularity(raw_start, raw_end)
+    granularity = params.get("granularity", timeframe.auto_granularity(raw_start, raw_end))
     if granularity not in GRANULARITIES:
         raise BadQueryError(
             "granularity",
