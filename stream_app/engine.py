@@ -153,8 +153,7 @@ class PartitionEngine:
             self._high_offset = clicks[-1].offset
             self._save_meta()  # before the rows: a crash in between replays the batch on the slow path
         added: set[str] = set()
-        for (gran, start, bucket), delta in batch.deltas.items():
-            rows.apply(gran, start, bucket, delta)
+        for gran, start, _bucket in batch.deltas:
             starts = self._windows[gran]
             if not starts or starts[-1] < start:
                 starts.append(start)
@@ -164,8 +163,13 @@ class PartitionEngine:
                 if starts[at] != start:
                     starts.insert(at, start)
                     added.add(gran)
+        # Windows are listed before their rows are written: a replay skips rows that applied its clicks
+        # already, so a window whose rows outlived its listing (a crash, or a recovery stopping short of
+        # the changelog's end) would never be listed again.
         for name in added:
             self._save_windows(name)
+        for (gran, start, bucket), delta in batch.deltas.items():
+            rows.apply(gran, start, bucket, delta)
         for click in clicks:
             self.watermark.observe(click.timestamp_ms, wall_ms)
         output = self._closing(wall_ms)
