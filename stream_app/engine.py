@@ -157,9 +157,7 @@ class PartitionEngine:
             self._high_offset = clicks[-1].offset
             self._save_meta()  # before the rows: a crash in between replays the batch on the slow path
         added: set[str] = set()
-        encoded: dict[int, list[Any]] = {}
-        for (gran, start, bucket), delta in batch.deltas.items():
-            rows.apply(gran, start, bucket, delta, encoded)
+        for gran, start, _bucket in batch.deltas:
             starts = self._windows[gran]
             if not starts or starts[-1] < start:
                 starts.append(start)
@@ -169,8 +167,14 @@ class PartitionEngine:
                 if starts[at] != start:
                     starts.insert(at, start)
                     added.add(gran)
+        # Windows are listed before their rows are written: a replay skips rows that applied its clicks
+        # already, so a window whose rows outlived its listing (a crash, or a recovery stopping short of
+        # the changelog's end) would never be listed again.
         for name in added:
             self._save_windows(name)
+        encoded: dict[int, list[Any]] = {}
+        for (gran, start, bucket), delta in batch.deltas.items():
+            rows.apply(gran, start, bucket, delta, encoded)
         if latest is not None:  # the batch's latest event time moves the watermark as all of them would
             self.watermark.observe(latest, wall_ms)
         output = self._closing(wall_ms)

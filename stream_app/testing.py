@@ -36,6 +36,39 @@ class DictRowStore:
         self.data.pop(key, None)
 
 
+class ChangelogStore(DictRowStore):
+    """A ``DictRowStore`` that also keeps its writes in order, as the table's changelog does.
+
+    A worker that takes a partition over holds what it recovered of that changelog: all of it on Kafka, a
+    prefix after a crash mid-batch (or from a broker reporting a short log end, as the embedded one does).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changelog: list[tuple[str, Any | None]] = []
+        """(key, value) per write, None for a delete."""
+
+    def set(self, key: str, value: Any) -> None:
+        """Store a copy of ``value`` and log the write."""
+        super().set(key, value)
+        self.changelog.append((key, copy.deepcopy(value)))
+
+    def delete(self, key: str) -> None:
+        """Forget ``key`` and log the delete."""
+        super().delete(key)
+        self.changelog.append((key, None))
+
+    def recover(self, records: int) -> DictRowStore:
+        """Return the store rebuilt from the first ``records`` writes of the changelog."""
+        store = DictRowStore()
+        for key, value in self.changelog[:records]:
+            if value is None:
+                store.delete(key)
+            else:
+                store.set(key, value)
+        return store
+
+
 class InMemoryPartitions:
     """A ``PartitionSet`` owning ``owned`` partitions whose rows live in one ``DictRowStore``.
 

@@ -2,7 +2,8 @@
 
 v3 clicks with known dimension values and visitor keys go straight onto the click topic, spread over the
 last two days (in event-time order, with a grace period wide enough that none is late); two workers share
-the partitions, and each must answer every question whole and the same.
+the partitions (on Kafka the second joins as a rule while the first counts: partitions move with their state),
+and each must answer every question whole and the same.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ async def _wait_for(worker: Service, total: int, timeout: float = 180) -> None:
 
 
 async def _shared(first: Service, second: Service, partitions: int, timeout: float = 90) -> None:
-    """Wait until the two workers share the partitions (this test is about answers, not about recovery)."""
+    """Wait until the two workers share the partitions (before any click: no partition moves with state)."""
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient(timeout=5) as client:
         while time.monotonic() < deadline:
@@ -145,7 +146,12 @@ async def test_every_grouping_filter_and_bots_mode_equals_the_clicks_sent(
 ) -> None:
     first = start_worker("first", **WINDOWS)
     second = start_worker("second", **WINDOWS)
-    await _shared(first, second, topics.partitions)
+    if broker.embedded:
+        # Partitions that move while the first worker counts reach the second through their changelog, which
+        # the embedded broker cuts short (its log end offset falls below records it acknowledged, see
+        # test_broker_features): the missed records' clicks are lost once their offsets are committed. On
+        # Kafka nothing waits: the second worker joins when it is ready, as a rule while the first counts.
+        await _shared(first, second, topics.partitions)
     clicks = _clicks(datetime.now(UTC))
     await _produce(broker, topics.clicks, clicks)
     await _wait_for(first, CLICKS)
