@@ -171,6 +171,9 @@ async function refresh() {
     if (mine !== generation) return;
     number("total-clicks", count.data.clicks);
     number("total-uniques", count.data.uniques);
+    byId("uniques-note").textContent = count.data.uniques === null || count.data.uniques === undefined
+      ? "not counted under a country or device filter"
+      : `estimated, ±${(100 * (count.uniques_error || 0)).toFixed(1)}%`;
     byId("range").textContent = `${timeLabel(count.start, "hour", view.timezone)} – ${timeLabel(count.end, "hour", view.timezone)} (${view.timezone})`;
     drawSeries(series);
     if (worldMap) worldMap.setRows(countries.data);
