@@ -1,17 +1,20 @@
 """The analytics HTTP API on the worker's web server.
 
-``GET /api/stats/links/{link_id}``, ``/api/stats/countries``, ``/api/stats/top-links``, each with
-``from`` and ``to`` (ISO 8601) and ``granularity``. A worker answers for the partitions it owns and gathers
-the other workers' answers (``scope=local`` asks for one worker's own part), so any worker answers whole.
+``GET /api/analytics`` (docs/analytics.md; parameters in ``analytics``, answers in ``evaluate``), the
+older ``GET /api/stats/links/{link_id}``, ``/api/stats/countries``, ``/api/stats/top-links``, each with
+``from`` and ``to`` (ISO 8601) and ``granularity``, and ``GET /api/openapi.json`` describing them. A
+worker answers for the partitions it owns and gathers the other workers' answers (``scope=local`` asks for
+one worker's own part), so any worker answers whole.
 
-Every route needs ``Authorization: Bearer <API key>``: the answer holds only that key's account's links
-(every account's for the operator key). Other workers get the caller's own ``Authorization`` header and
-scope it themselves, so no parameter can widen what a caller sees.
+Every route but the OpenAPI document needs ``Authorization: Bearer <API key>``: the answer holds only that
+key's account's links (every account's for the operator key). Other workers get the caller's own
+``Authorization`` header and scope it themselves, so no parameter can widen what a caller sees.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +24,7 @@ import aiohttp
 import faust
 from faust.web import Request, Response, View
 
-from stream_app import query
+from stream_app import analytics, evaluate, openapi, query
 from stream_app.aggregation import Row
 from stream_app.auth import Authenticator, Scope
 from stream_app.engine import PartitionEngine
@@ -114,11 +117,23 @@ class Peers(Protocol):
 
 
 FORWARDED = ("from", "to", "granularity", "limit")
-"""The only parameters passed on to other workers (with ``scope=local``)."""
+"""The only parameters of ``/api/stats/*`` passed on to other workers (with ``scope=local``); the analytics
+route passes on its validated plan (``analytics.Plan.forwarded``: every parameter of ``analytics.PARAMETERS``,
+with an interval pinned to its start and end)."""
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def register_views(
-    app: faust.App, partitions: RowSource, auth: Authenticator, peers: Peers, *, partition_count: int
+    app: faust.App,
+    partitions: RowSource,
+    auth: Authenticator,
+    peers: Peers,
+    *,
+    partition_count: int,
+    clock: Callable[[], int] = _now_ms,
 ) -> None:
     """Add the analytics routes to ``app``'s web server.
 
@@ -138,29 +153,34 @@ def register_views(
 
         return query.visible(every(), scope.account_id)
 
-    async def answer(
-        view: View,
-        request: Request,
-        local: Callable[[dict[str, str], Scope], dict[str, Any]],
-        merge: Callable[[list[dict[str, Any]]], dict[str, Any]],
-    ) -> Response:
-        authorization = request.headers.get("Authorization")
+    def source_rows(plan: analytics.Plan, scope: Scope) -> Iterator[tuple[int, Row]]:
+        """(window start, row) of the plan's windows in the caller's scope, from every owned partition."""
+
+        def every() -> Iterator[tuple[int, int, bool, Row]]:
+            gran = plan.source.granularity
+            for _, engine in partitions.engines():
+                for start, row in list(engine.windows(gran, plan.start_ms, plan.end_ms)):
+                    yield start, start, False, row
+
+        return ((start, row) for start, _, _, row in query.visible(every(), scope.account_id))
+
+    async def authorize(view: View, request: Request) -> Scope | Response:
+        """The caller's scope, or the 401/503 to answer."""
         try:
-            scope = await auth.scope(authorization)
+            return await auth.scope(request.headers.get("Authorization"))
         except InvalidKeyError as exc:
             return view.json({"error": exc.reason}, status=401, headers={"WWW-Authenticate": "Bearer"})
         except AuthUnavailableError as exc:
             return view.json({"error": exc.reason}, status=503, headers={"Retry-After": "1"})
-        params = dict(request.query)
-        try:
-            mine = {**local(params, scope), "partitions": partitions.owned()}
-        except BadQueryError as exc:
-            return view.json({"error": exc.reason, "parameter": exc.parameter}, status=400)
-        if params.get("scope") == "local":
-            return view.json(mine)
-        forwarded = {name: params[name] for name in FORWARDED if name in params}
+
+    async def whole(
+        view: View, request: Request, mine: dict[str, Any], forwarded: dict[str, str]
+    ) -> list[dict[str, Any]] | Response:
+        """Every worker's part (``mine`` first), or the 503 to answer unless they cover each partition."""
         others = await peers.gather(
-            request.url.path, {**forwarded, "scope": "local"}, {"Authorization": authorization or ""}
+            request.url.path,
+            {**forwarded, "scope": "local"},
+            {"Authorization": request.headers.get("Authorization") or ""},
         )
         if others is None:
             return view.json({"error": "another worker did not answer; try again"}, status=503)
@@ -175,7 +195,57 @@ def register_views(
                 status=503,
                 headers={"Retry-After": "1"},
             )
+        return answers
+
+    async def answer(
+        view: View,
+        request: Request,
+        local: Callable[[dict[str, str], Scope], dict[str, Any]],
+        merge: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    ) -> Response:
+        scope = await authorize(view, request)
+        if not isinstance(scope, Scope):
+            return scope
+        params = dict(request.query)
+        try:
+            mine = {**local(params, scope), "partitions": partitions.owned()}
+        except BadQueryError as exc:
+            return view.json({"error": exc.reason, "parameter": exc.parameter}, status=400)
+        if params.get("scope") == "local":
+            return view.json(mine)
+        forwarded = {name: params[name] for name in FORWARDED if name in params}
+        answers = await whole(view, request, mine, forwarded)
+        if not isinstance(answers, list):
+            return answers
         return view.json(_present(merge(answers)))
+
+    @app.page("/api/analytics")
+    class Analytics(View):
+        """Clicks and unique visitors in Dub's shape (docs/analytics.md)."""
+
+        async def get(self, request: Request) -> Response:
+            scope = await authorize(self, request)
+            if not isinstance(scope, Scope):
+                return scope
+            try:
+                plan = analytics.parse(request.query.items(), partitions.granularities, clock())
+                part = evaluate.local_part(plan, source_rows(plan, scope))
+            except BadQueryError as exc:
+                return self.json({"error": exc.reason, "parameter": exc.parameter}, status=400)
+            mine = {"part": part, "partitions": partitions.owned()}
+            if request.query.get("scope") == "local":
+                return self.json(mine)
+            answers = await whole(self, request, mine, plan.forwarded())
+            if not isinstance(answers, list):
+                return answers
+            return self.json(evaluate.merge(plan, [answer["part"] for answer in answers]))
+
+    @app.page("/api/openapi.json")
+    class OpenApi(View):
+        """The API's OpenAPI 3.1 document (no key needed: it holds no counts)."""
+
+        async def get(self, request: Request) -> Response:
+            return self.json(openapi.document())
 
     @app.page("/api/stats/links/{link_id}")
     class LinkStats(View):

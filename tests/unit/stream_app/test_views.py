@@ -181,6 +181,8 @@ async def test_faust_own_pages_are_not_served() -> None:
             response.release()
     ours = {resource.canonical for resource in web.web_app.router.resources()}
     assert ours == {
+        "/api/analytics",
+        "/api/openapi.json",
         "/api/stats/links/{link_id}",
         "/api/stats/countries",
         "/api/stats/top-links",
