@@ -1,26 +1,123 @@
-"""Folding clicks into window rows, idempotently: pure functions over typed records.
+"""The worker's state model: clicks with their dimension values, and window rows of per-link counts.
 
 State is a set of rows, each belonging to one source partition. A row holds one window's counts for a
 bucket of that partition's links, and the offset of the last source message applied to it: a message at or
 below that offset was applied already (a replay after a crash) and is skipped, so at-least-once delivery
-counts each click exactly once.
+counts each click exactly once (``stream_app.folding``).
+
+Per link a row keeps ``cells``: the cube of the dimension values seen together (one value per
+``DIMENSIONS`` entry), each with its clicks and bots, so any filter combines with any grouping; and two
+HLL sketches of visitor keys, of people and of bots (docs/analytics.md).
 
 A ``Row`` is stored (``encode_row``, ``decode_row``) as compact, JSON-ready data::
 
-    {"o": last_offset, "l": {link_id: [account_id, total, bot, {country: [total, bot]}, slug]}}
+    {"o": last_offset,
+     "l": {link_id: [account_id, total, bot, [[*dimension values, total, bot], ...], slug,
+                     humans sketch (base64) or None, bots sketch (base64) or None]}}
 """
 
 from __future__ import annotations
 
+import base64
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
-from stream_app.windows import Granularity
+from stream_app.sketches import Uniques
 
-UNKNOWN_COUNTRY = "unknown"
+DIMENSIONS: tuple[str, ...] = (
+    "country",
+    "continent",
+    "region",
+    "city",
+    "device",
+    "browser",
+    "os",
+    "referer",
+    "rule",
+    "url",
+)
+"""The dimensions a click is counted by, in the order of a cell key."""
+
+UNKNOWN = "unknown"
+"""A missing dimension value (``DEFAULT_RULE`` for ``rule``, ``DIRECT`` for ``referer``)."""
+DEFAULT_RULE = "default"
+"""The rule of a click sent to the link's default destination."""
+DIRECT = "direct"
+"""The referer of a click without one."""
+OTHER = "(other)"
+"""What high-cardinality values become in a cell past ``MAX_CELLS``."""
+
+UNKNOWN_COUNTRY = UNKNOWN
 """How a click without a known country is counted."""
+
+MAX_CELLS = 1_000
+"""Default cap on the cells of one link in one window (the worker setting ``max_cells``)."""
+
+OVERFLOW_DIMENSIONS: tuple[str, ...] = ("region", "city", "referer", "url")
+"""The dimensions replaced by ``OTHER`` in a new cell past the cap; the others stay exact."""
+_OVERFLOW = frozenset(DIMENSIONS.index(name) for name in OVERFLOW_DIMENSIONS)
+
+COUNTRY = DIMENSIONS.index("country")
+"""Position of ``country`` in a cell key."""
+
+Cell = tuple[str, ...]
+"""One value per ``DIMENSIONS`` entry."""
+
+
+def dims(
+    *,
+    country: str | None = None,
+    continent: str | None = None,
+    region: str | None = None,
+    city: str | None = None,
+    device: str | None = None,
+    browser: str | None = None,
+    os: str | None = None,
+    referer: str | None = None,
+    rule: str | None = None,
+    url: str | None = None,
+) -> Cell:
+    """Return a cell key, a missing value named as everywhere (``UNKNOWN``, ``DEFAULT_RULE``, ``DIRECT``)."""
+    return (
+        country or UNKNOWN,
+        continent or UNKNOWN,
+        region or UNKNOWN,
+        city or UNKNOWN,
+        device or UNKNOWN,
+        browser or UNKNOWN,
+        os or UNKNOWN,
+        referer or DIRECT,
+        rule or DEFAULT_RULE,
+        url or UNKNOWN,
+    )
+
+
+def overflow_cell(cell: Cell) -> Cell:
+    """Return ``cell`` with its high-cardinality values (``OVERFLOW_DIMENSIONS``) replaced by ``OTHER``."""
+    return tuple(OTHER if i in _OVERFLOW else value for i, value in enumerate(cell))
+
+
+class Click(NamedTuple):
+    """What aggregation needs of a click (a tuple: built once per message on the hot path)."""
+
+    offset: int
+    timestamp_ms: int
+    link_id: str
+    account_id: str
+    dims: Cell
+    """Its dimension values in ``DIMENSIONS`` order (see ``dims``)."""
+    is_bot: bool
+    slug: str | None = None
+    visitor: int | None = None
+    """The visitor key (a signed 64-bit integer), None when unknown."""
+
+    @property
+    def country(self) -> str | None:
+        """The click's country, None when unknown."""
+        country = self.dims[COUNTRY]
+        return None if country == UNKNOWN else country
 
 
 @dataclass(slots=True)
@@ -33,7 +130,7 @@ class Counts:
 
 @dataclass(slots=True)
 class LinkCounts:
-    """One link's clicks in one window: in all, by bots, and by country (``UNKNOWN_COUNTRY`` for none).
+    """One link's clicks in one window: in all, by bots, by cell, and its unique visitors.
 
     Mutable: the counts of a batch are added in place (one object per link and row, not one per click).
     """
@@ -41,9 +138,27 @@ class LinkCounts:
     account_id: str
     total: int = 0
     bot: int = 0
-    countries: dict[str, Counts] = field(default_factory=dict)
+    cells: dict[Cell, Counts] = field(default_factory=dict)
+    """Clicks by dimension values (one per ``DIMENSIONS`` entry), bounded by ``max_cells``."""
     slug: str | None = None
     """The link's latest known slug."""
+    humans: Uniques = field(default_factory=Uniques)
+    """Visitor keys of people."""
+    bots: Uniques = field(default_factory=Uniques)
+    """Visitor keys of bots."""
+
+    def by(self, dimension: str) -> dict[str, Counts]:
+        """Return the clicks by one dimension's values, summed over the other dimensions."""
+        index = DIMENSIONS.index(dimension)
+        out: dict[str, Counts] = {}
+        for cell, counts in self.cells.items():
+            mine = out.get(cell[index])
+            if mine is None:
+                out[cell[index]] = Counts(counts.total, counts.bot)
+            else:
+                mine.total += counts.total
+                mine.bot += counts.bot
+        return out
 
 
 @dataclass(slots=True)
@@ -56,36 +171,60 @@ class Row:
 
 def encode_row(row: Row) -> dict[str, Any]:
     """Return ``row`` as stored (JSON-ready, positional: see the module docstring)."""
-    return {
-        "o": row.last_offset,
-        "l": {
-            link_id: [
-                link.account_id,
-                link.total,
-                link.bot,
-                {country: [counts.total, counts.bot] for country, counts in link.countries.items()},
-                link.slug,
-            ]
-            for link_id, link in row.links.items()
-        },
-    }
+    return {"o": row.last_offset, "l": {link_id: encode_link(link) for link_id, link in row.links.items()}}
+
+
+def encode_link(link: LinkCounts) -> list[Any]:
+    """Return one link's counts as stored in a row."""
+    return [
+        link.account_id,
+        link.total,
+        link.bot,
+        [[*cell, counts.total, counts.bot] for cell, counts in link.cells.items()],
+        link.slug,
+        _encode_sketch(link.humans),
+        _encode_sketch(link.bots),
+    ]
 
 
 def decode_row(data: dict[str, Any]) -> Row:
     """Return the row stored as ``data`` (from ``encode_row``)."""
-    return Row(
-        data["o"],
-        {
-            link_id: LinkCounts(
-                account_id,
-                total,
-                bot,
-                {country: Counts(*counts) for country, counts in countries.items()},
-                slug,
-            )
-            for link_id, (account_id, total, bot, countries, slug) in data["l"].items()
-        },
+    return Row(data["o"], {link_id: _decode_link(link) for link_id, link in data["l"].items()})
+
+
+def _decode_link(data: list[Any]) -> LinkCounts:
+    account_id, total, bot, cells, slug = data[:5]
+    if isinstance(cells, dict):  # rows written before the dimensions: {country: [total, bot]}
+        cells = [[*dims(country=country), *counts] for country, counts in cells.items()]
+    width = len(DIMENSIONS)
+    return LinkCounts(
+        account_id,
+        total,
+        bot,
+        {tuple(cell[:width]): Counts(cell[width], cell[width + 1]) for cell in cells},
+        slug,
+        _decode_sketch(data[5] if len(data) > 5 else None),
+        _decode_sketch(data[6] if len(data) > 6 else None),
     )
+
+
+def _encode_sketch(sketch: Uniques) -> str | None:
+    return None if sketch.is_empty() else base64.b64encode(sketch.to_bytes()).decode("ascii")
+
+
+def _decode_sketch(data: str | None) -> Uniques:
+    return Uniques() if data is None else Uniques.from_bytes(base64.b64decode(data))
+
+
+def sum_cells(links: Iterable[LinkCounts], dimension: str) -> dict[str, Counts]:
+    """Return the clicks of ``links`` by one dimension's values."""
+    out: dict[str, Counts] = {}
+    for link in links:
+        for value, counts in link.by(dimension).items():
+            mine = out.setdefault(value, Counts())
+            mine.total += counts.total
+            mine.bot += counts.bot
+    return out
 
 
 def bucket_of(link_id: str, buckets: int) -> int:
@@ -96,124 +235,3 @@ def bucket_of(link_id: str, buckets: int) -> int:
 def row_key(granularity: str, start_ms: int, partition: int, bucket: int) -> str:
     """Return the table key of a window row."""
     return f"{granularity}|{start_ms}|{partition}|{bucket}"
-
-
-@dataclass(frozen=True, slots=True)
-class Click:
-    """What aggregation needs of a click."""
-
-    offset: int
-    timestamp_ms: int
-    link_id: str
-    account_id: str
-    country: str | None
-    is_bot: bool
-    slug: str | None = None
-
-
-@dataclass(slots=True)
-class Delta:
-    """Pre-aggregated counts of one batch for one row, and the last offset they cover."""
-
-    last_offset: int = -1
-    links: dict[str, LinkCounts] = field(default_factory=dict)
-
-    def add(self, click: Click) -> None:
-        """Count ``click``."""
-        link = self.links.get(click.link_id)
-        if link is None:
-            link = self.links[click.link_id] = LinkCounts(click.account_id, slug=click.slug)
-        bot = 1 if click.is_bot else 0
-        link.total += 1
-        link.bot += bot
-        country = click.country or UNKNOWN_COUNTRY
-        counts = link.countries.get(country)
-        if counts is None:
-            link.countries[country] = Counts(1, bot)
-        else:
-            counts.total += 1
-            counts.bot += bot
-        if click.slug is not None:
-            link.slug = click.slug
-        self.last_offset = click.offset
-
-
-@dataclass(slots=True)
-class Batch:
-    """The outcome of folding a batch of one partition's clicks."""
-
-    deltas: dict[tuple[str, int, int], Delta] = field(default_factory=dict)
-    """Per (granularity, window start, bucket): the counts to add to that row."""
-    late: list[tuple[Click, tuple[str, ...]]] = field(default_factory=list)
-    """Clicks whose window had closed, with the granularities they were late for."""
-    replayed: int = 0
-    """(click, granularity) pairs skipped because their row had applied them already."""
-
-
-AppliedOffset = Callable[[str, int, int], int]
-"""Returns the last source offset applied to the row (granularity, window start, bucket), -1 for none."""
-
-
-def fold(
-    clicks: Iterable[Click],
-    granularities: Iterable[Granularity],
-    watermark_ms: int,
-    buckets: int,
-    applied: AppliedOffset,
-) -> Batch:
-    """Pre-aggregate one partition's clicks (in offset order) into per-row deltas.
-
-    A click at or below its row's applied offset was counted before (a replay) and is skipped. A click whose
-    window had closed at ``watermark_ms`` is not counted in it, and is reported as late. The watermark is
-    fixed for the batch: clicks of one batch do not close windows for each other.
-    """
-    batch = Batch()
-    grans = tuple(granularities)
-    for click in clicks:
-        late: list[str] = []
-        bucket = bucket_of(click.link_id, buckets)
-        for gran in grans:
-            start = gran.start(click.timestamp_ms)
-            if click.offset <= applied(gran.name, start, bucket):
-                batch.replayed += 1
-                continue
-            if gran.is_closed(start, watermark_ms):
-                late.append(gran.name)
-                continue
-            key = (gran.name, start, bucket)
-            delta = batch.deltas.get(key)
-            if delta is None:
-                delta = batch.deltas[key] = Delta()
-            delta.add(click)
-        if late:
-            batch.late.append((click, tuple(late)))
-    return batch
-
-
-def merge(row: Row, delta: Delta) -> None:
-    """Add ``delta``'s counts to ``row`` and move the row's applied offset forward."""
-    links = row.links
-    for link_id, added in delta.links.items():
-        link = links.get(link_id)
-        if link is None:
-            links[link_id] = LinkCounts(
-                added.account_id,
-                added.total,
-                added.bot,
-                {country: Counts(c.total, c.bot) for country, c in added.countries.items()},
-                added.slug,
-            )
-            continue
-        if added.slug is not None:
-            link.slug = added.slug
-        link.total += added.total
-        link.bot += added.bot
-        mine = link.countries
-        for country, c in added.countries.items():
-            counts = mine.get(country)
-            if counts is None:
-                mine[country] = Counts(c.total, c.bot)
-            else:
-                counts.total += c.total
-                counts.bot += c.bot
-    row.last_offset = max(row.last_offset, delta.last_offset)

@@ -105,6 +105,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
         idle_ms=int(settings.idle_seconds * 1000),
         buckets=settings.buckets,
         max_skew_ms=int(settings.max_skew_seconds * 1000),
+        max_cells=settings.max_cells,
     )
 
     async def send(

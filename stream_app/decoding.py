@@ -7,7 +7,7 @@ from schemas.codec import AvroCodec
 from schemas.confluent import MAGIC_BYTE, ConfluentCodec
 from schemas.errors import MalformedMessageError
 from schemas.events import EventType
-from stream_app.aggregation import Click
+from stream_app.aggregation import DEFAULT_RULE, DIRECT, UNKNOWN, Click
 
 _LINK_CLICK = EventType.LINK_CLICK.value
 
@@ -46,7 +46,19 @@ class ClickDecoder:
             record["timestamp"],
             record["link_id"],
             record["account_id"],
-            record["country"],
+            (
+                record["country"] or UNKNOWN,
+                record["continent"] or UNKNOWN,
+                record["region"] or UNKNOWN,
+                record["city"] or UNKNOWN,
+                record["device"] or UNKNOWN,
+                record["browser"] or UNKNOWN,
+                record["os"] or UNKNOWN,
+                record["referer_domain"] or DIRECT,
+                record["rule"] or DEFAULT_RULE,
+                record["destination"] or UNKNOWN,
+            ),
             record["is_bot"],
             record["slug"],
+            record["visitor"],
         )

@@ -10,22 +10,22 @@ never loses them. A window's rows are deleted at expiry only once its aggregates
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from schemas.aggregates import WindowAggregate
 from stream_app.aggregation import (
+    MAX_CELLS,
     UNKNOWN_COUNTRY,
-    Batch,
     Click,
     Row,
     decode_row,
     encode_row,
-    fold,
-    merge,
     row_key,
 )
+from stream_app.folding import Batch, fold, merge
 from stream_app.windows import DEFAULT_MAX_SKEW_MS, Granularity, Watermark
 
 
@@ -85,6 +85,11 @@ def meta_key(partition: int) -> str:
     return f"meta|{partition}"
 
 
+def windows_key(partition: int, granularity: str) -> str:
+    """Return the key of a partition's list of window starts of one granularity (written on change)."""
+    return f"windows|{partition}|{granularity}"
+
+
 class PartitionEngine:
     """Windowed aggregation of one source partition.
 
@@ -97,6 +102,11 @@ class PartitionEngine:
         max_skew_ms: a click whose event time is further ahead of the wall clock is not counted and never
             moves the watermark; it is returned in ``Output.future``.
         buckets: rows per window and partition (links are spread over them).
+        max_cells: most cells per link and window (see ``stream_app.folding.merge``).
+
+    Per batch, the work grows with the clicks and the windows they touch, not with the windows retained:
+    window starts are kept sorted, closing starts at the earliest window not yet emitted, expiry at the
+    oldest, and the lists of window starts are written only when a window comes or goes.
     """
 
     def __init__(
@@ -109,8 +119,10 @@ class PartitionEngine:
         idle_ms: int,
         buckets: int,
         max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
+        max_cells: int = MAX_CELLS,
     ) -> None:
         self.partition = partition
+        self._max_cells = max_cells
         self._store = store
         self._grans = {gran.name: gran for gran in granularities}
         self._buckets = buckets
@@ -123,9 +135,17 @@ class PartitionEngine:
             value_ms=meta.get("wm", 0),
         )
         self._emitted: dict[str, int] = {name: meta.get("emitted", {}).get(name, 0) for name in self._grans}
-        self._windows: dict[str, set[int]] = {
-            name: set(meta.get("windows", {}).get(name, [])) for name in self._grans
+        # Window starts, sorted; rows before the split into windows|... keys kept them in the meta row.
+        self._windows: dict[str, list[int]] = {
+            name: sorted(store.get(windows_key(partition, name)) or meta.get("windows", {}).get(name, []))
+            for name in self._grans
         }
+        if "windows" in meta:  # move the lists out of the meta row once
+            for name in self._grans:
+                self._save_windows(name)
+        self._ordered = tuple(sorted(granularities, key=lambda gran: gran.size_ms))
+        # Every offset applied to any row is at or below this (saved before the rows it covers).
+        self._high_offset: int = meta.get("hi", -1)
         # Rows of open windows, as last written: this engine is their only writer while it lives.
         self._open_rows: dict[tuple[str, int, int], Row] = {}
 
@@ -152,18 +172,34 @@ class PartitionEngine:
                 found = rows[key] = self._load(row_key(gran, start, self.partition, bucket)) or Row()
             return found
 
+        # A batch wholly above every offset ever applied cannot replay: fold it without per-row checks.
+        replay = bool(clicks) and clicks[0].offset <= self._high_offset
         batch: Batch = fold(
             clicks,
-            self._grans.values(),
+            self._ordered,
             self.watermark.value_ms,
             self._buckets,
-            lambda gran, start, bucket: row(gran, start, bucket).last_offset,
+            (lambda gran, start, bucket: row(gran, start, bucket).last_offset) if replay else None,
         )
+        if clicks and clicks[-1].offset > self._high_offset:
+            self._high_offset = clicks[-1].offset
+            self._save_meta()  # before the rows: a crash in between replays the batch on the slow path
+        added: set[str] = set()
         for (gran, start, bucket), delta in batch.deltas.items():
             target = row(gran, start, bucket)
-            merge(target, delta)
+            merge(target, delta, self._max_cells)
             self._store.set(row_key(gran, start, self.partition, bucket), encode_row(target))
-            self._windows[gran].add(start)
+            starts = self._windows[gran]
+            if not starts or starts[-1] < start:
+                starts.append(start)
+                added.add(gran)
+            else:
+                at = bisect_left(starts, start)
+                if starts[at] != start:
+                    starts.insert(at, start)
+                    added.add(gran)
+        for name in added:
+            self._save_windows(name)
         for click in clicks:
             self.watermark.observe(click.timestamp_ms, wall_ms)
         output = self._closing(wall_ms)
@@ -189,6 +225,7 @@ class PartitionEngine:
         """
         if not (output.closing or output.expiring):
             return
+        gone: set[str] = set()
         for name, start in output.closing:
             self._emitted[name] = max(self._emitted[name], self._grans[name].end(start))
             for bucket in range(self._buckets):
@@ -197,7 +234,13 @@ class PartitionEngine:
             for bucket in range(self._buckets):
                 self._open_rows.pop((name, start, bucket), None)
                 self._store.delete(row_key(name, start, self.partition, bucket))
-            self._windows[name].discard(start)
+            starts = self._windows[name]
+            at = bisect_left(starts, start)
+            if at < len(starts) and starts[at] == start:
+                del starts[at]
+                gone.add(name)
+        for name in gone:
+            self._save_windows(name)
         self._save_meta()
 
     def _heal(self, wall_ms: int) -> bool:
@@ -212,8 +255,9 @@ class PartitionEngine:
     def windows(self, granularity: str, from_ms: int, to_ms: int) -> Iterator[tuple[int, Row]]:
         """Yield (window start, row) for this partition's windows starting in ``[from_ms, to_ms)``."""
         gran = self._grans[granularity]
-        for start in sorted(self._windows[granularity]):
-            if from_ms <= start < to_ms and not gran.is_expired(start, self.watermark.value_ms):
+        starts = self._windows[granularity]
+        for start in starts[bisect_left(starts, from_ms) : bisect_left(starts, to_ms)]:
+            if not gran.is_expired(start, self.watermark.value_ms):
                 for bucket in range(self._buckets):
                     found = self._load(row_key(granularity, start, self.partition, bucket))
                     if found is not None:
@@ -232,16 +276,19 @@ class PartitionEngine:
         output = Output()
         watermark = self.watermark.tick(wall_ms)
         for name, gran in self._grans.items():
-            for start in sorted(self._windows[name]):
+            starts = self._windows[name]
+            # Not yet emitted: windows ending after the emitted mark, i.e. starting after mark - size.
+            for start in starts[bisect_left(starts, self._emitted[name] - gran.size_ms + 1) :]:
                 if not gran.is_closed(start, watermark):
                     break
-                if gran.end(start) > self._emitted[name]:
-                    output.aggregates.extend(self._aggregates(gran, start))
-                    output.closing.append((name, start))
-                    output.closed_windows += 1
-                if gran.is_expired(start, watermark):
-                    output.expiring.append((name, start))
-                    output.expired_windows += 1
+                output.aggregates.extend(self._aggregates(gran, start))
+                output.closing.append((name, start))
+                output.closed_windows += 1
+            for start in starts:
+                if not gran.is_expired(start, watermark):
+                    break
+                output.expiring.append((name, start))
+                output.expired_windows += 1
         return output
 
     def _aggregates(self, gran: Granularity, start: int) -> Iterable[WindowAggregate]:
@@ -261,7 +308,7 @@ class PartitionEngine:
                     bot=link.bot,
                     countries={
                         (None if country == UNKNOWN_COUNTRY else country): (c.total, c.bot)
-                        for country, c in sorted(link.countries.items())
+                        for country, c in sorted(link.by("country").items())
                     },
                 )
 
@@ -276,6 +323,9 @@ class PartitionEngine:
                 "max": self.watermark.max_event_ms,
                 "wm": self.watermark.value_ms,
                 "emitted": dict(self._emitted),
-                "windows": {name: sorted(starts) for name, starts in self._windows.items()},
+                "hi": self._high_offset,
             },
         )
+
+    def _save_windows(self, granularity: str) -> None:
+        self._store.set(windows_key(self.partition, granularity), list(self._windows[granularity]))

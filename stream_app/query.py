@@ -61,7 +61,7 @@ def link_series(rows: Iterable[tuple[int, int, bool, Row]], link_id: str) -> dic
             {"window_start": start, "window_end": end, "closed": closed, **split(0, 0), "countries": {}},
         )
         _add(point, split(link.total, link.bot))
-        for country, counts in link.countries.items():
+        for country, counts in link.by("country").items():
             _add(point["countries"].setdefault(country, split(0, 0)), split(counts.total, counts.bot))
     return _series_answer(list(windows.values()))
 
@@ -95,7 +95,7 @@ def countries(rows: Iterable[tuple[int, int, bool, Row]]) -> dict[str, Any]:
     by_country: dict[str, Split] = {}
     for _, _, _, row in rows:
         for link in row.links.values():
-            for country, counts in link.countries.items():
+            for country, counts in link.by("country").items():
                 _add(by_country.setdefault(country, split(0, 0)), split(counts.total, counts.bot))
     return _countries_answer(by_country)
 

@@ -6,6 +6,7 @@ app is built with an empty Faust environment, so only these settings configure i
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Literal
 
@@ -13,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import AGGREGATES, CLICKS, CLICKS_DLQ, CLICKS_LATE, DEFAULT_PARTITIONS
+from stream_app.aggregation import MAX_CELLS
 from stream_app.windows import Granularity
 
 
@@ -55,11 +57,20 @@ class WorkerSettings(BaseSettings):
     late_topic: str = Field(CLICKS_LATE, description="Topic clicks that missed their window go to.")
     aggregates_topic: str = Field(AGGREGATES, description="Topic final window aggregates go to.")
     windows: dict[str, int] = Field(
-        {"minute": 60, "hour": 3600}, description="Window sizes in seconds, by name (JSON)."
+        {"minute": 60, "hour": 3600, "day": 86_400},
+        description="Window sizes in seconds, by name (JSON); tumbling, aligned to UTC. Each size must "
+        "divide the next larger one (a minute lies in one hour, an hour in one day).",
     )
     retention: dict[str, int] = Field(
-        {"minute": 86_400, "hour": 30 * 86_400},
-        description="Seconds a closed window is kept (and served) before it expires, by window name (JSON).",
+        {"minute": 2 * 86_400, "hour": 100 * 86_400, "day": 400 * 86_400},
+        description="Seconds a closed window is kept (and served) before it expires, by window name (JSON). "
+        "Hours are kept 100 days so day buckets in any time zone can be built from them over 90 days.",
+    )
+    max_cells: int = Field(
+        MAX_CELLS,
+        ge=1,
+        description="Most dimension cells per link and window; past it, a new combination counts with its "
+        "region, city, referer and url as '(other)' (totals and the other dimensions stay exact).",
     )
     grace_seconds: float = Field(10.0, ge=0, description="How late a click may arrive and still count.")
     max_skew_seconds: float = Field(
@@ -134,6 +145,9 @@ class WorkerSettings(BaseSettings):
             raise ValueError(f"no retention for windows: {', '.join(missing)}")
         if not self.windows or any(size <= 0 for size in self.windows.values()):
             raise ValueError("windows must name at least one positive size in seconds")
+        sizes = sorted(self.windows.values())
+        if any(larger % smaller for smaller, larger in itertools.pairwise(sizes)):
+            raise ValueError("each window size must divide the next larger one")
         if self.operator_key is not None and len(self.operator_key.get_secret_value()) < 16:
             raise ValueError("operator_key must be at least 16 characters")
         return self

@@ -37,6 +37,12 @@ class Uniques:
         """Count ``visitor`` (a 64-bit key; counting it again changes nothing)."""
         self._sketch.update(visitor)
 
+    def add_all(self, visitors: Iterable[int]) -> None:
+        """Count every key of ``visitors``."""
+        update = self._sketch.update
+        for visitor in visitors:
+            update(visitor)
+
     def merge(self, other: Uniques) -> None:
         """Add everything ``other`` counted."""
         if other.is_empty():
@@ -66,6 +72,17 @@ class Uniques:
     def from_bytes(cls, data: bytes) -> Uniques:
         """Read a sketch written by ``to_bytes`` (or any DataSketches HLL sketch)."""
         return cls(hll_sketch.deserialize(data))
+
+    def __eq__(self, other: object) -> bool:
+        """Sketches are equal when they serialise the same (the same keys counted, in effect)."""
+        if not isinstance(other, Uniques):
+            return NotImplemented
+        return self.to_bytes() == other.to_bytes()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Uniques(~{self.estimate():.0f})"
 
     def copy(self) -> Uniques:
         """An independent copy."""

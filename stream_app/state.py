@@ -9,6 +9,7 @@ from typing import Any
 import faust
 from faust.types import TableT
 
+from stream_app.aggregation import MAX_CELLS
 from stream_app.engine import Output, PartitionEngine
 from stream_app.faust_internals import generation, partition_context, recovery_completed
 from stream_app.windows import Granularity
@@ -55,6 +56,7 @@ class Partitions:
         idle_ms: int,
         buckets: int,
         max_skew_ms: int,
+        max_cells: int = MAX_CELLS,
         clock: Callable[[], int] = _now_ms,
     ) -> None:
         self._app = app
@@ -65,6 +67,7 @@ class Partitions:
         self._grace_ms = grace_ms
         self._idle_ms = idle_ms
         self._max_skew_ms = max_skew_ms
+        self._max_cells = max_cells
         self._buckets = buckets
         self._engines: dict[int, PartitionEngine] = {}
         self._generation = -1
@@ -120,5 +123,6 @@ class Partitions:
                 idle_ms=self._idle_ms,
                 buckets=self._buckets,
                 max_skew_ms=self._max_skew_ms,
+                max_cells=self._max_cells,
             )
         return engine

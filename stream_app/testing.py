@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from stream_app.aggregation import Click
+from stream_app.aggregation import MAX_CELLS, Click
 from stream_app.engine import Output, PartitionEngine
 from stream_app.processor import Headers
 from stream_app.windows import DEFAULT_MAX_SKEW_MS, Granularity
@@ -52,6 +52,7 @@ class InMemoryPartitions:
         idle_ms: int = 60_000,
         buckets: int = 4,
         max_skew_ms: int = DEFAULT_MAX_SKEW_MS,
+        max_cells: int = MAX_CELLS,
         clock: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self.granularities = tuple(granularities)
@@ -65,6 +66,7 @@ class InMemoryPartitions:
                 idle_ms=idle_ms,
                 buckets=buckets,
                 max_skew_ms=max_skew_ms,
+                max_cells=max_cells,
             )
             for partition in owned
         }

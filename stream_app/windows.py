@@ -44,6 +44,7 @@ DEFAULT_MAX_SKEW_MS = 300_000
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
 
 
 @dataclass(slots=True)

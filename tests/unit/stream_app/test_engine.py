@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from stream_app.aggregation import Click, Counts, LinkCounts
+from stream_app.aggregation import Click, Counts, LinkCounts, dims
 from stream_app.engine import PartitionEngine
 from stream_app.testing import DictRowStore
 from stream_app.windows import HOUR_MS, MINUTE_MS, Granularity
@@ -31,7 +31,7 @@ def click(
     bot: bool = False,
     slug: str | None = None,
 ) -> Click:
-    return Click(offset, at_ms, link, "acct", country, bot, slug)
+    return Click(offset, at_ms, link, "acct", dims(country=country), bot, slug)
 
 
 def minute_totals(part: PartitionEngine, start: int) -> dict[str, int]:
@@ -56,8 +56,12 @@ def test_counts_by_window_link_country_and_bot() -> None:
     first_minute = {
         link_id: link for _, row in part.windows("minute", T0, T0 + 1) for link_id, link in row.links.items()
     }
-    assert first_minute["a"] == LinkCounts("acct", 2, 1, {"DE": Counts(1, 0), "FR": Counts(1, 1)}, None)
-    assert first_minute["b"] == LinkCounts("acct", 1, 0, {"unknown": Counts(1, 0)}, None)
+    # Cells are keyed by every dimension now; by country they sum as before.
+    assert first_minute["a"] == LinkCounts(
+        "acct", 2, 1, {dims(country="DE"): Counts(1, 0), dims(country="FR"): Counts(1, 1)}, None
+    )
+    assert first_minute["b"] == LinkCounts("acct", 1, 0, {dims(): Counts(1, 0)}, None)
+    assert first_minute["a"].by("country") == {"DE": Counts(1, 0), "FR": Counts(1, 1)}
     assert minute_totals(part, T0 + MINUTE_MS) == {"a": 1}
     hour = {
         link_id: link.total
@@ -191,8 +195,9 @@ def test_rows_are_written_once_per_batch_not_per_click() -> None:
     engine(store).process(
         [click(offset, T0 + offset, f"l{offset % 50}") for offset in range(1_000)], wall_ms=T0
     )
-    # at most one row per (window, bucket) for each granularity, plus the meta row
-    assert store.writes <= 2 * 4 + 1
+    # at most one row per (window, bucket) for each granularity; the meta row twice (the offset bound
+    # goes before the rows); each granularity's window list, written as a window first appears
+    assert store.writes <= 2 * 4 + 2 + len(GRANS)
 
 
 def test_the_latest_slug_is_kept_and_emitted() -> None:

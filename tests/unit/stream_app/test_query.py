@@ -2,7 +2,7 @@ import pytest
 
 from schemas.errors import ClickpipeError
 from stream_app import query
-from stream_app.aggregation import Counts, LinkCounts, Row
+from stream_app.aggregation import Counts, LinkCounts, Row, dims
 from stream_app.errors import BadQueryError
 from stream_app.views import parse_limit, parse_range
 
@@ -13,7 +13,11 @@ def link(
     account: str, total: int, bot: int, countries: dict[str, tuple[int, int]], slug: str | None
 ) -> LinkCounts:
     return LinkCounts(
-        account, total, bot, {country: Counts(*counts) for country, counts in countries.items()}, slug
+        account,
+        total,
+        bot,
+        {dims(country=country): Counts(*counts) for country, counts in countries.items()},
+        slug,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import faust
 
-from stream_app.aggregation import Click
+from stream_app.aggregation import Click, dims
 from stream_app.state import Partitions
 from stream_app.windows import MINUTE_MS, Granularity
 
@@ -38,7 +38,7 @@ def partitions(clock_ms: int) -> Partitions:
 
 async def test_a_wall_clock_of_zero_is_a_time_not_a_missing_value() -> None:
     late_clock = 10**13
-    click = Click(0, 5_000, "a", "acct", "DE", False)
+    click = Click(0, 5_000, "a", "acct", dims(country="DE"), False)
     # At wall time 0 the click is 5 s ahead, beyond the 1 s allowed; at the clock's time it is not.
     assert len(partitions(late_clock).process(0, [click], wall_ms=0).future) == 1
     assert partitions(late_clock).process(0, [click]).future == []

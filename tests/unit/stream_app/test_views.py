@@ -11,7 +11,7 @@ import faust
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from stream_app.aggregation import Click
+from stream_app.aggregation import Click, dims
 from stream_app.app import create_app, faust_config
 from stream_app.auth import Account, Authenticator, InMemoryKeyResolver
 from stream_app.engine import PartitionEngine
@@ -47,8 +47,12 @@ class Rows:
 
     def __init__(self) -> None:
         self.engine = PartitionEngine(0, DictStore(), GRANS, grace_ms=0, idle_ms=MINUTE_MS, buckets=2)
-        clicks = [Click(i, T0 + i, "a", "acct-alice", "DE", False, "alice-slug") for i in range(3)]
-        clicks += [Click(3 + i, T0 + i, "b", "acct-bob", "FR", False, "bob-slug") for i in range(2)]
+        clicks = [
+            Click(i, T0 + i, "a", "acct-alice", dims(country="DE"), False, "alice-slug") for i in range(3)
+        ]
+        clicks += [
+            Click(3 + i, T0 + i, "b", "acct-bob", dims(country="FR"), False, "bob-slug") for i in range(2)
+        ]
         self.engine.process(clicks, wall_ms=T0)
 
     def engines(self) -> Iterator[tuple[int, PartitionEngine]]:
