@@ -169,6 +169,7 @@ async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_the_analytic
     assert all(row[0].startswith("lg-") for row in _table(browser))
 
     ARTIFACTS.mkdir(exist_ok=True)
+    browser.set_window_size(1400, browser.execute_script("return document.body.scrollHeight") + 140)
     browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 20_000
 

@@ -270,7 +270,7 @@ def test_map_dimensions_uniques_and_filters(canned_api: CannedApi, browser: Any)
     assert "country=BR&" in shared
 
     ARTIFACTS.mkdir(exist_ok=True)
-    browser.execute_script("window.scrollTo(0, 0)")
+    browser.set_window_size(1400, browser.execute_script("return document.body.scrollHeight") + 140)
     browser.save_screenshot(str(ARTIFACTS / "dashboard-canned.png"))
     assert (ARTIFACTS / "dashboard-canned.png").stat().st_size > 20_000
 
