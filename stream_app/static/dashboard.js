@@ -14,6 +14,7 @@ const byId = (id) => document.getElementById(id);
 
 let state = DashboardState.fromQuery(window.location.search, BROWSER_ZONE);
 let generation = 0; // a refresh answered after a newer one started is dropped
+let inFlight = 0; // the timer skips its turn while a refresh is still waiting, so a slow API is not starved
 let worldMap = null;
 let seriesChart = null;
 
@@ -160,6 +161,7 @@ async function refresh() {
   const mine = ++generation;
   const status = byId("status");
   const view = state;
+  inFlight += 1;
   try {
     const [count, series, countries, links, top] = await Promise.all([
       analytics("count", {}, view),
@@ -196,6 +198,8 @@ async function refresh() {
       showError(error);
       status.textContent = "";
     }
+  } finally {
+    inFlight -= 1;
   }
 }
 
@@ -254,4 +258,6 @@ worldMap.load().then(refresh, (error) => {
   refresh();
 });
 if (!apiKey()) askForKey("");
-setInterval(refresh, REFRESH_MS);
+setInterval(() => {
+  if (!inFlight) refresh();
+}, REFRESH_MS);
