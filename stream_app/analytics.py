@@ -15,12 +15,10 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from stream_app import timeframe
+from stream_app.aggregation import DIMENSIONS
 from stream_app.errors import BadQueryError
 from stream_app.timeframe import BUCKET_MS, INTERVALS, Source
 from stream_app.windows import Granularity
-
-DIMENSIONS = ("country", "continent", "region", "city", "device", "browser", "os", "referer", "rule", "url")
-"""The dimensions of a click, in the order of a cell key (``aggregation.DIMENSIONS``)."""
 
 GROUP_BY = {
     "count": None,

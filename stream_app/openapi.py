@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from stream_app.aggregation import DIMENSIONS
 from stream_app.analytics import (
     BOTS,
     DEFAULTS,
-    DIMENSIONS,
     GRANULARITIES,
     GROUP_BY,
     MAX_BUCKETS,

@@ -112,6 +112,20 @@ async def _wait_for(worker: Service, total: int, timeout: float = 180) -> None:
     raise AssertionError(f"the worker counted {seen} of {total} clicks")
 
 
+async def _shared(first: Service, second: Service, partitions: int, timeout: float = 90) -> None:
+    """Wait until the two workers share the partitions (this test is about answers, not about recovery)."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=5) as client:
+        while time.monotonic() < deadline:
+            owned = [
+                (await client.get(w.url + "/readyz")).json().get("partitions", []) for w in (first, second)
+            ]
+            if owned[0] and owned[1] and sorted(owned[0] + owned[1]) == list(range(partitions)):
+                return
+            await asyncio.sleep(0.3)
+    raise AssertionError(f"the workers did not share the partitions: {owned}")
+
+
 def _ranked(counts: Counter[str], limit: int = 100) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
@@ -131,6 +145,7 @@ async def test_every_grouping_filter_and_bots_mode_equals_the_clicks_sent(
 ) -> None:
     first = start_worker("first", **WINDOWS)
     second = start_worker("second", **WINDOWS)
+    await _shared(first, second, topics.partitions)
     clicks = _clicks(datetime.now(UTC))
     await _produce(broker, topics.clicks, clicks)
     await _wait_for(first, CLICKS)
@@ -140,7 +155,7 @@ async def test_every_grouping_filter_and_bots_mode_equals_the_clicks_sent(
         for group_by, (name, value) in GROUPS.items():
             data = (await _ask(worker, groupBy=group_by, **range_))["data"]
             got = [(entry[name], entry["clicks"]) for entry in data]
-            assert got == _ranked(_count(clicks, value, people)), (worker.name, group_by)
+            assert got == _ranked(_count(clicks, value, people)), (worker.name, group_by, got)
 
     top = (await _ask(first, groupBy="top_links", bots="all", **range_))["data"]
     assert [(entry["link_id"], entry["clicks"]) for entry in top] == _ranked(

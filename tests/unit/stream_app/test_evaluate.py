@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,8 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from stream_app import evaluate
-from stream_app.aggregation import Counts, Row
-from stream_app.analytics import DIMENSIONS, parse
+from stream_app.aggregation import DIMENSIONS, Counts, LinkCounts, Row
+from stream_app.analytics import parse
 from stream_app.sketches import RELATIVE_STANDARD_ERROR, Uniques
 from stream_app.timeframe import DAY_MS, HOUR_MS, MINUTE_MS
 from stream_app.windows import Granularity
@@ -46,17 +45,6 @@ def sketch(visitors: range | list[int]) -> Uniques:
     for visitor in visitors:
         uniques.add(visitor)
     return uniques
-
-
-@dataclass
-class LinkCounts:  # the documented model, until worker-state's lands
-    account_id: str
-    total: int = 0
-    bot: int = 0
-    cells: dict[tuple[str, ...], Counts] = field(default_factory=dict)
-    humans: Uniques = field(default_factory=Uniques)
-    bots: Uniques = field(default_factory=Uniques)
-    slug: str | None = None
 
 
 def link(
