@@ -1,22 +1,33 @@
-// clickpipe dashboard: reads the worker's stats API and draws it with Chart.js, refreshing every 2 s.
-// The stats API needs an API key: the page asks for it once and keeps it in sessionStorage (this tab only).
+// clickpipe dashboard: reads the worker's GET /api/analytics and draws totals, a time series (Chart.js), a
+// world map (d3-geo, dashboard-map.js) and the top values of a chosen dimension, refreshing every 5 s.
+// The view's filters live in the URL query so a view can be shared; the API key never does: the page asks
+// for it once and keeps it in sessionStorage (this tab only).
 // Data from the API reaches the DOM through textContent and Option only, never as HTML.
 "use strict";
 
-const REFRESH_MS = 2000;
-const COLORS = ["#3b6fd8", "#e4572e", "#17bebb", "#ffc914", "#76b041", "#8e6bbf", "#f28cb1", "#5a5a66"];
+const REFRESH_MS = 5000;
+const TOP_N = 20;
+const COLORS = { clicks: "#3b6fd8", uniques: "#e4572e" };
 const KEY_STORAGE = "clickpipe.apiKey";
-const state = { link: null };
-const charts = {};
+const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+const byId = (id) => document.getElementById(id);
 
-function range() {
-  const seconds = Number(document.getElementById("range").value);
-  const to = new Date(Date.now() + 60_000);
-  const from = new Date(to.getTime() - seconds * 1000 - 60_000);
-  return { from: from.toISOString(), to: to.toISOString(), granularity: document.getElementById("granularity").value };
-}
+let state = DashboardState.fromQuery(window.location.search, BROWSER_ZONE);
+let generation = 0; // a refresh answered after a newer one started is dropped
+let inFlight = 0; // the timer skips its turn while a refresh is still waiting, so a slow API is not starved
+let worldMap = null;
+let seriesChart = null;
 
 class Unauthorized extends Error {}
+
+// A non-2xx answer other than 401, with the API's own reason (and for a 400, the parameter it names).
+class ApiError extends Error {
+  constructor(status, reason, parameter) {
+    super(reason);
+    this.status = status;
+    this.parameter = parameter;
+  }
+}
 
 function apiKey() {
   return sessionStorage.getItem(KEY_STORAGE);
@@ -24,143 +35,229 @@ function apiKey() {
 
 function askForKey(reason) {
   sessionStorage.removeItem(KEY_STORAGE);
-  document.getElementById("login").hidden = false;
-  document.getElementById("login-error").textContent = reason || "";
+  byId("login").hidden = false;
+  byId("login-error").textContent = reason || "";
 }
 
-async function api(path, extra = {}) {
+async function analytics(groupBy, extra = {}, view = state) {
   const key = apiKey();
   if (!key) throw new Unauthorized("");
-  const params = new URLSearchParams({ ...range(), ...extra });
-  const response = await fetch(`${path}?${params}`, { headers: { Authorization: `Bearer ${key}` } });
-  if (response.status === 401) {
-    const body = await response.json().catch(() => ({}));
-    throw new Unauthorized(body.error || "the API key was refused");
+  const query = DashboardState.analyticsQuery(view, groupBy, extra);
+  const response = await fetch(`/api/analytics?${query}`, { headers: { Authorization: `Bearer ${key}` } });
+  const body = await response.json().catch(() => ({}));
+  if (response.status === 401) throw new Unauthorized(String(body.error || "the API key was refused"));
+  if (!response.ok) {
+    throw new ApiError(response.status, String(body.error || response.statusText), body.parameter);
   }
-  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
-  return response.json();
+  return body;
 }
 
-function setOptions(select, links) {
-  const options = links.map((l) => new Option(l.slug || l.link_id, l.link_id));
-  select.replaceChildren(...options);
-}
-
-function chart(id, type, options = {}) {
-  if (!charts[id]) {
-    charts[id] = new Chart(document.getElementById(id), {
-      type,
-      data: { labels: [], datasets: [] },
-      options: { animation: false, responsive: true, maintainAspectRatio: type !== "line", ...options },
-    });
+function showError(error) {
+  const banner = byId("error");
+  if (!error) {
+    banner.hidden = true;
+    banner.textContent = "";
+    delete banner.dataset.status;
+    return;
   }
-  return charts[id];
-}
-
-function setData(id, type, labels, datasets, options) {
-  const c = chart(id, type, options);
-  c.data.labels = labels;
-  c.data.datasets = datasets;
-  c.update();
+  let text = `Error: ${error.message}`;
+  if (error instanceof ApiError && error.status === 400) {
+    text = `The worker refused a filter${error.parameter ? ` (${error.parameter})` : ""}: ${error.message}`;
+  } else if (error instanceof ApiError && error.status === 503) {
+    text = `The analytics are not available right now (${error.message}); retrying.`;
+  } else if (error instanceof ApiError) {
+    text = `The worker answered ${error.status}: ${error.message}`;
+  }
+  banner.textContent = text;
+  banner.dataset.status = error instanceof ApiError ? String(error.status) : "";
+  banner.hidden = false;
 }
 
 function number(id, value) {
-  document.getElementById(id).textContent = value.toLocaleString("en-US");
-  document.getElementById(id).dataset.value = String(value);
+  const known = value !== null && value !== undefined;
+  byId(id).textContent = known ? value.toLocaleString("en-US") : "–";
+  byId(id).dataset.value = known ? String(value) : "";
 }
 
-function timeLabel(iso) {
-  const d = new Date(iso);
-  const g = document.getElementById("granularity").value;
-  return g === "hour" ? `${d.toISOString().slice(5, 10)} ${d.toISOString().slice(11, 13)}:00` : d.toISOString().slice(11, 16);
+function timeLabel(iso, granularity, timezone) {
+  const options = { timeZone: timezone, hourCycle: "h23" };
+  if (granularity === "day") Object.assign(options, { year: "numeric", month: "2-digit", day: "2-digit" });
+  else if (granularity === "hour") Object.assign(options, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
+  else Object.assign(options, { hour: "2-digit", minute: "2-digit" });
+  return new Intl.DateTimeFormat("en-GB", options).format(new Date(iso));
 }
 
-// Every window from the first with clicks to now, quiet ones as zero, so the line reads as time.
-function filled(points) {
-  if (!points.length) return [];
-  const size = document.getElementById("granularity").value === "hour" ? 3_600_000 : 60_000;
-  const byStart = new Map(points.map((p) => [Date.parse(p.window_start), p]));
-  const first = Math.min(...byStart.keys());
-  const last = Math.max(Math.max(...byStart.keys()), Math.floor(Date.now() / size) * size);
-  const out = [];
-  for (let t = first; t <= last && out.length < 2000; t += size) {
-    out.push(byStart.get(t) || { window_start: new Date(t).toISOString(), human: 0, bot: 0 });
+function drawSeries(answer) {
+  const points = answer.data;
+  const labels = points.map((p) => timeLabel(p.start, answer.granularity, answer.timezone || state.timezone));
+  const datasets = [
+    { label: "clicks", data: points.map((p) => p.clicks), borderColor: COLORS.clicks, backgroundColor: COLORS.clicks },
+    { label: "unique visitors", data: points.map((p) => p.uniques), borderColor: COLORS.uniques, backgroundColor: COLORS.uniques },
+  ].map((d) => ({ ...d, tension: 0.2, pointRadius: points.length > 60 ? 0 : 2 }));
+  if (!seriesChart) {
+    seriesChart = new Chart(byId("series-chart"), {
+      type: "line",
+      data: { labels, datasets },
+      options: { animation: false, responsive: true, maintainAspectRatio: false, scales: { y: { beginAtZero: true } } },
+    });
+  } else {
+    seriesChart.data.labels = labels;
+    seriesChart.data.datasets = datasets;
+    seriesChart.update();
   }
-  return out;
+}
+
+function cell(tag, text, className) {
+  const element = document.createElement(tag);
+  element.textContent = text;
+  if (className) element.className = className;
+  return element;
+}
+
+function drawDimension(groupBy, rows) {
+  const dimension = DashboardState.dimension(groupBy);
+  byId("dimension-name").textContent = dimension.label;
+  const max = Math.max(1, ...rows.map((row) => row.clicks));
+  const body = byId("dimension-table").tBodies[0];
+  body.replaceChildren(
+    ...rows.map((row) => {
+      const tr = document.createElement("tr");
+      const label = DashboardState.rowLabel(groupBy, row);
+      const name = cell("td", label || "(none)", "name");
+      name.title = groupBy === "top_links" ? String(row.link_id) : label;
+      const uniques = row.uniques === null || row.uniques === undefined ? "–" : row.uniques.toLocaleString("en-US");
+      const bar = document.createElement("span");
+      bar.className = "bar";
+      bar.style.width = `${Math.round((row.clicks / max) * 100)}%`;
+      const barCell = cell("td", "", "bar-cell");
+      barCell.append(bar);
+      tr.append(name, cell("td", row.clicks.toLocaleString("en-US"), "num"), cell("td", uniques, "num"), barCell);
+      tr.dataset.value = label;
+      return tr;
+    }),
+  );
+  const noUniques = rows.length > 0 && rows.every((row) => row.uniques === null || row.uniques === undefined);
+  byId("dimension-note").textContent = rows.length === 0
+    ? "No clicks in this range."
+    : noUniques
+      ? "Unique visitors are counted per link: grouped by this dimension they are not available (–)."
+      : "";
+}
+
+// The link picker lists the links clicked in the range whatever the other filters, plus the one in the URL.
+function fillLinks(rows) {
+  const select = byId("link");
+  const links = rows.map((row) => [String(row.link_id), String(row.slug || row.link_id)]);
+  if (state.link && !links.some(([id]) => id === state.link)) links.push([state.link, state.link]);
+  const ids = links.map(([id]) => id).join("\n");
+  if (select.dataset.ids !== ids) {
+    select.replaceChildren(new Option("all links", ""), ...links.map(([id, text]) => new Option(text, id)));
+    select.dataset.ids = ids;
+  }
+  select.value = state.link;
 }
 
 async function refresh() {
-  const status = document.getElementById("status");
+  const mine = ++generation;
+  const status = byId("status");
+  const view = state;
+  inFlight += 1;
   try {
-    const [all, countries] = await Promise.all([
-      api("/api/stats/top-links", { limit: "1000" }),
-      api("/api/stats/countries"),
+    const [count, series, countries, links, top] = await Promise.all([
+      analytics("count", {}, view),
+      analytics("timeseries", {}, view),
+      analytics("countries", { limit: "1000" }, view),
+      analytics("top_links", { limit: "1000" }, { ...view, bots: "all", country: "", device: "", link: "" }),
+      view.dimension === "countries" ? null : analytics(view.dimension, { limit: String(TOP_N) }, view),
     ]);
-    number("total-clicks", countries.totals.total);
-    number("human-clicks", countries.totals.human);
-    number("bot-clicks", countries.totals.bot);
-    number("link-count", all.links.length);
-    const top = { links: all.links.slice(0, 10) };
-
-    const select = document.getElementById("link");
-    const ids = top.links.map((l) => l.link_id);
-    if (select.dataset.ids !== ids.join(",")) {
-      setOptions(select, top.links);
-      select.dataset.ids = ids.join(",");
-      if (state.link && ids.includes(state.link)) select.value = state.link;
-    }
-    state.link = select.value || null;
-
-    setData("top-links-chart", "bar", top.links.map((l) => l.slug || l.link_id), [
-      { label: "people", data: top.links.map((l) => l.human), backgroundColor: COLORS[0] },
-      { label: "bots", data: top.links.map((l) => l.bot), backgroundColor: COLORS[1] },
-    ], { indexAxis: "y", scales: { x: { stacked: true }, y: { stacked: true } } });
-
-    const entries = Object.entries(countries.countries).slice(0, 15);
-    setData("countries-chart", "bar", entries.map(([c]) => c), [
-      { label: "clicks", data: entries.map(([, v]) => v.total), backgroundColor: COLORS[2] },
-    ], { plugins: { legend: { display: false } } });
-
-    setData("bots-chart", "doughnut", ["people", "bots"], [
-      { data: [countries.totals.human, countries.totals.bot], backgroundColor: [COLORS[0], COLORS[1]] },
-    ]);
-
-    const current = top.links.find((l) => l.link_id === state.link);
-    document.getElementById("series-title").textContent = current ? current.slug || current.link_id : "–";
-    if (state.link) {
-      const series = await api(`/api/stats/links/${encodeURIComponent(state.link)}`);
-      const points = filled(series.series);
-      setData("series-chart", "line", points.map((p) => timeLabel(p.window_start)), [
-        { label: "people", data: points.map((p) => p.human), borderColor: COLORS[0], backgroundColor: COLORS[0], tension: 0.2 },
-        { label: "bots", data: points.map((p) => p.bot), borderColor: COLORS[1], backgroundColor: COLORS[1], tension: 0.2 },
-      ], { scales: { y: { beginAtZero: true } } });
-    }
+    if (mine !== generation) return;
+    number("total-clicks", count.data.clicks);
+    number("total-uniques", count.data.uniques);
+    byId("uniques-note").textContent = count.data.uniques === null || count.data.uniques === undefined
+      ? "not counted under a country or device filter"
+      : `estimated, ±${(100 * (count.uniques_error || 0)).toFixed(1)}%`;
+    byId("range").textContent = `${timeLabel(count.start, "hour", view.timezone)} – ${timeLabel(count.end, "hour", view.timezone)} (${view.timezone})`;
+    drawSeries(series);
+    if (worldMap) worldMap.setRows(countries.data);
+    const offMap = countries.data.filter((row) => !worldMap || !worldMap.paths.has(String(row.country)));
+    const offMapClicks = offMap.reduce((sum, row) => sum + row.clicks, 0);
+    byId("map-unknown").textContent = offMapClicks
+      ? `${offMapClicks.toLocaleString("en-US")} clicks not on the map (unknown country or too small to draw)`
+      : "";
+    drawDimension(view.dimension, top ? top.data : countries.data.slice(0, TOP_N));
+    fillLinks(links.data);
+    showError(null);
     status.textContent = `updated ${new Date().toLocaleTimeString()}`;
     document.body.dataset.refreshed = String(Date.now());
   } catch (error) {
+    if (mine !== generation) return;
     if (error instanceof Unauthorized) {
       askForKey(error.message);
       status.textContent = "an API key is needed";
     } else {
-      status.textContent = `error: ${error.message}`;
+      showError(error);
+      status.textContent = "";
     }
+  } finally {
+    inFlight -= 1;
   }
 }
 
-document.getElementById("login").addEventListener("submit", (event) => {
-  event.preventDefault();
-  const input = document.getElementById("api-key");
-  sessionStorage.setItem(KEY_STORAGE, input.value.trim());
-  input.value = "";
-  document.getElementById("login").hidden = true;
-  document.getElementById("login-error").textContent = "";
-  refresh();
-});
+// Put the state into the controls, and the controls into the URL (never the key).
+function showState() {
+  for (const name of ["interval", "timezone", "bots", "country", "device", "dimension"]) byId(name).value = state[name];
+  byId("link").value = state.link;
+  const query = DashboardState.toQuery(state, BROWSER_ZONE);
+  window.history.replaceState(null, "", `${window.location.pathname}${query ? `?${query}` : ""}`);
+}
 
-if (!apiKey()) askForKey("");
-document.getElementById("controls").addEventListener("change", (event) => {
-  if (event.target.id === "link") state.link = event.target.value;
+function setState(changes) {
+  state = { ...state, ...changes };
+  showState();
+  refresh();
+}
+
+function buildControls() {
+  const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : [];
+  const all = [...new Set(["UTC", BROWSER_ZONE, state.timezone, ...zones])];
+  byId("timezone").replaceChildren(...all.map((zone) => new Option(zone, zone)));
+  byId("dimension").replaceChildren(...DashboardState.DIMENSIONS.map((d) => new Option(d.label, d.groupBy)));
+  byId("map-legend").querySelector(".swatches").replaceChildren(
+    ...Array.from({ length: WorldMap.STEPS }, (_, i) => cell("span", "", `swatch shade-${i + 1}`)),
+  );
+  byId("controls").addEventListener("change", (event) => {
+    const name = event.target.id;
+    if (name === "country") {
+      const list = DashboardState.countryList(event.target.value);
+      event.target.value = list;
+      setState({ country: list });
+    } else if (name in state) {
+      setState({ [name]: event.target.value });
+    }
+  });
+  byId("controls").addEventListener("submit", (event) => event.preventDefault());
+  byId("dimension").addEventListener("change", (event) => setState({ dimension: event.target.value }));
+  byId("login").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = byId("api-key");
+    sessionStorage.setItem(KEY_STORAGE, input.value.trim());
+    input.value = "";
+    byId("login").hidden = true;
+    byId("login-error").textContent = "";
+    refresh();
+  });
+}
+
+buildControls();
+showState();
+// A click on a country filters the view to it; a second click clears the filter.
+worldMap = new WorldMap(byId("world-map"), byId("map-tooltip"), (code) => setState({ country: state.country === code ? "" : code }));
+worldMap.load().then(refresh, (error) => {
+  worldMap = null;
+  byId("map-legend").replaceChildren(cell("span", `The world map did not load: ${error.message}`, "failure"));
   refresh();
 });
-refresh();
-setInterval(refresh, REFRESH_MS);
+if (!apiKey()) askForKey("");
+setInterval(() => {
+  if (!inFlight) refresh();
+}, REFRESH_MS);

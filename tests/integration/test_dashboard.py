@@ -1,4 +1,4 @@
-"""The dashboard in a real browser: headless Chromium shows the numbers the stats API returns."""
+"""The dashboard in a real browser: headless Chromium shows what ``/api/analytics`` answers (map included)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +17,11 @@ import pytest
 
 from clickpipe.broker import free_port
 from clickpipe.loadgen import LoadOptions, run_load
-from tests.fixtures import get_stats, sign_in
+from tests.fixtures import sign_in
 
 pytestmark = pytest.mark.browser
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-def _range() -> dict[str, str]:
-    now = datetime.now(UTC)
-    return {"from": (now - timedelta(hours=1)).isoformat(), "to": (now + timedelta(minutes=1)).isoformat()}
 
 
 @pytest.fixture
@@ -65,68 +59,129 @@ def pipeline(tmp_path: Path) -> Iterator[dict[str, str]]:
                 process.kill()
 
 
-async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_every_click(
+async def _analytics(client: httpx.AsyncClient, **params: str) -> dict[str, Any]:
+    """One ``/api/analytics`` answer, waiting out the worker's "not whole yet" 503s."""
+    deadline = time.monotonic() + 60
+    while True:
+        response = await client.get("/api/analytics", params=params)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            response.raise_for_status()
+            return response.json()  # type: ignore[no-any-return]
+        await asyncio.sleep(0.2)
+
+
+def _wait(browser: Any, script: str, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = browser.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"never true: {script}")
+
+
+def _refreshed_after(browser: Any, action: Any) -> None:
+    before = browser.execute_script("return document.body.dataset.refreshed || '0'")
+    action()
+    _wait(browser, f"return (document.body.dataset.refreshed || '0') !== '{before}'")
+
+
+def _choose(browser: Any, element_id: str, value: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, element_id)).select_by_value(value)
+
+
+def _table(browser: Any) -> list[list[str]]:
+    return browser.execute_script(  # type: ignore[no-any-return]
+        "return [...document.querySelectorAll('#dimension-table tbody tr')]"
+        ".map((tr) => [...tr.cells].slice(0, 3).map((td) => td.textContent));"
+    )
+
+
+def _shown(value: int | None) -> str:
+    return "\u2013" if value is None else f"{value:,}"
+
+
+async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_the_analytics(
     pipeline: dict[str, str], browser: Any
 ) -> None:
     report = await run_load(
-        LoadOptions(url=pipeline["producer"], api_key=pipeline["key"], links=40, requests=10_000, seed=3),
+        LoadOptions(url=pipeline["producer"], api_key=pipeline["key"], links=40, requests=3_000, seed=3),
         progress=None,
     )
-    assert report.redirected == 10_000
-    params = {**_range(), "granularity": "minute"}
+    assert report.redirected == 3_000
     headers = {"Authorization": f"Bearer {pipeline['key']}"}
-    async with httpx.AsyncClient(base_url=pipeline["worker"], headers=headers, timeout=10) as client:
+    async with httpx.AsyncClient(base_url=pipeline["worker"], headers=headers, timeout=30) as client:
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            countries = (await get_stats(client, "/api/stats/countries", params)).json()
-            if countries["totals"]["total"] >= 10_000:
-                break
+        everything = {"interval": "24h", "timezone": "UTC", "bots": "all"}
+        while (await _analytics(client, groupBy="count", **everything))["data"]["clicks"] < 3_000:
+            assert time.monotonic() < deadline, "the worker never counted every click"
             await asyncio.sleep(0.5)
-        top = (await get_stats(client, "/api/stats/top-links", {**params, "limit": "10"})).json()
-    assert countries["totals"] == {
-        "total": 10_000,
-        "human": report.redirected_people,
-        "bot": report.redirected_bots,
-    }
+        view = {"interval": "24h", "timezone": "UTC", "bots": "exclude"}
+        count = (await _analytics(client, groupBy="count", **view))["data"]
+        countries = (await _analytics(client, groupBy="countries", limit="1000", **view))["data"]
+        browsers = (await _analytics(client, groupBy="browsers", limit="20", **view))["data"]
+        links = (await _analytics(client, groupBy="top_links", limit="20", **view))["data"]
+        german = (await _analytics(client, groupBy="count", country="DE", **view))["data"]
+    assert count["clicks"] == report.redirected_people
 
-    browser.get(pipeline["worker"] + "/dashboard")
+    browser.get(pipeline["worker"] + "/dashboard?tz=UTC")
     sign_in(browser, pipeline["key"])
-    deadline = time.monotonic() + 30
-    while (
-        time.monotonic() < deadline
-        and browser.execute_script("return document.body.dataset.refreshed") is None
-    ):
-        await asyncio.sleep(0.1)
-    shown = {
-        name: int(browser.execute_script(f"return document.getElementById('{name}').dataset.value"))
-        for name in ("total-clicks", "human-clicks", "bot-clicks", "link-count")
-    }
-    charts = browser.execute_script(
-        """
-        const data = (id) => Chart.getChart(id).data;
-        const top = data('top-links-chart'), countries = data('countries-chart'), bots = data('bots-chart');
-        return {
-          topLabels: top.labels, topHuman: top.datasets[0].data, topBot: top.datasets[1].data,
-          countryLabels: countries.labels, countryTotals: countries.datasets[0].data,
-          bots: bots.datasets[0].data,
-        };
-        """
+    _wait(browser, "return document.body.dataset.refreshed")
+    totals = browser.execute_script(
+        "return ['total-clicks', 'total-uniques'].map((id) => document.getElementById(id).dataset.value);"
     )
-    ARTIFACTS.mkdir(exist_ok=True)
-    browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+    assert totals == [str(count["clicks"]), "" if count["uniques"] is None else str(count["uniques"])]
 
-    assert shown == {
-        "total-clicks": 10_000,
-        "human-clicks": report.redirected_people,
-        "bot-clicks": report.redirected_bots,
-        "link-count": 40,
-    }
-    assert charts["bots"] == [report.redirected_people, report.redirected_bots]
-    assert charts["topLabels"] == [link["slug"] for link in top["links"]]
-    assert all(label.startswith("lg-") for label in charts["topLabels"])
-    assert charts["topHuman"] == [link["human"] for link in top["links"]]
-    assert charts["topBot"] == [link["bot"] for link in top["links"]]
-    expected_countries = list(countries["countries"].items())[:15]
-    assert charts["countryLabels"] == [country for country, _ in expected_countries]
-    assert charts["countryTotals"] == [counts["total"] for _, counts in expected_countries]
-    assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
+    # The map fills exactly the countries the API names (those big enough to draw), the busiest darkest.
+    filled = browser.execute_script(
+        "return Object.fromEntries([...document.querySelectorAll('#world-map path.country')]"
+        ".filter((p) => !p.classList.contains('shade-0'))"
+        ".map((p) => [p.dataset.code, Number(p.dataset.clicks)]));"
+    )
+    drawn = browser.execute_script(
+        "return [...document.querySelectorAll('#world-map path.country')].map((p) => p.dataset.code);"
+    )
+    assert len(drawn) > 150
+    expected = {row["country"]: row["clicks"] for row in countries if row["country"] in drawn}
+    assert filled == expected and len(filled) >= 5
+    busiest = max(expected, key=expected.__getitem__)
+    assert (
+        browser.execute_script(
+            f"return document.querySelector('#world-map path[data-code={busiest}]').getAttribute('class')"
+        )
+        == "country shade-6"
+    )
+    assert (
+        _table(browser)
+        == [[row["country"], f"{row['clicks']:,}", _shown(row["uniques"])] for row in countries][:20]
+    )
+
+    # The dimension picker switches the table; links show their uniques.
+    _refreshed_after(browser, lambda: _choose(browser, "dimension", "browsers"))
+    assert _table(browser) == [
+        [row["browser"], f"{row['clicks']:,}", _shown(row["uniques"])] for row in browsers
+    ]
+    _refreshed_after(browser, lambda: _choose(browser, "dimension", "top_links"))
+    assert _table(browser) == [[row["slug"], f"{row['clicks']:,}", _shown(row["uniques"])] for row in links]
+    assert all(row[0].startswith("lg-") for row in _table(browser))
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.set_window_size(1400, browser.execute_script("return document.body.scrollHeight") + 140)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+    assert (ARTIFACTS / "dashboard.png").stat().st_size > 20_000
+
+    # A filter changes the query: the totals become Germany's, and the URL says so.
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    field = browser.find_element(By.ID, "country")
+    _refreshed_after(browser, lambda: field.send_keys("de", Keys.TAB))
+    assert browser.execute_script("return document.getElementById('total-clicks').dataset.value") == str(
+        german["clicks"]
+    )
+    assert 0 < german["clicks"] < count["clicks"]
+    assert "country=DE" in browser.current_url and pipeline["key"] not in browser.current_url
+    assert browser.execute_script("return document.getElementById('error').hidden")

@@ -36,20 +36,30 @@ async def test_a_hostile_slug_is_shown_as_text(
     click = click_at(HOSTILE_LINK, datetime.now(UTC), slug=HOSTILE_SLUG)
     await produce(broker, topics.clicks, [LinkClickCodec().encode(click)], key=click.key)
 
-    browser.get(worker.url + "/dashboard")
+    browser.get(worker.url + "/dashboard?dimension=top_links")
     assert browser.execute_script("return document.getElementById('login').hidden") is False
     sign_in(browser, OPERATOR_KEY)
-    await _wait(browser, "return document.getElementById('link').options.length > 0")
-    option = browser.execute_script(
-        "const o = document.getElementById('link').options[0]; return [o.text, o.value];"
+    await _wait(browser, "return document.getElementById('link').options.length > 1")
+    options = browser.execute_script(
+        "return [...document.getElementById('link').options].map((o) => [o.text, o.value]);"
     )
-    assert option == [HOSTILE_SLUG, HOSTILE_LINK]
+    assert options == [["all links", ""], [HOSTILE_SLUG, HOSTILE_LINK]]
     await _wait(browser, "return document.body.dataset.refreshed")
+    row = browser.execute_script(
+        "const tr = document.querySelector('#dimension-table tbody tr');"
+        "return [tr.cells[0].textContent, tr.cells[1].textContent, tr.cells[0].children.length];"
+    )
+    assert row == [HOSTILE_SLUG, "1", 0]
     assert browser.execute_script("return window.__pwned === undefined")
     assert (
-        browser.execute_script("return document.querySelectorAll('img, script:not([src]), svg').length") == 0
+        browser.execute_script(
+            "return document.querySelectorAll("
+            "'img, script:not([src]), svg:not(#world-map), [onload], [onerror]').length"
+        )
+        == 0
     )
     assert browser.execute_script("return sessionStorage.getItem('clickpipe.apiKey')") == OPERATOR_KEY
+    assert OPERATOR_KEY not in browser.current_url
 
 
 async def test_a_refused_key_brings_the_form_back(start_worker: StartWorker, browser: Any) -> None:
