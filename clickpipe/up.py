@@ -284,7 +284,7 @@ clickpipe is up
   redirects   {producer}/demo
               try: curl -i -H 'CF-IPCountry: DE' {producer}/demo
   link API    {producer}/docs   (demo account's API key: {self._token})
-  stats       {worker}/api/stats/top-links?from=<ISO 8601>&to=<ISO 8601>&granularity=minute
+  analytics   {worker}/api/analytics?groupBy=top_links&interval=24h   (OpenAPI: {worker}/api/openapi.json)
   dashboard   {worker}/dashboard
 Press Ctrl-C to stop everything.
 """,
