@@ -132,6 +132,8 @@ class SqliteStore:
         def work(db: sqlite3.Connection) -> None:
             with _transaction(db):
                 _check_slug_free(db, link)
+                if db.execute("SELECT 1 FROM links WHERE slug = ?", (link.slug,)).fetchone() is not None:
+                    raise LinkExistsError(link.slug)  # this very link: another process created it first
                 db.execute(
                     f"INSERT INTO links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                     _row(link),

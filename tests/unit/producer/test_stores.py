@@ -65,6 +65,21 @@ async def test_slugs_are_unique(store: SqliteStore | InMemoryStore) -> None:
     assert await store.get("alice", other.link_id) == other
 
 
+async def test_creating_a_stored_link_again_is_a_taken_slug(tmp_path: Path) -> None:
+    # Several producer processes create the demo link at start: the one that comes second must be told.
+    first, second = SqliteStore(tmp_path / "links.db"), SqliteStore(tmp_path / "links.db")
+    try:
+        await first.add_account(Account("alice", "alice", T0))
+        made = link("demo")
+        await first.create(made)
+        with pytest.raises(LinkExistsError):
+            await second.create(made)
+        assert await second.get_by_slug("demo") == made
+    finally:
+        first.close()
+        second.close()
+
+
 async def test_other_integrity_errors_are_store_errors_not_taken_slugs(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "links.db")
     try:
