@@ -241,7 +241,7 @@ def test_map_dimensions_uniques_and_filters(canned_api: CannedApi, browser: Any)
     refreshed_after(browser, lambda: choose(browser, "link", HOSTILE_LINK))
     expected = {"interval": "7d", "timezone": "UTC", "bots": "all", "country": "DE,-FR", "device": "mobile"}
     assert canned_api.last("count") == {"groupBy": "count", **expected, "link": HOSTILE_LINK}
-    # A refresh asks top_links twice at once (the table's top 20, the link picker's 1000): either may come last.
+    # A refresh asks top_links twice at once (the top 20, the link picker's 1000): either may come last.
     table_queries = [
         query for query in canned_api.queries if query["groupBy"] == "top_links" and query["limit"] == "20"
     ]
