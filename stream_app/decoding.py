@@ -8,7 +8,7 @@ from schemas.confluent import MAGIC_BYTE, ConfluentCodec
 from schemas.errors import MalformedMessageError
 from schemas.events import EventType
 from stream_app import fastclick
-from stream_app.aggregation import DEFAULT_RULE, DIRECT, UNKNOWN, Click
+from stream_app.aggregation import Click, dims
 from stream_app.fastclick import FINGERPRINT, NotReadable
 
 _LINK_CLICK = EventType.LINK_CLICK.value
@@ -55,17 +55,17 @@ class ClickDecoder:
             record["timestamp"],
             record["link_id"],
             record["account_id"],
-            (
-                record["country"] or UNKNOWN,
-                record["continent"] or UNKNOWN,
-                record["region"] or UNKNOWN,
-                record["city"] or UNKNOWN,
-                record["device"] or UNKNOWN,
-                record["browser"] or UNKNOWN,
-                record["os"] or UNKNOWN,
-                record["referer_domain"] or DIRECT,
-                record["rule"] or DEFAULT_RULE,
-                record["destination"] or UNKNOWN,
+            dims(
+                country=record["country"],
+                continent=record["continent"],
+                region=record["region"],
+                city=record["city"],
+                device=record["device"],
+                browser=record["browser"],
+                os=record["os"],
+                referer=record["referer_domain"],
+                rule=record["rule"],
+                url=record["destination"],
             ),
             record["is_bot"],
             record["slug"],
