@@ -31,7 +31,7 @@ from stream_app.metrics import WorkerMetrics
 from stream_app.processor import ClickProcessor, Headers, OutputTopics
 from stream_app.registry import RegistrySchemas
 from stream_app.settings import WorkerSettings
-from stream_app.state import Partitions
+from stream_app.state import ROW_TABLE_OPTIONS, Partitions
 from stream_app.views import WorkerPeers, register_views
 
 # Prometheus' text format (aiohttp wants the charset apart, and UTF-8 is its default).
@@ -96,7 +96,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
             schemas, f"{settings.clicks_topic}-value", link_click_schema(), logical_types=False
         )
     clicks = _raw_topic(app, settings.clicks_topic, settings.partitions)
-    rows = app.Table("window-rows", partitions=settings.partitions)
+    rows = app.Table("window-rows", partitions=settings.partitions, **ROW_TABLE_OPTIONS)
     partitions = Partitions(
         app,
         rows,
