@@ -3,10 +3,11 @@
 - ``recovery_completed`` and ``generation``: whether table recovery has finished since the last rebalance,
   and the consumer group generation (state read before a rebalance may be stale after it).
 - ``take_events``: the batching stream method that ``StreamT`` does not declare.
-- ``install_batch_tap``: Faust hands every message to streams one by one (a task pair per message in
-  ``Consumer._drain_messages``, then conductor, channel, stream, event). For the click topic the worker wants
-  whole fetches: the tap takes that topic's messages out of each ``getmany`` round, gives them to a batch
-  handler, then acks them so Faust commits as usual. Other topics (changelogs, replies) go the normal way.
+- ``install_batch_tap``: Faust hands every message to streams one by one (a message object per record in
+  ``Consumer.getmany``, a task pair per message in ``Consumer._drain_messages``, then conductor, channel,
+  stream, event). For the click topic the worker wants whole fetches: the tap takes that topic's records,
+  as aiokafka returned them, out of each fetch round, gives them to a batch handler, then acks them all at
+  once so Faust commits as usual. Other topics (changelogs, replies) go the normal way.
 - ``serve_only_our_routes``: with its ``web_*_enabled`` settings off, Faust still mounts its production index
   at ``/``; the worker's web server serves clickpipe's routes only.
 - ``partition_context``: Faust tables choose the changelog partition (and the RocksDB store picks its
@@ -30,8 +31,9 @@ from faust import streams
 from faust.events import Event
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.consumer import Consumer as FaustConsumer
-from faust.types import EventT, StreamT
-from faust.types.tuples import Message
+from faust.types import TP, EventT, StreamT
+from faust.types.tuples import Message, ack_lock
+from mode.utils.futures import notify
 
 PINNED_FAUST_VERSION = "0.15.3"
 
@@ -92,8 +94,12 @@ def take_events(
     return batches
 
 
-BatchHandler = Callable[[list[Message]], Awaitable[None]]
-"""Processes one fetch round's messages of the tapped topic, in partition-offset order per partition."""
+SourceRecord = Any
+"""A record of the tapped topic as aiokafka returns it (``topic``, ``partition``, ``offset``, ``key``,
+``value``: what ``stream_app.processor.SourceMessage`` reads)."""
+
+BatchHandler = Callable[[list[SourceRecord]], Awaitable[None]]
+"""Processes one fetch round's records of the tapped topic, in offset order per partition."""
 
 _original_drain_messages = FaustConsumer._drain_messages
 _taps: weakref.WeakKeyDictionary[Any, tuple[str, BatchHandler]] = weakref.WeakKeyDictionary()
@@ -111,11 +117,12 @@ def install_batch_tap(app: faust.App, topic: str, handler: BatchHandler) -> None
 
 
 async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: no cover - run by Faust
-    """``faust.transport.consumer.Consumer._drain_messages`` of 0.15.3, plus the batch tap."""
+    """``faust.transport.consumer.Consumer._drain_messages`` of 0.15.3 with its ``getmany`` inlined, plus the
+    batch tap: the tapped topic's records go to the handler a partition list at a time, as aiokafka returned
+    them (no Faust message per record), and are acked in bulk after it; other topics go the usual way."""
     tap = _taps.get(self.app)
     tapped_topic, handler = tap if tap is not None else (None, None)
     callback = self.callback
-    getmany = self.getmany
     consumer_should_stop = self._stopped.is_set
     fetcher_should_stop = fetcher._stopped.is_set
     get_read_offset = self._read_offset.__getitem__
@@ -124,7 +131,7 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
     unset_flag = self.diag.unset_flag
     commit_every = self._commit_every
     acks_enabled_for = self.app.topics.acks_enabled_for
-    ack = self.ack
+    to_message = self._to_message
     yield_every = 100
     num_since_yield = 0
     sleep = asyncio.sleep
@@ -132,21 +139,45 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(CONSUMER_FETCHING)
-            ait = cast(AsyncIterator[tuple[Any, Message]], getmany(timeout=1.0))
+            # Consumer.getmany, without a message per record for the tapped topic.
+            records, active_partitions = await self._wait_next_records(1.0)
+            generation_id = self.app.consumer_generation_id
             await self.sleep(0)
-            if not self.should_stop:
-                tapped: list[Message] = []
-                async for tp, message in ait:
+            if records is None or self.should_stop:
+                unset_flag(CONSUMER_FETCHING)
+                continue
+            if not self.flow_active:
+                try:
+                    await self.perform_seek()
+                except Exception as exc:  # noqa: BLE001 - as Consumer.getmany does
+                    self.log.warning(f"exception performing seek when flow not active {exc}")
+                unset_flag(CONSUMER_FETCHING)
+                continue
+            tapped: list[SourceRecord] = []
+            for tp, tp_records in records.items():
+                if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                    break
+                if not (
+                    active_partitions is None or tp in active_partitions or tp in self._buffered_partitions
+                ):
+                    continue
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                if tp.topic == tapped_topic:
+                    fresh = await _unread(self, tp, tp_records)
+                    if fresh:
+                        tapped.extend(fresh)
+                        set_read_offset(tp, fresh[-1].offset)
+                    continue
+                for record in tp_records:
+                    if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                        break
+                    message = to_message(tp, record)
                     offset = message.offset
                     r_offset = get_read_offset(tp)
                     if r_offset is None or offset >= r_offset:
                         gap = offset - (r_offset or 0)
                         if gap > 1 and r_offset and acks_enabled_for(message.topic):
                             await self._add_gap(tp, r_offset + 1, offset)
-                        if tp.topic == tapped_topic:
-                            tapped.append(message)
-                            set_read_offset(tp, offset)
-                            continue
                         num_since_yield += 1
                         if num_since_yield > yield_every:
                             await sleep(0)
@@ -156,14 +187,14 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
                             await self.commit()
                         await self.wait_first(callback(message), self.suspend_flow.wait())
                         set_read_offset(tp, offset)
-                if tapped and handler is not None:
-                    await handler(tapped)
-                    for message in tapped:
-                        ack(message)
-                    if commit_every is not None and self._n_acked >= commit_every:
-                        self._n_acked = 0
-                        await self.commit()
-                unset_flag(CONSUMER_FETCHING)
+            if tapped and handler is not None:
+                await handler(tapped)
+                if acks_enabled_for(tapped_topic):
+                    _ack_all(self, tapped)
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+            unset_flag(CONSUMER_FETCHING)
     except self.consumer_stopped_errors:
         if self.transport.app.should_stop:
             self.log.info("Broker stopped consumer, shutting down...")
@@ -179,3 +210,50 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
         raise
     finally:
         unset_flag(CONSUMER_FETCHING)
+
+
+async def _unread(consumer: Any, tp: Any, records: list[Any]) -> list[Any]:  # pragma: no cover - by Faust
+    """The records of ``tp`` not read yet (at or after its read offset), gaps in their offsets recorded as
+    the drain loop records them."""
+    r_offset = consumer._read_offset[tp]
+    first = records[0].offset
+    if (r_offset is None or first >= r_offset) and records[-1].offset - first == len(records) - 1:
+        # One run of consecutive offsets (the usual case): only a gap before it can exist.
+        if r_offset and first - r_offset > 1 and consumer.app.topics.acks_enabled_for(tp.topic):
+            await consumer._add_gap(tp, r_offset + 1, first)
+        return records
+    fresh = []
+    for record in records:
+        if r_offset is None or record.offset >= r_offset:
+            if r_offset and record.offset - r_offset > 1 and consumer.app.topics.acks_enabled_for(tp.topic):
+                await consumer._add_gap(tp, r_offset + 1, record.offset)
+            fresh.append(record)
+            r_offset = record.offset
+    return fresh
+
+
+def _ack_all(consumer: Any, records: list[Any]) -> None:  # pragma: no cover - run by Faust
+    """``Consumer.ack`` for every record of a processed fetch, at once: they become committable."""
+    offsets: dict[tuple[str, int], list[int]] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        found = offsets.get(key)
+        if found is None:
+            found = offsets[key] = []
+        found.append(record.offset)
+    with ack_lock:
+        try:
+            for (topic, partition), tp_offsets in offsets.items():
+                tp = TP(topic, partition)
+                committed = consumer._committed_offset[tp]
+                acked_index = consumer._acked_index[tp]
+                new = [
+                    offset
+                    for offset in tp_offsets
+                    if (committed is None or offset >= committed) and offset not in acked_index
+                ]
+                acked_index.update(new)
+                consumer._acked[tp].extend(new)
+                consumer._n_acked += len(new)
+        finally:
+            notify(consumer._waiting_for_ack)

@@ -18,8 +18,6 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from faust.types.tuples import Message
-
 from schemas.aggregates import WindowAggregateCodec
 from schemas.errors import SerializationError
 from stream_app.aggregation import Click
@@ -28,6 +26,35 @@ from stream_app.engine import Output, PartitionEngine
 from stream_app.metrics import WorkerMetrics
 
 Headers = list[tuple[str, bytes]]
+
+
+class SourceMessage(Protocol):
+    """A click-topic message as read: an aiokafka ``ConsumerRecord`` in the worker, or a Faust ``Message``."""
+
+    @property
+    def topic(self) -> str:
+        """The topic it was read from."""
+        ...
+
+    @property
+    def partition(self) -> int:
+        """Its partition."""
+        ...
+
+    @property
+    def offset(self) -> int:
+        """Its offset."""
+        ...
+
+    @property
+    def key(self) -> bytes | None:
+        """Its key."""
+        ...
+
+    @property
+    def value(self) -> bytes | None:
+        """Its value."""
+        ...
 
 
 class Send(Protocol):
@@ -112,9 +139,9 @@ class ClickProcessor:
         # Batches and the timer both change partition state: one at a time.
         self._lock = asyncio.Lock()
 
-    async def handle(self, messages: Sequence[Message]) -> None:
+    async def handle(self, messages: Sequence[SourceMessage]) -> None:
         """Process one fetch of click messages (any partitions, each partition's in offset order)."""
-        by_partition: defaultdict[int, list[Message]] = defaultdict(list)
+        by_partition: defaultdict[int, list[SourceMessage]] = defaultdict(list)
         for message in messages:
             by_partition[message.partition].append(message)
         for partition, partition_messages in by_partition.items():
@@ -134,7 +161,7 @@ class ClickProcessor:
             open_windows += engine.window_count()
         self._metrics.windows_open.set(open_windows)
 
-    async def dead_letter(self, message: Message, reason: str) -> None:
+    async def dead_letter(self, message: SourceMessage, reason: str) -> None:
         """Set ``message`` aside on the dead-letter topic, with the reason and where it came from."""
         await self._send(
             self._topics.dlq,
@@ -149,7 +176,7 @@ class ClickProcessor:
         )
         self._metrics.dead_lettered.inc()
 
-    async def emit(self, partition: int, output: Output, sources: dict[int, Message]) -> None:
+    async def emit(self, partition: int, output: Output, sources: dict[int, SourceMessage]) -> None:
         """Send what one partition step produced: aggregates, late clicks, clicks from the future.
 
         Returns once the aggregates are acknowledged, so the caller may record them as emitted. ``sources``
@@ -184,9 +211,9 @@ class ClickProcessor:
         self._metrics.windows_closed.inc(output.closed_windows)
         self._metrics.windows_expired.inc(output.expired_windows)
 
-    async def _process(self, partition: int, messages: Sequence[Message]) -> None:
+    async def _process(self, partition: int, messages: Sequence[SourceMessage]) -> None:
         batch: list[Click] = []
-        sources: dict[int, Message] = {}
+        sources: dict[int, SourceMessage] = {}
         if self._schemas is not None:  # registry look-ups off the event loop, before decoding
             await self._schemas.prepare(message.value or b"" for message in messages)
         for message in messages:
