@@ -244,23 +244,25 @@ class ClickProcessor:
 
     async def _process(self, partition: int, messages: Sequence[SourceMessage]) -> None:
         batch: list[Click] = []
-        sources: dict[int, SourceMessage] = {}
+        append = batch.append
+        decode = self._decoder.decode
         if self._schemas is not None:  # registry look-ups off the event loop, before decoding
             await self._schemas.prepare(message.value or b"" for message in messages)
         for message in messages:
             try:
-                click = self._decoder.decode(message.offset, message.value or b"")
+                click = decode(message.offset, message.value or b"")
             except SerializationError as exc:
                 await self.dead_letter(message, str(exc))
                 continue
             if click is None:
                 self._metrics.ignored.inc()
                 continue
-            sources[message.offset] = message
-            batch.append(click)
+            append(click)
         async with self._lock:
             await self._settle(partition)  # the previous step's windows are recorded before this step
             output = self._partitions.process(partition, batch)
+            # The messages of the clicks set aside (late, or from the future): few, so looked up only then.
+            sources = {m.offset: m for m in messages} if output.late or output.future else {}
             acks = await self._send_output(partition, output, sources)
             if output.closing or output.expiring:
                 self._unsettled[partition] = (output, acks)
