@@ -31,7 +31,7 @@ from faust import streams
 from faust.events import Event
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.consumer import Consumer as FaustConsumer
-from faust.types import TP, EventT, StreamT
+from faust.types import EventT, StreamT
 from faust.types.tuples import Message, ack_lock
 from mode.utils.futures import notify
 
@@ -154,6 +154,7 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
                 unset_flag(CONSUMER_FETCHING)
                 continue
             tapped: list[SourceRecord] = []
+            tapped_tps: list[tuple[Any, list[SourceRecord]]] = []
             for tp, tp_records in records.items():
                 if not self.flow_active or self.app.consumer_generation_id != generation_id:
                     break
@@ -166,6 +167,7 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
                     fresh = await _unread(self, tp, tp_records)
                     if fresh:
                         tapped.extend(fresh)
+                        tapped_tps.append((tp, fresh))
                         set_read_offset(tp, fresh[-1].offset)
                     continue
                 for record in tp_records:
@@ -190,7 +192,7 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
             if tapped and handler is not None:
                 await handler(tapped)
                 if acks_enabled_for(tapped_topic):
-                    _ack_all(self, tapped)
+                    _ack_all(self, tapped_tps)
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
                     await self.commit()
@@ -232,25 +234,21 @@ async def _unread(consumer: Any, tp: Any, records: list[Any]) -> list[Any]:  # p
     return fresh
 
 
-def _ack_all(consumer: Any, records: list[Any]) -> None:  # pragma: no cover - run by Faust
-    """``Consumer.ack`` for every record of a processed fetch, at once: they become committable."""
-    offsets: dict[tuple[str, int], list[int]] = {}
-    for record in records:
-        key = (record.topic, record.partition)
-        found = offsets.get(key)
-        if found is None:
-            found = offsets[key] = []
-        found.append(record.offset)
+def _ack_all(consumer: Any, records: list[tuple[Any, list[Any]]]) -> None:  # pragma: no cover - by Faust
+    """``Consumer.ack`` for every record of a processed fetch, at once: they become committable.
+
+    ``records``: per partition, its ``TP`` as the fetch returned it (the consumer's bookkeeping is keyed by
+    that object's type) and the records.
+    """
     with ack_lock:
         try:
-            for (topic, partition), tp_offsets in offsets.items():
-                tp = TP(topic, partition)
+            for tp, tp_records in records:
                 committed = consumer._committed_offset[tp]
                 acked_index = consumer._acked_index[tp]
                 new = [
-                    offset
-                    for offset in tp_offsets
-                    if (committed is None or offset >= committed) and offset not in acked_index
+                    record.offset
+                    for record in tp_records
+                    if (committed is None or record.offset >= committed) and record.offset not in acked_index
                 ]
                 acked_index.update(new)
                 consumer._acked[tp].extend(new)
