@@ -32,6 +32,7 @@ from clickpipe.broker import free_port
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
 from schemas.topics import TopicSpec
+from stream_app import native
 from stream_app.sketches import Uniques
 
 OPERATOR_KEY = "bench-operator-key-0123456789"  # the bench worker's stats API key
@@ -259,6 +260,7 @@ def main() -> None:
     print(f"{'raw consumer + decode + count cube + HLL':<44} {decoded:>12,.0f} {decoded / raw:>8.3f}")
     print(f"{'clickpipe worker':<44} {worker:>12,.0f} {worker / raw:>8.3f}")
     print(f"worker / (decode + count): {worker / decoded:.3f}; worker peak RSS {rss:.0f} MiB; exact: {exact}")
+    print(f"worker's hot modules: {native.describe()}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """A reader of ``link_click.v3`` bodies specialised to that schema: the worker's hot path.
 
 fastavro's ``schemaless_reader`` walks the schema for every message, about a microsecond per field; this
-reads the fields in the schema's order straight into a ``Click``, skipping the ones aggregation does not
-need. It reads only the schema it was written for (``FINGERPRINT``): any other writer schema, and any body
+reads the fields in the schema's order straight into a ``Click``, checking but not keeping the ones
+aggregation does not need. It reads only the schema it was written for (``FINGERPRINT``): any other writer schema, and any body
 it cannot read to the last byte, goes the general way (``stream_app.decoding``), which also reports errors.
 tests/unit/stream_app/test_fastclick.py checks it against fastavro on randomised clicks.
 """
@@ -61,15 +61,9 @@ def _str(b: bytes, p: int) -> tuple[str, int]:
 
 
 def _skip_str(b: bytes, p: int) -> int:
-    n = b[p]
-    if n < 0x80:
-        if n & 1:
-            raise NotReadable
-        return p + 1 + (n >> 1)
-    n, p = _long(b, p)
-    if n < 0:
-        raise NotReadable
-    return p + n
+    """A string aggregation does not keep, at ``p``: the position after it. Its UTF-8 is still checked:
+    a body fastavro would refuse is not read here either."""
+    return _str(b, p)[1]
 
 
 def _ostr(b: bytes, p: int, missing: str) -> tuple[str, int]:
