@@ -121,8 +121,6 @@ class PartitionEngine:
             for name in self._grans:
                 self._save_windows(name)
         self._ordered = tuple(sorted(granularities, key=lambda gran: gran.size_ms))
-        # Every offset applied to any row is at or below this (saved before the rows it covers).
-        self._high_offset: int = meta.get("hi", -1)
         # Rows of open windows, as last written: this engine is their only writer while it lives.
         self._rows = RowLog(partition, store, max_cells=max_cells)
 
@@ -157,9 +155,6 @@ class PartitionEngine:
             self._buckets,
             (lambda gran, start, bucket: rows.row(gran, start, bucket).last_offset) if replay else None,
         )
-        if clicks and clicks[-1].offset > self._high_offset:
-            self._high_offset = clicks[-1].offset
-            self._save_meta()  # before the rows: a crash in between replays the batch on the slow path
         added: set[str] = set()
         for gran, start, _bucket in batch.deltas:
             starts = self._windows[gran]
@@ -298,7 +293,6 @@ class PartitionEngine:
                 "max": self.watermark.max_event_ms,
                 "wm": self.watermark.value_ms,
                 "emitted": dict(self._emitted),
-                "hi": self._high_offset,
             },
         )
 

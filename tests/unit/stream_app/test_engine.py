@@ -195,9 +195,9 @@ def test_rows_are_written_once_per_batch_not_per_click() -> None:
     engine(store).process(
         [click(offset, T0 + offset, f"l{offset % 50}") for offset in range(1_000)], wall_ms=T0
     )
-    # at most one row per (window, bucket) for each granularity; the meta row twice (the offset bound
-    # goes before the rows); each granularity's window list, written as a window first appears
-    assert store.writes <= 2 * 4 + 2 + len(GRANS)
+    # at most one row segment per (window, bucket) for each granularity; the meta row once; each
+    # granularity's window list, written as a window first appears
+    assert store.writes <= 2 * 4 + 1 + len(GRANS)
 
 
 def test_the_latest_slug_is_kept_and_emitted() -> None:
