@@ -13,9 +13,14 @@ import os
 from setuptools import Extension, setup
 
 COMPILED = [
-    "stream_app/fastclick.py",
-    "stream_app/folding.py",
-    "stream_app/rows.py",
+    "stream_app/fastclick.py",  # reads a click
+    "stream_app/aggregation.py",  # cells, rows and their stored form
+    "stream_app/folding.py",  # a batch folded into per-window deltas
+    "stream_app/rows.py",  # deltas merged and written
+    "stream_app/engine.py",  # windows closed, aggregates built
+    "stream_app/windows.py",
+    "stream_app/sketches.py",
+    "schemas/aggregate_writer.py",  # aggregates encoded
 ]
 
 
