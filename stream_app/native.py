@@ -27,7 +27,10 @@ def extensions() -> dict[str, Path]:
 
 
 def stale() -> list[str]:
-    """The compiled modules whose source was changed after they were built."""
+    """The compiled modules whose source was changed after they were built, in a source checkout (an
+    installed package's files carry the times of its wheel, and its sources are not edited)."""
+    if not (ROOT / "setup.py").exists():
+        return []
     return [
         name
         for name, extension in extensions().items()
