@@ -178,7 +178,9 @@ class _Process:
 
     def check(self) -> None:
         if self.process.poll() is not None:
-            raise RuntimeError(f"worker exited:\n{self.log.read_text()[-3000:]}")
+            text = self.log.read_text()
+            first = min((at for at in (text.find("Traceback"), text.find(" ERROR ")) if at >= 0), default=0)
+            raise RuntimeError(f"worker exited; its log from the first error:\n{text[first : first + 6000]}")
 
 
 @contextlib.contextmanager
