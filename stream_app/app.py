@@ -23,6 +23,7 @@ from stream_app.decoding import ClickDecoder
 from stream_app.faust_internals import (
     check_version,
     install_batch_tap,
+    install_full_flush,
     recovery_completed,
     serve_only_our_routes,
     take_events,
@@ -76,6 +77,7 @@ def faust_config(settings: WorkerSettings) -> dict[str, Any]:
 def create_app(settings: WorkerSettings | None = None) -> faust.App:
     """Build the stream worker's Faust app."""
     check_version()
+    install_full_flush()  # a commit must not cover table writes still in the producer's buffer
     settings = settings or WorkerSettings()
     app = faust.App(settings.app_id, **faust_config(settings))
     serve_only_our_routes(app)

@@ -7,7 +7,13 @@
   ``Consumer.getmany``, a task pair per message in ``Consumer._drain_messages``, then conductor, channel,
   stream, event). For the click topic the worker wants whole fetches: the tap takes that topic's records,
   as aiokafka returned them, out of each fetch round, gives them to a batch handler, then acks them all at
-  once so Faust commits as usual. Other topics (changelogs, replies) go the normal way.
+  once so Faust commits as usual. Other topics (changelogs, replies) go the normal way. While the handler
+  runs, a stand-in message sits among the consumer's unacked messages: a rebalance waits for it
+  (``Consumer.wait_empty``) before it commits and hands the partitions over, as it waits for stream events.
+- ``install_full_flush``: ``ProducerBuffer.flush`` (which a commit awaits before committing offsets) gives up
+  when one buffered message takes over 0.1 s to reach the driver, which a full aiokafka batch does under load;
+  the commit then covered table writes whose changelog messages were still in the buffer, and a crash lost
+  them. The installed flush returns once every buffered message is in the driver.
 - ``serve_only_our_routes``: with its ``web_*_enabled`` settings off, Faust still mounts its production index
   at ``/``; the worker's web server serves clickpipe's routes only.
 - ``partition_context``: Faust tables choose the changelog partition (and the RocksDB store picks its
@@ -31,6 +37,7 @@ from faust import streams
 from faust.events import Event
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.producer import ProducerBuffer
 from faust.types import EventT, StreamT
 from faust.types.tuples import Message, ack_lock
 from mode.utils.futures import notify
@@ -190,9 +197,10 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
                         await self.wait_first(callback(message), self.suspend_flow.wait())
                         set_read_offset(tp, offset)
             if tapped and handler is not None:
-                await handler(tapped)
-                if acks_enabled_for(tapped_topic):
-                    _ack_all(self, tapped_tps)
+                with _in_flight(self, tapped_tps[0][0]):
+                    await handler(tapped)
+                    if acks_enabled_for(tapped_topic):
+                        _ack_all(self, tapped_tps)
                 if commit_every is not None and self._n_acked >= commit_every:
                     self._n_acked = 0
                     await self.commit()
@@ -234,6 +242,31 @@ async def _unread(consumer: Any, tp: Any, records: list[Any]) -> list[Any]:  # p
     return fresh
 
 
+@contextmanager
+def _in_flight(consumer: Any, tp: Any) -> Iterator[None]:  # pragma: no cover - run by Faust
+    """Within the block, the consumer counts a message as being processed: a rebalance's ``wait_empty``
+    waits for the block to end (the tapped records are not Faust messages, so it would not see them)."""
+    stand_in = Message(
+        topic=tp.topic,
+        partition=tp.partition,
+        offset=-1,
+        timestamp=time.time(),
+        timestamp_type=0,
+        headers=[],
+        key=None,
+        value=None,
+        checksum=None,
+        tp=tp,
+    )
+    consumer._unacked_messages.add(stand_in)
+    try:
+        yield
+    finally:
+        stand_in.acked = True
+        consumer._unacked_messages.discard(stand_in)
+        notify(consumer._waiting_for_ack)
+
+
 def _ack_all(consumer: Any, records: list[tuple[Any, list[Any]]]) -> None:  # pragma: no cover - by Faust
     """``Consumer.ack`` for every record of a processed fetch, at once: they become committable.
 
@@ -255,3 +288,42 @@ def _ack_all(consumer: Any, records: list[tuple[Any, list[Any]]]) -> None:  # pr
                 consumer._n_acked += len(new)
         finally:
             notify(consumer._waiting_for_ack)
+
+
+_original_send_pending = ProducerBuffer._send_pending
+_original_flush = ProducerBuffer.flush
+_sending: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+FLUSH_WARN_SECONDS = 10.0
+"""A flush waiting this long logs a warning (and again as long again later)."""
+
+
+def install_full_flush() -> None:
+    """Make ``ProducerBuffer.flush`` return only once every buffered message is in the driver."""
+    ProducerBuffer._send_pending = _send_pending_counted  # type: ignore[method-assign]
+    ProducerBuffer.flush = _flush_all  # type: ignore[method-assign]
+
+
+async def _send_pending_counted(self: Any, fut: Any) -> None:
+    """``ProducerBuffer._send_pending``, counting the message while the driver takes it (it has left the
+    queue by then, so ``size`` no longer counts it)."""
+    _sending[self] = _sending.get(self, 0) + 1
+    try:
+        await _original_send_pending(self, fut)
+    finally:
+        _sending[self] -= 1
+
+
+async def _flush_all(self: Any) -> None:
+    """``ProducerBuffer.flush`` without its 0.1 s give-up: wait while messages are queued or being handed
+    to the driver. Raises RuntimeError, as the original, when the buffer stops with messages in it."""
+    waited = 0.0
+    while self.size or _sending.get(self, 0):
+        if self.state != "running":
+            raise RuntimeError("Cannot flush: Producer not Running")
+        self.message_sent.clear()
+        try:
+            await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)
+        except TimeoutError:
+            waited += 1.0
+            if waited % FLUSH_WARN_SECONDS == 0:
+                self.log.warning("producer flush waiting %.0f s for %d buffered messages", waited, self.size)
