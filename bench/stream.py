@@ -1,27 +1,31 @@
 """The stream worker's throughput against a raw aiokafka consumer on the same pre-loaded topic.
 
-    python -m bench.stream [--events 200000] [--partitions 4]
+    python -m bench.stream [--events 200000] [--partitions 4] [--workers 1 2] [--rounds 3]
 
-Pre-loads realistic clicks, then measures, in one run: a raw aiokafka consumer (the ceiling), the same plus
-fastavro decoding and in-memory counting by every dimension with HLL sketches of the visitors (plain
-Python's ceiling for the job, ``AnchorCounts``), and the clickpipe worker
-(`clickpipe worker` in its own process), from the first to the last event processed (group join excluded).
-Prints events/s, ratios, the worker's peak RSS, and checks the worker's counts are exact.
+Pre-loads realistic clicks, then measures, in alternated rounds: a raw aiokafka consumer (the ceiling), the
+same plus fastavro decoding and in-memory counting by every dimension with HLL sketches of the visitors
+(plain Python's ceiling for the job in one process, ``AnchorCounts``, the anchor), and the clickpipe worker
+(`clickpipe worker` processes, one consumer group; one process, then one per core), from the first to the
+last event processed (group join excluded). Prints each round, the medians, ratios to the anchor, the
+workers' peak RSS, and checks every run's counts are exact.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from statistics import median
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -32,12 +36,13 @@ from clickpipe.broker import free_port
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
 from schemas.topics import TopicSpec
+from stream_app import native
 from stream_app.sketches import Uniques
 
 OPERATOR_KEY = "bench-operator-key-0123456789"  # the bench worker's stats API key
 
 
-async def preload(bootstrap: str, topic: str, count: int, partitions: int) -> list:
+async def preload(bootstrap: str, topic: str, count: int, partitions: int) -> list[LinkClick]:
     clicks = realistic_clicks(count)
     await ensure_topics(
         bootstrap,
@@ -124,15 +129,80 @@ async def raw_consumer(bootstrap: str, topic: str, count: int, decode: bool) -> 
 
 
 def worker_run(
-    bootstrap: str, topic: str, count: int, partitions: int, clicks: list, *, consistency_check: bool
+    bootstrap: str,
+    topic: str,
+    count: int,
+    partitions: int,
+    clicks: list[LinkClick],
+    *,
+    workers: int,
+    consistency_check: bool,
 ) -> tuple[float, float, bool]:
-    """Run the worker on the topic; return (events/s, peak RSS MiB, exact)."""
+    """Run ``workers`` worker processes (one consumer group) on the topic; return (events/s, the largest
+    peak RSS in MiB, exact)."""
+    app_id = f"bench-{uuid.uuid4().hex[:6]}"
+    with contextlib.ExitStack() as stack:
+        urls = [
+            stack.enter_context(_worker(bootstrap, topic, partitions, app_id, consistency_check))
+            for _ in range(workers)
+        ]
+        clients = [
+            stack.enter_context(
+                httpx.Client(base_url=url, headers={"Authorization": f"Bearer {OPERATOR_KEY}"}, timeout=5)
+            )
+            for url, _ in urls
+        ]
+        first = last = 0.0
+        first_count = 0.0
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            for _, process in urls:
+                process.check()
+            processed = sum(_processed(client) for client in clients)
+            now = time.perf_counter()
+            if processed and not first:
+                # The first observation already includes one whole batch: count from there on.
+                first, first_count = now, processed
+            if processed >= count:
+                last = now
+                break
+            time.sleep(0.02)
+        # After a rebalance the new owner processes some clicks again (their rows skip them), so `processed`
+        # can reach `count` early: the run ends when the counts are exact, or stay wrong for 60 s.
+        exact = _exact(clients[0], clicks, report=False)  # one worker's answer gathers every worker's
+        settle = time.monotonic() + 60
+        while not exact and time.monotonic() < settle:
+            time.sleep(0.2)
+            exact = _exact(clients[0], clicks, report=False)
+            last = time.perf_counter()
+        if not exact:
+            _exact(clients[0], clicks, report=True)
+        rss = max(peak_rss_mib(process.pid) for _, process in urls)
+        return (count - first_count) / (last - first), rss, exact
+
+
+class _Process:
+    def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
+        self.process, self.log, self.pid = process, log, process.pid
+
+    def check(self) -> None:
+        if self.process.poll() is not None:
+            text = self.log.read_text()
+            first = min((at for at in (text.find("Traceback"), text.find(" ERROR ")) if at >= 0), default=0)
+            raise RuntimeError(f"worker exited; its log from the first error:\n{text[first : first + 6000]}")
+
+
+@contextlib.contextmanager
+def _worker(
+    bootstrap: str, topic: str, partitions: int, app_id: str, consistency_check: bool
+) -> Iterator[tuple[str, _Process]]:
+    """A worker process of consumer group ``app_id``: yields (its URL, the process)."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-worker-") as data:
         env = {
             **os.environ,
             "CLICKPIPE_WORKER_BOOTSTRAP_SERVERS": bootstrap,
-            "CLICKPIPE_WORKER_APP_ID": f"bench-{uuid.uuid4().hex[:6]}",
+            "CLICKPIPE_WORKER_APP_ID": app_id,
             "CLICKPIPE_WORKER_CLICKS_TOPIC": topic,
             "CLICKPIPE_WORKER_DLQ_TOPIC": f"{topic}.dlq",
             "CLICKPIPE_WORKER_LATE_TOPIC": f"{topic}.late",
@@ -165,29 +235,8 @@ def worker_run(
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        url = f"http://127.0.0.1:{port}"
         try:
-            first = last = 0.0
-            first_count = 0.0
-            with httpx.Client(
-                base_url=url, headers={"Authorization": f"Bearer {OPERATOR_KEY}"}, timeout=5
-            ) as client:
-                deadline = time.monotonic() + 600
-                while time.monotonic() < deadline:
-                    if process.poll() is not None:
-                        raise RuntimeError(f"worker exited:\n{log.read_text()[-3000:]}")
-                    processed = _processed(client)
-                    now = time.perf_counter()
-                    if processed and not first:
-                        # The first observation already includes one whole batch: count from there on.
-                        first, first_count = now, processed
-                    if processed >= count:
-                        last = now
-                        break
-                    time.sleep(0.02)
-                rss = peak_rss_mib(process.pid)
-                exact = _exact(client, clicks)
-            return (count - first_count) / (last - first), rss, exact
+            yield f"http://127.0.0.1:{port}", _Process(process, log)
         finally:
             process.terminate()
             process.wait(30)
@@ -204,8 +253,9 @@ def _processed(client: httpx.Client) -> float:
     return 0.0
 
 
-def _exact(client: httpx.Client, clicks: list) -> bool:
-    """The hour window holds every click (late ones are late for their minute only)."""
+def _exact(client: httpx.Client, clicks: list[LinkClick], *, report: bool) -> bool:
+    """The hour window holds every click (late ones are late for their minute only); ``report``: say how
+    it does not."""
     start = min(c.timestamp for c in clicks) - timedelta(hours=2)
     end = max(c.timestamp for c in clicks) + timedelta(hours=2)
     params = {"from": start.isoformat(), "to": end.isoformat(), "granularity": "hour", "limit": "1000"}
@@ -217,6 +267,8 @@ def _exact(client: httpx.Client, clicks: list) -> bool:
     counted = {link["link_id"]: link["total"] for link in answer["links"]}
     expected = Counter(c.link_id for c in clicks)
     if counted != dict(expected):
+        if not report:
+            return False
         wrong = {k: (counted.get(k), v) for k, v in expected.items() if counted.get(k) != v}
         print(f"not exact: {len(wrong)} links differ, e.g. {list(wrong.items())[:5]}", file=sys.stderr)
         print(f"counted {sum(counted.values())} of {len(clicks)}", file=sys.stderr)
@@ -224,6 +276,8 @@ def _exact(client: httpx.Client, clicks: list) -> bool:
     by_country = client.get("/api/stats/countries", params=params).json()["countries"]
     countries = {country: counts["total"] for country, counts in by_country.items()}
     if countries != dict(Counter(c.country or "unknown" for c in clicks)):
+        if not report:
+            return False
         print(f"not exact by country: {countries}", file=sys.stderr)
         return False
     return True
@@ -235,30 +289,58 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="worker process counts to measure, each a consumer group of that many processes (default: 1 2; "
+        "Faust scales by partitions, a process per core)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternated rounds; medians are printed")
     add_broker_option(parser)
     args = parser.parse_args()
+    runs: dict[str, list[float]] = defaultdict(list)
+    rss: dict[int, float] = {}
+    exact = True
     with broker(args.broker) as bootstrap:
         topic = f"bench-clicks-{uuid.uuid4().hex[:6]}"
         print(
             f"pre-loading {args.events:,} clicks into {topic} ({args.partitions} partitions) ...", flush=True
         )
         clicks = asyncio.run(preload(bootstrap, topic, args.events, args.partitions))
-        raw = asyncio.run(raw_consumer(bootstrap, topic, args.events, decode=False))
-        decoded = asyncio.run(raw_consumer(bootstrap, topic, args.events, decode=True))
-        worker, rss, exact = worker_run(
-            bootstrap,
-            topic,
-            args.events,
-            args.partitions,
-            clicks,
-            consistency_check=args.broker != "embedded",
-        )
+        for round_ in range(1, args.rounds + 1):
+            line = [f"round {round_}:"]
+            runs["raw"].append(asyncio.run(raw_consumer(bootstrap, topic, args.events, decode=False)))
+            runs["anchor"].append(asyncio.run(raw_consumer(bootstrap, topic, args.events, decode=True)))
+            line.append(f"anchor {runs['anchor'][-1]:,.0f}")
+            for workers in args.workers:
+                rate, peak, ok = worker_run(
+                    bootstrap,
+                    topic,
+                    args.events,
+                    args.partitions,
+                    clicks,
+                    workers=workers,
+                    consistency_check=args.broker != "embedded",
+                )
+                runs[f"workers {workers}"].append(rate)
+                rss[workers] = max(rss.get(workers, 0.0), peak)
+                exact = exact and ok
+                line.append(f"{workers} worker(s) {rate:,.0f}{'' if ok else ' NOT EXACT'}")
+            print("  ".join(line), flush=True)
+    raw, anchor = median(runs["raw"]), median(runs["anchor"])
     print()
-    print(f"{'reader':<44} {'events/s':>12} {'vs raw':>8}")
-    print(f"{'raw aiokafka consumer (ceiling)':<44} {raw:>12,.0f} {1:>8.3f}")
-    print(f"{'raw consumer + decode + count cube + HLL':<44} {decoded:>12,.0f} {decoded / raw:>8.3f}")
-    print(f"{'clickpipe worker':<44} {worker:>12,.0f} {worker / raw:>8.3f}")
-    print(f"worker / (decode + count): {worker / decoded:.3f}; worker peak RSS {rss:.0f} MiB; exact: {exact}")
+    print(f"medians of {args.rounds} rounds, {args.events:,} clicks")
+    print(f"{'reader':<50} {'events/s':>10} {'vs anchor':>10} {'peak RSS':>9}")
+    print(f"{'raw aiokafka consumer (ceiling)':<50} {raw:>10,.0f} {raw / anchor:>10.3f}")
+    print(f"{'anchor: raw consumer + decode + cube + HLL (1 proc)':<50} {anchor:>10,.0f} {1:>10.3f}")
+    for workers in args.workers:
+        rate = median(runs[f"workers {workers}"])
+        label = f"clickpipe worker, {workers} process{'es' if workers > 1 else ''}"
+        print(f"{label:<50} {rate:>10,.0f} {rate / anchor:>10.3f} {rss[workers]:>5.0f} MiB")
+    print(f"exact (every run): {exact}")
+    print(f"worker's hot modules: {native.describe()}")
 
 
 if __name__ == "__main__":

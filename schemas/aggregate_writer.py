@@ -26,12 +26,13 @@ def _long(value: int) -> bytes:
     return bytes(out)
 
 
-_SMALL = [_long(value) for value in range(1 << 13)]
-"""Encoded counts below 8192: most counts are."""
+SMALL_COUNTS = 1 << 13
+_SMALL = [_long(value) for value in range(SMALL_COUNTS)]
+"""Encoded counts below ``SMALL_COUNTS``: most counts are."""
 
 
 def _count(value: int) -> bytes:
-    return _SMALL[value] if 0 <= value < 8192 else _long(value)
+    return _SMALL[value] if 0 <= value < SMALL_COUNTS else _long(value)
 
 
 class AggregateWriter:
@@ -76,13 +77,20 @@ class AggregateWriter:
             cells = self._cells
             if len(cells) >= CACHED_STRINGS:
                 cells.clear()
+            strings = self._strings.__getitem__
+            small = _SMALL
+            append = parts.append
             for cell, (clicks, bot) in aggregate.cells.items():
                 encoded = cells.get(cell)
                 if encoded is None:
-                    encoded = cells[cell] = b"".join(map(s, cell))
-                parts.append(encoded)
-                parts.append(_count(clicks))
-                parts.append(_count(bot))
+                    try:  # every value seen before (most cells): no Python call per value
+                        encoded = b"".join(map(strings, cell))
+                    except KeyError:
+                        encoded = b"".join(map(s, cell))
+                    cells[cell] = encoded
+                append(encoded)
+                append(small[clicks] if 0 <= clicks < SMALL_COUNTS else _long(clicks))
+                append(small[bot] if 0 <= bot < SMALL_COUNTS else _long(bot))
         parts.append(b"\x00")
         parts.append(_long(len(aggregate.humans)) + aggregate.humans)
         parts.append(_long(len(aggregate.bots)) + aggregate.bots)

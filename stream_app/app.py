@@ -23,6 +23,7 @@ from stream_app.decoding import ClickDecoder
 from stream_app.faust_internals import (
     check_version,
     install_batch_tap,
+    install_full_flush,
     recovery_completed,
     serve_only_our_routes,
     take_events,
@@ -31,7 +32,7 @@ from stream_app.metrics import WorkerMetrics
 from stream_app.processor import ClickProcessor, Headers, OutputTopics
 from stream_app.registry import RegistrySchemas
 from stream_app.settings import WorkerSettings
-from stream_app.state import Partitions
+from stream_app.state import ROW_TABLE_OPTIONS, Partitions
 from stream_app.views import WorkerPeers, register_views
 
 # Prometheus' text format (aiohttp wants the charset apart, and UTF-8 is its default).
@@ -76,6 +77,7 @@ def faust_config(settings: WorkerSettings) -> dict[str, Any]:
 def create_app(settings: WorkerSettings | None = None) -> faust.App:
     """Build the stream worker's Faust app."""
     check_version()
+    install_full_flush()  # a commit must not cover table writes still in the producer's buffer
     settings = settings or WorkerSettings()
     app = faust.App(settings.app_id, **faust_config(settings))
     serve_only_our_routes(app)
@@ -96,7 +98,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
             schemas, f"{settings.clicks_topic}-value", link_click_schema(), logical_types=False
         )
     clicks = _raw_topic(app, settings.clicks_topic, settings.partitions)
-    rows = app.Table("window-rows", partitions=settings.partitions)
+    rows = app.Table("window-rows", partitions=settings.partitions, **ROW_TABLE_OPTIONS)
     partitions = Partitions(
         app,
         rows,

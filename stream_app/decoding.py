@@ -12,6 +12,8 @@ from stream_app.aggregation import Click, dims
 from stream_app.fastclick import FINGERPRINT, NotReadable
 
 _LINK_CLICK = EventType.LINK_CLICK.value
+_FAST_HEADER = MAGIC + FINGERPRINT
+"""The single-object header of the schema ``stream_app.fastclick`` reads."""
 
 
 class ClickDecoder:
@@ -34,7 +36,7 @@ class ClickDecoder:
         Raises:
             SerializationError: the message does not decode.
         """
-        if self._fast and value[2:10] == FINGERPRINT and value[:2] == MAGIC:
+        if self._fast and value.startswith(_FAST_HEADER):
             try:
                 return fastclick.read(value, HEADER_SIZE, offset)
             except NotReadable:

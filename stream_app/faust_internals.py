@@ -3,10 +3,17 @@
 - ``recovery_completed`` and ``generation``: whether table recovery has finished since the last rebalance,
   and the consumer group generation (state read before a rebalance may be stale after it).
 - ``take_events``: the batching stream method that ``StreamT`` does not declare.
-- ``install_batch_tap``: Faust hands every message to streams one by one (a task pair per message in
-  ``Consumer._drain_messages``, then conductor, channel, stream, event). For the click topic the worker wants
-  whole fetches: the tap takes that topic's messages out of each ``getmany`` round, gives them to a batch
-  handler, then acks them so Faust commits as usual. Other topics (changelogs, replies) go the normal way.
+- ``install_batch_tap``: Faust hands every message to streams one by one (a message object per record in
+  ``Consumer.getmany``, a task pair per message in ``Consumer._drain_messages``, then conductor, channel,
+  stream, event). For the click topic the worker wants whole fetches: the tap takes that topic's records,
+  as aiokafka returned them, out of each fetch round, gives them to a batch handler, then acks them all at
+  once so Faust commits as usual. Other topics (changelogs, replies) go the normal way. While the handler
+  runs, a stand-in message sits among the consumer's unacked messages: a rebalance waits for it
+  (``Consumer.wait_empty``) before it commits and hands the partitions over, as it waits for stream events.
+- ``install_full_flush``: ``ProducerBuffer.flush`` (which a commit awaits before committing offsets) gives up
+  when one buffered message takes over 0.1 s to reach the driver, which a full aiokafka batch does under load;
+  the commit then covered table writes whose changelog messages were still in the buffer, and a crash lost
+  them. The installed flush returns once every buffered message is in the driver.
 - ``serve_only_our_routes``: with its ``web_*_enabled`` settings off, Faust still mounts its production index
   at ``/``; the worker's web server serves clickpipe's routes only.
 - ``partition_context``: Faust tables choose the changelog partition (and the RocksDB store picks its
@@ -30,8 +37,10 @@ from faust import streams
 from faust.events import Event
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.consumer import Consumer as FaustConsumer
+from faust.transport.producer import ProducerBuffer
 from faust.types import EventT, StreamT
-from faust.types.tuples import Message
+from faust.types.tuples import Message, ack_lock
+from mode.utils.futures import notify
 
 PINNED_FAUST_VERSION = "0.15.3"
 
@@ -92,8 +101,12 @@ def take_events(
     return batches
 
 
-BatchHandler = Callable[[list[Message]], Awaitable[None]]
-"""Processes one fetch round's messages of the tapped topic, in partition-offset order per partition."""
+SourceRecord = Any
+"""A record of the tapped topic as aiokafka returns it (``topic``, ``partition``, ``offset``, ``key``,
+``value``: what ``stream_app.processor.SourceMessage`` reads)."""
+
+BatchHandler = Callable[[list[SourceRecord]], Awaitable[None]]
+"""Processes one fetch round's records of the tapped topic, in offset order per partition."""
 
 _original_drain_messages = FaustConsumer._drain_messages
 _taps: weakref.WeakKeyDictionary[Any, tuple[str, BatchHandler]] = weakref.WeakKeyDictionary()
@@ -111,11 +124,12 @@ def install_batch_tap(app: faust.App, topic: str, handler: BatchHandler) -> None
 
 
 async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: no cover - run by Faust
-    """``faust.transport.consumer.Consumer._drain_messages`` of 0.15.3, plus the batch tap."""
+    """``faust.transport.consumer.Consumer._drain_messages`` of 0.15.3 with its ``getmany`` inlined, plus the
+    batch tap: the tapped topic's records go to the handler a partition list at a time, as aiokafka returned
+    them (no Faust message per record), and are acked in bulk after it; other topics go the usual way."""
     tap = _taps.get(self.app)
     tapped_topic, handler = tap if tap is not None else (None, None)
     callback = self.callback
-    getmany = self.getmany
     consumer_should_stop = self._stopped.is_set
     fetcher_should_stop = fetcher._stopped.is_set
     get_read_offset = self._read_offset.__getitem__
@@ -124,7 +138,7 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
     unset_flag = self.diag.unset_flag
     commit_every = self._commit_every
     acks_enabled_for = self.app.topics.acks_enabled_for
-    ack = self.ack
+    to_message = self._to_message
     yield_every = 100
     num_since_yield = 0
     sleep = asyncio.sleep
@@ -132,21 +146,47 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
     try:
         while not (consumer_should_stop() or fetcher_should_stop()):
             set_flag(CONSUMER_FETCHING)
-            ait = cast(AsyncIterator[tuple[Any, Message]], getmany(timeout=1.0))
+            # Consumer.getmany, without a message per record for the tapped topic.
+            records, active_partitions = await self._wait_next_records(1.0)
+            generation_id = self.app.consumer_generation_id
             await self.sleep(0)
-            if not self.should_stop:
-                tapped: list[Message] = []
-                async for tp, message in ait:
+            if records is None or self.should_stop:
+                unset_flag(CONSUMER_FETCHING)
+                continue
+            if not self.flow_active:
+                try:
+                    await self.perform_seek()
+                except Exception as exc:  # noqa: BLE001 - as Consumer.getmany does
+                    self.log.warning(f"exception performing seek when flow not active {exc}")
+                unset_flag(CONSUMER_FETCHING)
+                continue
+            tapped: list[SourceRecord] = []
+            tapped_tps: list[tuple[Any, list[SourceRecord]]] = []
+            for tp, tp_records in records.items():
+                if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                    break
+                if not (
+                    active_partitions is None or tp in active_partitions or tp in self._buffered_partitions
+                ):
+                    continue
+                self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                if tp.topic == tapped_topic:
+                    fresh = await _unread(self, tp, tp_records)
+                    if fresh:
+                        tapped.extend(fresh)
+                        tapped_tps.append((tp, fresh))
+                        set_read_offset(tp, fresh[-1].offset)
+                    continue
+                for record in tp_records:
+                    if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                        break
+                    message = to_message(tp, record)
                     offset = message.offset
                     r_offset = get_read_offset(tp)
                     if r_offset is None or offset >= r_offset:
                         gap = offset - (r_offset or 0)
                         if gap > 1 and r_offset and acks_enabled_for(message.topic):
                             await self._add_gap(tp, r_offset + 1, offset)
-                        if tp.topic == tapped_topic:
-                            tapped.append(message)
-                            set_read_offset(tp, offset)
-                            continue
                         num_since_yield += 1
                         if num_since_yield > yield_every:
                             await sleep(0)
@@ -156,14 +196,15 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
                             await self.commit()
                         await self.wait_first(callback(message), self.suspend_flow.wait())
                         set_read_offset(tp, offset)
-                if tapped and handler is not None:
+            if tapped and handler is not None:
+                with _in_flight(self, tapped_tps[0][0]):
                     await handler(tapped)
-                    for message in tapped:
-                        ack(message)
-                    if commit_every is not None and self._n_acked >= commit_every:
-                        self._n_acked = 0
-                        await self.commit()
-                unset_flag(CONSUMER_FETCHING)
+                    if acks_enabled_for(tapped_topic):
+                        _ack_all(self, tapped_tps)
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+            unset_flag(CONSUMER_FETCHING)
     except self.consumer_stopped_errors:
         if self.transport.app.should_stop:
             self.log.info("Broker stopped consumer, shutting down...")
@@ -179,3 +220,110 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
         raise
     finally:
         unset_flag(CONSUMER_FETCHING)
+
+
+async def _unread(consumer: Any, tp: Any, records: list[Any]) -> list[Any]:  # pragma: no cover - by Faust
+    """The records of ``tp`` not read yet (at or after its read offset), gaps in their offsets recorded as
+    the drain loop records them."""
+    r_offset = consumer._read_offset[tp]
+    first = records[0].offset
+    if (r_offset is None or first >= r_offset) and records[-1].offset - first == len(records) - 1:
+        # One run of consecutive offsets (the usual case): only a gap before it can exist.
+        if r_offset and first - r_offset > 1 and consumer.app.topics.acks_enabled_for(tp.topic):
+            await consumer._add_gap(tp, r_offset + 1, first)
+        return records
+    fresh = []
+    for record in records:
+        if r_offset is None or record.offset >= r_offset:
+            if r_offset and record.offset - r_offset > 1 and consumer.app.topics.acks_enabled_for(tp.topic):
+                await consumer._add_gap(tp, r_offset + 1, record.offset)
+            fresh.append(record)
+            r_offset = record.offset
+    return fresh
+
+
+@contextmanager
+def _in_flight(consumer: Any, tp: Any) -> Iterator[None]:  # pragma: no cover - run by Faust
+    """Within the block, the consumer counts a message as being processed: a rebalance's ``wait_empty``
+    waits for the block to end (the tapped records are not Faust messages, so it would not see them)."""
+    stand_in = Message(
+        topic=tp.topic,
+        partition=tp.partition,
+        offset=-1,
+        timestamp=time.time(),
+        timestamp_type=0,
+        headers=[],
+        key=None,
+        value=None,
+        checksum=None,
+        tp=tp,
+    )
+    consumer._unacked_messages.add(stand_in)
+    try:
+        yield
+    finally:
+        stand_in.acked = True
+        consumer._unacked_messages.discard(stand_in)
+        notify(consumer._waiting_for_ack)
+
+
+def _ack_all(consumer: Any, records: list[tuple[Any, list[Any]]]) -> None:  # pragma: no cover - by Faust
+    """``Consumer.ack`` for every record of a processed fetch, at once: they become committable.
+
+    ``records``: per partition, its ``TP`` as the fetch returned it (the consumer's bookkeeping is keyed by
+    that object's type) and the records.
+    """
+    with ack_lock:
+        try:
+            for tp, tp_records in records:
+                committed = consumer._committed_offset[tp]
+                acked_index = consumer._acked_index[tp]
+                new = [
+                    record.offset
+                    for record in tp_records
+                    if (committed is None or record.offset >= committed) and record.offset not in acked_index
+                ]
+                acked_index.update(new)
+                consumer._acked[tp].extend(new)
+                consumer._n_acked += len(new)
+        finally:
+            notify(consumer._waiting_for_ack)
+
+
+_original_send_pending = ProducerBuffer._send_pending
+_original_flush = ProducerBuffer.flush
+_sending: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+FLUSH_WARN_SECONDS = 10.0
+"""A flush waiting this long logs a warning (and again as long again later)."""
+
+
+def install_full_flush() -> None:
+    """Make ``ProducerBuffer.flush`` return only once every buffered message is in the driver."""
+    ProducerBuffer._send_pending = _send_pending_counted  # type: ignore[method-assign]
+    ProducerBuffer.flush = _flush_all  # type: ignore[method-assign]
+
+
+async def _send_pending_counted(self: Any, fut: Any) -> None:
+    """``ProducerBuffer._send_pending``, counting the message while the driver takes it (it has left the
+    queue by then, so ``size`` no longer counts it)."""
+    _sending[self] = _sending.get(self, 0) + 1
+    try:
+        await _original_send_pending(self, fut)
+    finally:
+        _sending[self] -= 1
+
+
+async def _flush_all(self: Any) -> None:
+    """``ProducerBuffer.flush`` without its 0.1 s give-up: wait while messages are queued or being handed
+    to the driver. Raises RuntimeError, as the original, when the buffer stops with messages in it."""
+    waited = 0.0
+    while self.size or _sending.get(self, 0):
+        if self.state != "running":
+            raise RuntimeError("Cannot flush: Producer not Running")
+        self.message_sent.clear()
+        try:
+            await asyncio.wait_for(self.message_sent.wait(), timeout=1.0)
+        except TimeoutError:
+            waited += 1.0
+            if waited % FLUSH_WARN_SECONDS == 0:
+                self.log.warning("producer flush waiting %.0f s for %d buffered messages", waited, self.size)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import logging
 from typing import Any
 
 import faust
 
+from stream_app import native
 from stream_app.app import create_app
 from stream_app.settings import WorkerSettings
 
@@ -22,6 +24,8 @@ def run_worker(settings: WorkerSettings, logging_config: dict[str, Any] | None =
     # debug record of aiokafka is built and dropped: ~10% of the worker's time. No spinner, no DEBUG.
     worker.spinner = None
     tune_gc()
+    log = logging.getLogger(__name__)
+    (log.warning if native.stale() else log.info)("hot modules: %s", native.describe())
     worker.execute_from_commandline()
 
 

@@ -1,7 +1,9 @@
 """The worker's shell around the engines: fetched messages in, counts folded, messages out.
 
 Aggregates are emitted before they are recorded as emitted: a crash in between sends them again, never
-loses them (their keys are deterministic and the aggregates topic is compacted).
+loses them (their keys are deterministic and the aggregates topic is compacted). A step does not wait for
+its aggregates' acknowledgements: the partition's next step, or the timer, awaits them first and then
+records them, so the round trip overlaps with other partitions and the next fetch.
 
 ``ClickProcessor`` decodes one fetch of click messages, folds each partition's clicks into its engine, and
 sends what came out: final aggregates, late clicks, and dead letters (undecodable messages and clicks from
@@ -18,8 +20,6 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from faust.types.tuples import Message
-
 from schemas.aggregates import WindowAggregateCodec
 from schemas.errors import SerializationError
 from stream_app.aggregation import Click
@@ -28,6 +28,35 @@ from stream_app.engine import Output, PartitionEngine
 from stream_app.metrics import WorkerMetrics
 
 Headers = list[tuple[str, bytes]]
+
+
+class SourceMessage(Protocol):
+    """A click-topic message as read: an aiokafka ``ConsumerRecord`` in the worker, or a Faust ``Message``."""
+
+    @property
+    def topic(self) -> str:
+        """The topic it was read from."""
+        ...
+
+    @property
+    def partition(self) -> int:
+        """Its partition."""
+        ...
+
+    @property
+    def offset(self) -> int:
+        """Its offset."""
+        ...
+
+    @property
+    def key(self) -> bytes | None:
+        """Its key."""
+        ...
+
+    @property
+    def value(self) -> bytes | None:
+        """Its value."""
+        ...
 
 
 class Send(Protocol):
@@ -111,19 +140,32 @@ class ClickProcessor:
         self._aggregate_codec = WindowAggregateCodec()
         # Batches and the timer both change partition state: one at a time.
         self._lock = asyncio.Lock()
+        # Per partition: a step's output whose aggregates were sent, and their acknowledgements, not yet
+        # awaited. The partition's next step (or the timer, or ``settle``) awaits them and records the
+        # output as emitted before it goes on, so acks come back while other partitions and the next fetch
+        # are processed.
+        self._unsettled: dict[int, tuple[Output, list[Awaitable[object]]]] = {}
 
-    async def handle(self, messages: Sequence[Message]) -> None:
+    async def handle(self, messages: Sequence[SourceMessage]) -> None:
         """Process one fetch of click messages (any partitions, each partition's in offset order)."""
-        by_partition: defaultdict[int, list[Message]] = defaultdict(list)
+        by_partition: defaultdict[int, list[SourceMessage]] = defaultdict(list)
         for message in messages:
             by_partition[message.partition].append(message)
         for partition, partition_messages in by_partition.items():
             await self._process(partition, partition_messages)
             await asyncio.sleep(0)  # let the web server answer between partitions of a large fetch
 
+    async def settle(self) -> None:
+        """Wait for every sent aggregate's acknowledgement and record those outputs as emitted."""
+        async with self._lock:
+            for partition in list(self._unsettled):
+                await self._settle(partition)
+
     async def tick(self) -> None:
         """Close idle partitions' windows on the wall clock, send what closed, update the gauges."""
         async with self._lock:
+            for partition in list(self._unsettled):
+                await self._settle(partition)
             for partition, output in list(self._partitions.tick()):
                 await self.emit(partition, output, {})
                 self._partitions.mark_emitted(partition, output)
@@ -134,7 +176,7 @@ class ClickProcessor:
             open_windows += engine.window_count()
         self._metrics.windows_open.set(open_windows)
 
-    async def dead_letter(self, message: Message, reason: str) -> None:
+    async def dead_letter(self, message: SourceMessage, reason: str) -> None:
         """Set ``message`` aside on the dead-letter topic, with the reason and where it came from."""
         await self._send(
             self._topics.dlq,
@@ -149,20 +191,26 @@ class ClickProcessor:
         )
         self._metrics.dead_lettered.inc()
 
-    async def emit(self, partition: int, output: Output, sources: dict[int, Message]) -> None:
+    async def emit(self, partition: int, output: Output, sources: dict[int, SourceMessage]) -> None:
         """Send what one partition step produced: aggregates, late clicks, clicks from the future.
 
         Returns once the aggregates are acknowledged, so the caller may record them as emitted. ``sources``
         maps the offsets of the step's clicks to their messages.
         """
+        acks = await self._send_output(partition, output, sources)
+        if acks:
+            await asyncio.gather(*acks)
+
+    async def _send_output(
+        self, partition: int, output: Output, sources: dict[int, SourceMessage]
+    ) -> list[Awaitable[object]]:
+        """Send what one partition step produced; return the aggregates' acknowledgements, not awaited."""
         acks = [
             await self._send(
                 self._topics.aggregates, aggregate.key, self._aggregate_codec.encode(aggregate), None
             )
             for aggregate in output.aggregates
         ]
-        if acks:
-            await asyncio.gather(*acks)
         for click, windows in output.late:
             message = sources[click.offset]
             await self._send(
@@ -183,25 +231,39 @@ class ClickProcessor:
         self._metrics.replayed.inc(output.replayed)
         self._metrics.windows_closed.inc(output.closed_windows)
         self._metrics.windows_expired.inc(output.expired_windows)
+        return acks
 
-    async def _process(self, partition: int, messages: Sequence[Message]) -> None:
+    async def _settle(self, partition: int) -> None:
+        """Await a partition's sent aggregates, then record them as emitted (call it under the lock)."""
+        unsettled = self._unsettled.pop(partition, None)
+        if unsettled is not None:
+            output, acks = unsettled
+            if acks:
+                await asyncio.gather(*acks)
+            self._partitions.mark_emitted(partition, output)
+
+    async def _process(self, partition: int, messages: Sequence[SourceMessage]) -> None:
         batch: list[Click] = []
-        sources: dict[int, Message] = {}
+        append = batch.append
+        decode = self._decoder.decode
         if self._schemas is not None:  # registry look-ups off the event loop, before decoding
             await self._schemas.prepare(message.value or b"" for message in messages)
         for message in messages:
             try:
-                click = self._decoder.decode(message.offset, message.value or b"")
+                click = decode(message.offset, message.value or b"")
             except SerializationError as exc:
                 await self.dead_letter(message, str(exc))
                 continue
             if click is None:
                 self._metrics.ignored.inc()
                 continue
-            sources[message.offset] = message
-            batch.append(click)
+            append(click)
         async with self._lock:
+            await self._settle(partition)  # the previous step's windows are recorded before this step
             output = self._partitions.process(partition, batch)
-            await self.emit(partition, output, sources)
-            self._partitions.mark_emitted(partition, output)
+            # The messages of the clicks set aside (late, or from the future): few, so looked up only then.
+            sources = {m.offset: m for m in messages} if output.late or output.future else {}
+            acks = await self._send_output(partition, output, sources)
+            if output.closing or output.expiring:
+                self._unsettled[partition] = (output, acks)
         self._metrics.processed.inc(len(messages))

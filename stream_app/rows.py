@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from stream_app.aggregation import Counts, Row, decode_row, encode_row, row_key
-from stream_app.folding import Delta, LinkDelta, merge
+from stream_app.aggregation import Row, decode_row, encode_row, row_key
+from stream_app.folding import BOT_SHIFT, CLICK_MASK, Delta, LinkDelta, merge, packed
 
 SEGMENTS_PER_ROW = 16
 """Segments a row gathers before it is rewritten whole."""
@@ -55,7 +55,7 @@ def encode_delta(delta: Delta, cache: dict[int, list[Any]] | None = None) -> dic
                 link.account_id,
                 link.total,
                 link.bot,
-                [(cell, counts.total, counts.bot) for cell, counts in link.cells.items()],
+                [(cell, counts & CLICK_MASK, counts >> BOT_SHIFT) for cell, counts in link.cells.items()],
                 link.slug,
                 list(link.humans),
                 list(link.bots),
@@ -75,7 +75,7 @@ def decode_delta(data: dict[str, Any]) -> Delta:
                 account_id,
                 total,
                 bot,
-                {tuple(cell): Counts(n, bots) for cell, n, bots in cells},
+                {tuple(cell): packed(n, bots) for cell, n, bots in cells},
                 slug,
                 set(humans),
                 set(bots),

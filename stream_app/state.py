@@ -1,12 +1,25 @@
-"""The worker's partitions: one ``PartitionEngine`` per owned source partition, over the Faust table."""
+"""The worker's partitions: one ``PartitionEngine`` per owned source partition, over the Faust table.
+
+The table holds its values as bytes (``ROW_TABLE_OPTIONS``) that ``TableRowStore`` encodes once, with
+orjson: through Faust's JSON serializer each write was encoded twice, for RocksDB and for the changelog.
+The bytes are the JSON Faust wrote before, so state written by either reads back in both.
+
+A value whose JSON is larger than ``COMPRESS_ABOVE`` is stored zlib-compressed, behind ``COMPRESSED`` (a byte
+no JSON text starts with). Each value is one changelog message, and Kafka refuses messages over 1 MiB (the
+producer's ``max_request_size``, the topic's ``max.message.bytes``): a day row's base, or one large fetch's
+segment, holds thousands of cells and passed that on Kafka, which crashed the worker. Cell JSON repeats its
+dimension values, so it shrinks several times.
+"""
 
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import faust
+import orjson
 from faust.types import TableT
 
 from stream_app.aggregation import MAX_CELLS
@@ -14,24 +27,50 @@ from stream_app.engine import Output, PartitionEngine
 from stream_app.faust_internals import generation, partition_context, recovery_completed
 from stream_app.windows import Granularity
 
+ROW_TABLE_OPTIONS: dict[str, Any] = {"value_type": bytes}
+"""Options of the Faust table under ``TableRowStore``: bytes values pass through Faust (its "raw" codec)."""
+
+
+COMPRESS_ABOVE = 64 * 1024
+"""Values whose JSON is larger (bytes) are stored compressed."""
+COMPRESSED = b"Z"
+"""The first byte of a compressed value."""
+
+
+def encode_value(value: Any) -> bytes:
+    """A row store value as the table's bytes: JSON, compressed when large."""
+    data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+    if len(data) > COMPRESS_ABOVE:
+        return COMPRESSED + zlib.compress(data, 1)
+    return data
+
+
+def decode_value(data: bytes) -> Any:
+    """The value in the table's bytes (``encode_value``'s, or plain JSON as stored before compression)."""
+    if data[:1] == COMPRESSED:
+        data = zlib.decompress(data[1:])
+    return orjson.loads(data)
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
 class TableRowStore:
-    """A RowStore over a Faust table; use it inside ``partition_context`` of the row's partition."""
+    """A RowStore over a Faust table of JSON bytes (``ROW_TABLE_OPTIONS``); use it inside
+    ``partition_context`` of the row's partition."""
 
-    def __init__(self, table: TableT[str, Any]) -> None:
+    def __init__(self, table: TableT[str, bytes]) -> None:
         self._table = table
 
     def get(self, key: str) -> Any | None:
         """Return the value under ``key``, or None."""
-        return self._table.get(key)
+        data = self._table.get(key)
+        return None if data is None else decode_value(data)
 
     def set(self, key: str, value: Any) -> None:
         """Store ``value`` (and send it to the table's changelog)."""
-        self._table[key] = value
+        self._table[key] = encode_value(value)
 
     def delete(self, key: str) -> None:
         """Delete ``key`` (a changelog tombstone)."""
@@ -48,7 +87,7 @@ class Partitions:
     def __init__(
         self,
         app: faust.App,
-        table: TableT[str, Any],
+        table: TableT[str, bytes],
         topic: str,
         granularities: Sequence[Granularity],
         *,

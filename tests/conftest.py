@@ -6,11 +6,23 @@ import os
 
 import pytest
 
+from stream_app import native
+
 # The broker and process fixtures, shared by tests/integration and tests/security (one broker per session).
 pytest_plugins = ("tests.fixtures",)
 
 BROKER_KINDS = ("embedded", "kafka", "cluster")
 REAL_KAFKA = ("kafka", "cluster")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Refuse to test compiled modules older than their source: the tests would pass on the old code."""
+    if native.stale():
+        pytest.exit(
+            f"compiled modules older than their source: {', '.join(native.stale())}. "
+            "Rebuild them (./run test does; by hand: pip install -e .) or delete their .so files.",
+            returncode=4,
+        )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

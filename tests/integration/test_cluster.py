@@ -252,7 +252,8 @@ async def test_another_worker_with_no_local_state_takes_over_and_ends_exact(
     center = datetime.now(UTC)
     clicks = _traffic(center, 30_000)
     expected = Counter(click.link_id for click in clicks)
-    settings = {"grace_seconds": "600", "batch_size": "500"}
+    # Info logs: Faust's recovery (changelog offsets read, highwaters) is what a failure here needs.
+    settings = {"grace_seconds": "600", "batch_size": "500", "log_level": "info"}
     first = start_worker("worker-1", **settings)
     await _produce(broker, topics.clicks, clicks)
     deadline = time.monotonic() + 120

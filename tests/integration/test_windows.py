@@ -76,7 +76,16 @@ async def _wait_for_total(
         if sum(seen.values()) >= total:
             return seen
         await asyncio.sleep(0.5)
-    raise AssertionError(f"counted {sum(seen.values())} of {total} clicks before the deadline")
+    async with httpx.AsyncClient(base_url=worker.url, timeout=15) as client:
+        metrics = [
+            line
+            for line in (await client.get("/metrics")).text.splitlines()
+            if line.startswith("clickpipe_worker_")
+        ]
+    raise AssertionError(
+        f"counted {sum(seen.values())} of {total} clicks before the deadline; the worker's metrics:\n"
+        + "\n".join(metrics)
+    )
 
 
 async def _processed(worker: Service) -> float:

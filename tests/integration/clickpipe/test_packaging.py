@@ -15,7 +15,7 @@ from clickpipe.cli import build_parser
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[3]
-SOURCES = ["pyproject.toml", "README.md", "schemas", "producer", "stream_app", "clickpipe"]
+SOURCES = ["pyproject.toml", "setup.py", "README.md", "schemas", "producer", "stream_app", "clickpipe"]
 PACKAGES = ["schemas", "producer", "stream_app", "clickpipe"]
 IMPORT_ALL = f"""
 import importlib, pkgutil
@@ -88,6 +88,19 @@ def test_every_module_imports(installed: Path) -> None:
     assert result.returncode == 0, result.stderr
     imported = set(result.stdout.split())
     assert {"clickpipe.loadgen", "stream_app.views", "producer.main", "stream_app.main"} <= imported
+
+
+@pytest.mark.skipif(
+    not shutil.which("cc") and not shutil.which("gcc"), reason="no C compiler: nothing compiled"
+)
+def test_the_hot_modules_are_compiled_and_current(installed: Path) -> None:
+    """setup.py's mypyc build went into the package, and is not taken for older than its sources."""
+    code = "from stream_app import native; print(sorted(native.extensions())); print(native.stale())"
+    result = _run(installed, "python", "-c", code)
+    assert result.returncode == 0, result.stderr
+    compiled, stale = result.stdout.splitlines()
+    assert "'stream_app.fastclick'" in compiled and "'stream_app.engine'" in compiled, compiled
+    assert stale == "[]"
 
 
 @pytest.mark.parametrize("command", _commands(), ids=lambda command: " ".join(command) or "clickpipe")

@@ -1,12 +1,17 @@
 """Fails when the faust-streaming internals that stream_app.faust_internals relies on change."""
 
+import asyncio
 import hashlib
 import inspect
+from types import SimpleNamespace
 
 import faust
 from faust import streams
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
+from faust.transport.producer import ProducerBuffer
+from faust.types import TP
 
+from stream_app import faust_internals
 from stream_app.faust_internals import PINNED_FAUST_VERSION, check_version, partition_context
 from stream_app.settings import WorkerSettings
 
@@ -52,3 +57,67 @@ def test_tables_read_the_partition_from_the_current_event() -> None:
     from faust.stores.rocksdb import Store
 
     assert "current_event()" in inspect.getsource(Store._set)
+
+
+class _SlowChannel:
+    """A channel whose driver takes ``seconds`` to accept each message (a full aiokafka batch does)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.published: list[object] = []
+
+    async def publish_message(self, fut: object, wait: bool = False) -> None:
+        await asyncio.sleep(self.seconds)
+        self.published.append(fut)
+
+
+def _buffered(channel: _SlowChannel) -> object:
+    return SimpleNamespace(message=SimpleNamespace(channel=channel))
+
+
+async def _started_buffer() -> ProducerBuffer:
+    from stream_app.app import create_app  # installs the full flush
+
+    buffer = ProducerBuffer()
+    buffer.app = create_app(WorkerSettings())
+    await buffer.start()
+    return buffer
+
+
+async def test_flush_returns_only_when_every_buffered_message_is_in_the_driver() -> None:
+    buffer = await _started_buffer()
+    channel = _SlowChannel(0.25)
+    sent = [_buffered(channel) for _ in range(3)]
+    try:
+        for fut in sent:
+            buffer.put(fut)  # type: ignore[arg-type]
+        await buffer.flush()
+        assert channel.published == sent
+    finally:
+        await buffer.stop()
+
+
+async def test_fausts_own_flush_still_gives_up_on_a_slow_message() -> None:
+    # Why install_full_flush exists: when this fails, Faust's flush waits by itself and the patch can go.
+    buffer = await _started_buffer()
+    channel = _SlowChannel(0.25)
+    try:
+        for _ in range(3):
+            buffer.put(_buffered(channel))  # type: ignore[arg-type]
+        await faust_internals._original_flush(buffer)
+        assert len(channel.published) < 3
+        await buffer.flush()
+    finally:
+        await buffer.stop()
+
+
+async def test_a_rebalance_waits_for_the_tapped_batch_being_processed() -> None:
+    from stream_app.app import create_app
+
+    consumer = create_app(WorkerSettings()).consumer
+    with faust_internals._in_flight(consumer, TP("link-clicks", 0)):
+        rebalance_wait = asyncio.ensure_future(consumer.wait_empty())
+        await asyncio.sleep(0.3)
+        assert not rebalance_wait.done()
+    await asyncio.wait_for(rebalance_wait, 5)
+    assert not consumer._unacked_messages

@@ -206,8 +206,10 @@ async def test_aggregates_are_recorded_as_emitted_only_once_acknowledged(clock: 
     await Worker(copy.deepcopy(store), clock, meanwhile).processor.tick()
     assert [agg.link_id for agg in aggregates(meanwhile)] == ["a"]
 
-    send.release()
+    # The step does not wait for the acknowledgements (they come back while the next fetch is processed).
     await step
+    send.release()
+    await worker.processor.settle()  # as the partition's next step or the timer do first
     later = InMemorySend()
     await Worker(store, clock, later).processor.tick()
     assert aggregates(later) == []

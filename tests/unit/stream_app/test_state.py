@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import faust
+import orjson
 
 from stream_app.aggregation import Click, dims
-from stream_app.state import Partitions
+from stream_app.state import COMPRESSED, Partitions, decode_value, encode_value
 from stream_app.windows import MINUTE_MS, Granularity
 
 GRANS = (Granularity("minute", MINUTE_MS, retention_ms=10 * MINUTE_MS),)
@@ -42,3 +44,43 @@ async def test_a_wall_clock_of_zero_is_a_time_not_a_missing_value() -> None:
     # At wall time 0 the click is 5 s ahead, beyond the 1 s allowed; at the clock's time it is not.
     assert len(partitions(late_clock).process(0, [click], wall_ms=0).future) == 1
     assert partitions(late_clock).process(0, [click]).future == []
+
+
+KAFKA_MAX_MESSAGE = 1024 * 1024  # Kafka's default max.message.bytes and the producer's max_request_size
+
+
+def _big_segment(cells: int) -> dict[str, Any]:
+    """A segment as ``stream_app.rows`` stores it, with ``cells`` distinct dimension cells over 300 links."""
+    rng = random.Random(5)
+    values = {
+        "country": ["DE", "FR", "US", "JP", "BR", "IN", "GB", "unknown"],
+        "city": [f"City {n}" for n in range(300)],
+        "region": [f"R{n}" for n in range(60)],
+        "device": ["desktop", "mobile", "tablet"],
+        "browser": ["Chrome", "Safari", "Firefox", "Edge", "Samsung Internet"],
+        "os": ["Windows", "iOS", "Android", "Mac OS X", "Linux"],
+        "referer": [f"site{n}.example" for n in range(40)] + ["(direct)"],
+    }
+    links: dict[str, list[Any]] = {}
+    for n in range(cells):
+        link = links.setdefault(f"link-{n % 300}", ["acct", 0, 0, [], f"slug{n % 300}", [], []])
+        cell = [rng.choice(values[name]) for name in values] + ["EU", "default", "https://example.com/x"]
+        link[3].append([cell, rng.randint(1, 9), rng.randint(0, 1)])
+        link[5].append(rng.randrange(-(2**63), 2**63))
+    return {"o": 123_456, "l": links}
+
+
+def test_a_value_over_kafkas_message_limit_is_stored_compressed_and_reads_back() -> None:
+    segment = _big_segment(9_000)
+    assert len(orjson.dumps(segment)) > KAFKA_MAX_MESSAGE  # as a plain JSON changelog message: refused
+    stored = encode_value(segment)
+    assert stored[:1] == COMPRESSED
+    assert len(stored) < KAFKA_MAX_MESSAGE / 2
+    assert decode_value(stored) == orjson.loads(orjson.dumps(segment))
+
+
+def test_small_values_stay_plain_json_and_state_written_before_reads_back() -> None:
+    meta = {"max": 1, "wm": 0, "emitted": {"minute": 60_000}}
+    assert encode_value(meta) == orjson.dumps(meta)
+    assert decode_value(orjson.dumps(meta)) == meta
+    assert decode_value(orjson.dumps(_big_segment(2_000))) == orjson.loads(orjson.dumps(_big_segment(2_000)))
