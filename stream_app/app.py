@@ -66,7 +66,9 @@ def faust_config(settings: WorkerSettings) -> dict[str, Any]:
         "web_graph_enabled": False,
         "web_stats_enabled": False,
         "web_metrics_enabled": False,
-        "stream_wait_empty": False,
+        # A rebalance waits for the batch being processed (the tap's stand-in, or the agent's events) before
+        # it commits and hands partitions over: a worker must not write rows for a partition it gave away.
+        "stream_wait_empty": True,
         "stream_buffer_maxsize": max(4096, settings.batch_size * 2),
         "broker_max_poll_records": max(500, settings.batch_size),
         "consumer_max_fetch_size": settings.fetch_bytes,

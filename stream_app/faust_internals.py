@@ -1,7 +1,8 @@
 """The few places clickpipe reaches under Faust's hood, in one module, pinned to one faust-streaming version.
 
-- ``recovery_completed`` and ``generation``: whether table recovery has finished since the last rebalance,
-  and the consumer group generation (state read before a rebalance may be stale after it).
+- ``recovery_completed`` and ``generation``: whether table recovery has finished since the last rebalance
+  (and no other has begun), and the consumer group generation (state read before a rebalance may be stale
+  after it).
 - ``take_events``: the batching stream method that ``StreamT`` does not declare.
 - ``install_batch_tap``: Faust hands every message to streams one by one (a message object per record in
   ``Consumer.getmany``, a task pair per message in ``Consumer._drain_messages``, then conductor, channel,
@@ -14,6 +15,9 @@
   when one buffered message takes over 0.1 s to reach the driver, which a full aiokafka batch does under load;
   the commit then covered table writes whose changelog messages were still in the buffer, and a crash lost
   them. The installed flush returns once every buffered message is in the driver.
+- ``_rewind``: records the tap fetched but could not read (the flow stopped, the partition paused, a new
+  generation) are sought back to, so they are fetched again; Faust's own seek skips partitions with no
+  committed offset, whose records were then lost.
 - ``serve_only_our_routes``: with its ``web_*_enabled`` settings off, Faust still mounts its production index
   at ``/``; the worker's web server serves clickpipe's routes only.
 - ``partition_context``: Faust tables choose the changelog partition (and the RocksDB store picks its
@@ -82,8 +86,10 @@ def serve_only_our_routes(app: faust.App) -> None:
 
 
 def recovery_completed(app: faust.App) -> bool:
-    """True once the tables have recovered their state for the current assignment."""
-    return bool(cast(Any, app.tables).recovery.completed.is_set())
+    """True once the tables have recovered their state for the current assignment, and no rebalance has
+    begun since: from a rebalance's start (partitions being revoked) to the end of the recovery after it,
+    the worker may be about to give partitions away, and its state of them may be about to change."""
+    return bool(cast(Any, app.tables).recovery.completed.is_set()) and not app.rebalancing
 
 
 def generation(app: faust.App) -> int:
@@ -158,16 +164,26 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
                     await self.perform_seek()
                 except Exception as exc:  # noqa: BLE001 - as Consumer.getmany does
                     self.log.warning(f"exception performing seek when flow not active {exc}")
+                await _rewind(
+                    self, {tp: recs[0].offset for tp, recs in records.items() if tp.topic == tapped_topic}
+                )
                 unset_flag(CONSUMER_FETCHING)
                 continue
             tapped: list[SourceRecord] = []
             tapped_tps: list[tuple[Any, list[SourceRecord]]] = []
+            dropped: dict[Any, int] = {}
             for tp, tp_records in records.items():
                 if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                    taken = {taken_tp for taken_tp, _ in tapped_tps}
+                    for rest_tp, rest in records.items():
+                        if rest_tp.topic == tapped_topic and rest_tp not in taken and rest:
+                            dropped[rest_tp] = rest[0].offset
                     break
                 if not (
                     active_partitions is None or tp in active_partitions or tp in self._buffered_partitions
                 ):
+                    if tp.topic == tapped_topic:
+                        dropped[tp] = tp_records[0].offset
                     continue
                 self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                 if tp.topic == tapped_topic:
@@ -196,6 +212,8 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
                             await self.commit()
                         await self.wait_first(callback(message), self.suspend_flow.wait())
                         set_read_offset(tp, offset)
+            if dropped:
+                await _rewind(self, dropped)
             if tapped and handler is not None:
                 with _in_flight(self, tapped_tps[0][0]):
                     await handler(tapped)
@@ -240,6 +258,29 @@ async def _unread(consumer: Any, tp: Any, records: list[Any]) -> list[Any]:  # p
             fresh.append(record)
             r_offset = record.offset
     return fresh
+
+
+async def _rewind(consumer: Any, dropped: dict[Any, int]) -> None:  # pragma: no cover - run by Faust
+    """Seek partitions whose fetched records were dropped unread back to where reading must go on.
+
+    ``dropped``: per partition, the first offset dropped. aiokafka's position has moved past the records it
+    returned, and ``Consumer.perform_seek`` moves it back only for partitions with a committed offset: the
+    records of a partition without one were skipped for good (a worker taking over a partition nobody had
+    committed for, whose fetch came back while its recovery was resuming the partitions, started 12,158
+    records in). Goes back to the committed offset when it is known and earlier (what lies between is
+    read again; rows skip what they applied), else to the first record dropped. Partitions no longer
+    assigned are left to their next owner.
+    """
+    assigned = consumer.assignment()
+    for tp, first in dropped.items():
+        if tp not in assigned:
+            continue
+        committed = consumer._committed_offset.get(tp)
+        offset = committed if committed is not None and committed < first else first
+        try:
+            await consumer.seek(tp, offset)
+        except Exception as exc:  # noqa: BLE001 - revoked meanwhile: its next owner reads from the commit
+            consumer.log.warning("could not seek %r back to %r: %r", tp, offset, exc)
 
 
 @contextmanager

@@ -132,11 +132,12 @@ class Partitions:
     def mark_emitted(self, partition: int, output: Output) -> None:
         """Record that ``output``'s aggregates were sent (see ``PartitionEngine.mark_emitted``).
 
-        Skipped when a rebalance came in between: the engine that made ``output`` is gone, and whichever
-        engine owns the partition now finds those windows not emitted and sends them again.
+        Skipped when a rebalance came in between, or is under way: the engine that made ``output`` is gone
+        (or the partition may be given away), and whichever engine owns the partition next finds those
+        windows not emitted and sends them again.
         """
         engine = self._engines.get(partition)
-        if engine is None or generation(self._app) != self._generation:
+        if engine is None or generation(self._app) != self._generation or not recovery_completed(self._app):
             return
         with partition_context(self._app, self._topic, partition):
             engine.mark_emitted(output)

@@ -121,3 +121,48 @@ async def test_a_rebalance_waits_for_the_tapped_batch_being_processed() -> None:
         assert not rebalance_wait.done()
     await asyncio.wait_for(rebalance_wait, 5)
     assert not consumer._unacked_messages
+
+
+def test_recovery_is_not_complete_from_a_rebalances_start_to_the_recovery_after_it() -> None:
+    from stream_app.app import create_app
+
+    app = create_app(WorkerSettings())
+    app.tables.recovery.completed.set()
+    assert faust_internals.recovery_completed(app)
+    app.on_rebalance_start()  # partitions are being revoked: the recovery flag is still the last one's
+    assert not faust_internals.recovery_completed(app)
+    app.on_rebalance_end()  # what the recovery calls once the new assignment's state is recovered
+    assert faust_internals.recovery_completed(app)
+
+
+class _SeekingConsumer:
+    """The parts of Faust's consumer that ``_rewind`` uses."""
+
+    def __init__(self, assigned: set[TP], committed: dict[TP, int]) -> None:
+        self._assigned = assigned
+        self._committed_offset = committed
+        self.seeks: list[tuple[TP, int]] = []
+        self.log = SimpleNamespace(warning=lambda *args: self.seeks.append(("warning", args)))  # type: ignore[arg-type]
+
+    def assignment(self) -> set[TP]:
+        return self._assigned
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        if tp.partition == 9:
+            raise RuntimeError("revoked meanwhile")
+        self.seeks.append((tp, offset))
+
+
+async def test_dropped_records_are_read_again_from_the_commit_or_where_the_drop_began() -> None:
+    never_committed, committed, given_away = TP("clicks", 1), TP("clicks", 2), TP("clicks", 3)
+    consumer = _SeekingConsumer({never_committed, committed}, {committed: 500})
+    # A fetch came back while the flow was stopped or the partitions paused: its records were not read.
+    await faust_internals._rewind(consumer, {never_committed: 0, committed: 900, given_away: 40})
+    assert consumer.seeks == [(never_committed, 0), (committed, 500)]
+
+
+async def test_a_rewind_that_fails_is_logged_not_raised() -> None:
+    revoked = TP("clicks", 9)
+    consumer = _SeekingConsumer({revoked}, {})
+    await faust_internals._rewind(consumer, {revoked: 7})
+    assert consumer.seeks[0][0] == "warning"
