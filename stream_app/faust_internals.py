@@ -242,9 +242,22 @@ async def _drain_messages_with_tap(self: Any, fetcher: Any) -> None:  # pragma: 
 
 async def _unread(consumer: Any, tp: Any, records: list[Any]) -> list[Any]:  # pragma: no cover - by Faust
     """The records of ``tp`` not read yet (at or after its read offset), gaps in their offsets recorded as
-    the drain loop records them."""
+    the drain loop records them.
+
+    A partition with nothing read or committed must start at its earliest offset. When its records start
+    later, records were skipped (see ``_rewind``) and nothing would ever say so: Faust commits whatever
+    follows. They are dropped, and the partition is sought back to its earliest offset.
+    """
     r_offset = consumer._read_offset[tp]
     first = records[0].offset
+    if r_offset is None and first > 0 and consumer._committed_offset[tp] is None:
+        earliest = min((await consumer.earliest_offsets(tp)).values(), default=0)
+        if first > earliest:
+            consumer.log.warning(
+                "%r: fetched from %d, its first unread offset is %d: reading it again", tp, first, earliest
+            )
+            await _rewind(consumer, {tp: earliest})
+            return []
     if (r_offset is None or first >= r_offset) and records[-1].offset - first == len(records) - 1:
         # One run of consecutive offsets (the usual case): only a gap before it can exist.
         if r_offset and first - r_offset > 1 and consumer.app.topics.acks_enabled_for(tp.topic):

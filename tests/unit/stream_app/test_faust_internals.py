@@ -3,6 +3,7 @@
 import asyncio
 import hashlib
 import inspect
+from collections import defaultdict
 from types import SimpleNamespace
 
 import faust
@@ -166,3 +167,34 @@ async def test_a_rewind_that_fails_is_logged_not_raised() -> None:
     consumer = _SeekingConsumer({revoked}, {})
     await faust_internals._rewind(consumer, {revoked: 7})
     assert consumer.seeks[0][0] == "warning"
+
+
+class _ReadingConsumer(_SeekingConsumer):
+    """The parts of Faust's consumer that ``_unread`` uses, for a partition nothing was read of."""
+
+    def __init__(self, tp: TP, earliest: int) -> None:
+        super().__init__({tp}, defaultdict(lambda: None))
+        self._read_offset: defaultdict[TP, int | None] = defaultdict(lambda: None)
+        self._earliest = {tp: earliest}
+
+    async def earliest_offsets(self, *partitions: TP) -> dict[TP, int]:
+        return {tp: self._earliest[tp] for tp in partitions}
+
+
+def _records(first: int, count: int) -> list[SimpleNamespace]:
+    return [SimpleNamespace(offset=offset) for offset in range(first, first + count)]
+
+
+async def test_a_partition_nothing_was_read_of_starting_late_is_read_again_from_its_start() -> None:
+    tp = TP("clicks", 1)
+    consumer = _ReadingConsumer(tp, earliest=0)
+    assert await faust_internals._unread(consumer, tp, _records(12_158, 5)) == []
+    assert consumer.seeks[-1] == (tp, 0)
+
+
+async def test_a_partition_starting_at_its_earliest_offset_is_read() -> None:
+    tp = TP("clicks", 1)
+    consumer = _ReadingConsumer(tp, earliest=500)  # older records deleted by retention
+    records = _records(500, 5)
+    assert await faust_internals._unread(consumer, tp, records) == records
+    assert consumer.seeks == []
