@@ -318,6 +318,43 @@ def sign_in(driver: Any, key: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
 
 
+def wait(browser: Any, script: str, timeout: float = 30) -> Any:
+    """Poll ``script`` in the page until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = browser.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"never true: {script}")
+
+
+async def wait_async(browser: Any, script: str, timeout: float = 30) -> Any:
+    """``wait`` for tests whose worker runs on the same event loop: polls without blocking it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = browser.execute_script(script)
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never true: {script}")
+
+
+def refreshed_after(browser: Any, action: Callable[[], object]) -> None:
+    """Run ``action`` and wait for the dashboard's next completed refresh."""
+    before = browser.execute_script("return document.body.dataset.refreshed || '0'")
+    action()
+    wait(browser, f"return (document.body.dataset.refreshed || '0') !== '{before}'")
+
+
+def choose(browser: Any, element_id: str, value: str) -> None:
+    """Pick ``value`` in the dashboard's ``<select id=element_id>``."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    Select(browser.find_element(By.ID, element_id)).select_by_value(value)
+
+
 async def get_stats(
     client: httpx.AsyncClient, path: str, params: dict[str, str], timeout: float = 60
 ) -> httpx.Response:

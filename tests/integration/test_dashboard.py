@@ -17,7 +17,7 @@ import pytest
 
 from clickpipe.broker import free_port
 from clickpipe.loadgen import LoadOptions, run_load
-from tests.fixtures import sign_in
+from tests.fixtures import choose, refreshed_after, sign_in, wait
 
 pytestmark = pytest.mark.browser
 
@@ -70,29 +70,6 @@ async def _analytics(client: httpx.AsyncClient, **params: str) -> dict[str, Any]
         await asyncio.sleep(0.2)
 
 
-def _wait(browser: Any, script: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = browser.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"never true: {script}")
-
-
-def _refreshed_after(browser: Any, action: Any) -> None:
-    before = browser.execute_script("return document.body.dataset.refreshed || '0'")
-    action()
-    _wait(browser, f"return (document.body.dataset.refreshed || '0') !== '{before}'")
-
-
-def _choose(browser: Any, element_id: str, value: str) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
-    Select(browser.find_element(By.ID, element_id)).select_by_value(value)
-
-
 def _table(browser: Any) -> list[list[str]]:
     return browser.execute_script(  # type: ignore[no-any-return]
         "return [...document.querySelectorAll('#dimension-table tbody tr')]"
@@ -129,7 +106,7 @@ async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_the_analytic
 
     browser.get(pipeline["worker"] + "/dashboard?tz=UTC")
     sign_in(browser, pipeline["key"])
-    _wait(browser, "return document.body.dataset.refreshed")
+    wait(browser, "return document.body.dataset.refreshed")
     totals = browser.execute_script(
         "return ['total-clicks', 'total-uniques'].map((id) => document.getElementById(id).dataset.value);"
     )
@@ -160,11 +137,11 @@ async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_the_analytic
     )
 
     # The dimension picker switches the table; links show their uniques.
-    _refreshed_after(browser, lambda: _choose(browser, "dimension", "browsers"))
+    refreshed_after(browser, lambda: choose(browser, "dimension", "browsers"))
     assert _table(browser) == [
         [row["browser"], f"{row['clicks']:,}", _shown(row["uniques"])] for row in browsers
     ]
-    _refreshed_after(browser, lambda: _choose(browser, "dimension", "top_links"))
+    refreshed_after(browser, lambda: choose(browser, "dimension", "top_links"))
     assert _table(browser) == [[row["slug"], f"{row['clicks']:,}", _shown(row["uniques"])] for row in links]
     assert all(row[0].startswith("lg-") for row in _table(browser))
 
@@ -178,7 +155,7 @@ async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_the_analytic
     from selenium.webdriver.common.keys import Keys
 
     field = browser.find_element(By.ID, "country")
-    _refreshed_after(browser, lambda: field.send_keys("de", Keys.TAB))
+    refreshed_after(browser, lambda: field.send_keys("de", Keys.TAB))
     assert browser.execute_script("return document.getElementById('total-clicks').dataset.value") == str(
         german["clicks"]
     )

@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from schemas.codec import LinkClickCodec
-from tests.fixtures import OPERATOR_KEY, Broker, StartWorker, Topics, sign_in
+from tests.fixtures import OPERATOR_KEY, Broker, StartWorker, Topics, sign_in, wait_async
 from tests.kafka_io import click_at, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 HOSTILE_SLUG = '<img src=x onerror="window.__pwned=1">"><script>window.__pwned=2</script>'
 HOSTILE_LINK = '"><svg onload="window.__pwned=3">'
-
-
-async def _wait(browser: Any, script: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = browser.execute_script(script)
-        if value:
-            return value
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"never true: {script}")
 
 
 async def test_a_hostile_slug_is_shown_as_text(
@@ -39,12 +27,12 @@ async def test_a_hostile_slug_is_shown_as_text(
     browser.get(worker.url + "/dashboard?dimension=top_links")
     assert browser.execute_script("return document.getElementById('login').hidden") is False
     sign_in(browser, OPERATOR_KEY)
-    await _wait(browser, "return document.getElementById('link').options.length > 1")
+    await wait_async(browser, "return document.getElementById('link').options.length > 1")
     options = browser.execute_script(
         "return [...document.getElementById('link').options].map((o) => [o.text, o.value]);"
     )
     assert options == [["all links", ""], [HOSTILE_SLUG, HOSTILE_LINK]]
-    await _wait(browser, "return document.body.dataset.refreshed")
+    await wait_async(browser, "return document.body.dataset.refreshed")
     row = browser.execute_script(
         "const tr = document.querySelector('#dimension-table tbody tr');"
         "return [tr.cells[0].textContent, tr.cells[1].textContent, tr.cells[0].children.length];"
@@ -66,7 +54,7 @@ async def test_a_refused_key_brings_the_form_back(start_worker: StartWorker, bro
     worker = start_worker()
     browser.get(worker.url + "/dashboard")
     sign_in(browser, "not-an-ascii-kéy")  # refused by the worker itself, whatever AUTH_URL says
-    reason = await _wait(browser, "return document.getElementById('login-error').textContent")
+    reason = await wait_async(browser, "return document.getElementById('login-error').textContent")
     assert reason
     assert browser.execute_script("return document.getElementById('login').hidden") is False
     assert browser.execute_script("return sessionStorage.getItem('clickpipe.apiKey')") is None

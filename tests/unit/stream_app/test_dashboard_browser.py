@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from stream_app.dashboard import DASHBOARD_FILES, dashboard_file
-from tests.fixtures import sign_in
+from tests.fixtures import choose, refreshed_after, sign_in, wait
 
 pytestmark = pytest.mark.browser
 
@@ -127,31 +126,6 @@ def canned_api() -> Iterator[CannedApi]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-
-
-def wait(browser: Any, script: str, timeout: float = 20) -> Any:
-    """Poll ``script`` in the page until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = browser.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"never true: {script}")
-
-
-def refreshed_after(browser: Any, action: Any) -> None:
-    """Run ``action`` and wait for the page's next completed refresh."""
-    before = browser.execute_script("return document.body.dataset.refreshed || '0'")
-    action()
-    wait(browser, f"return (document.body.dataset.refreshed || '0') !== '{before}'")
-
-
-def choose(browser: Any, element_id: str, value: str) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
-    Select(browser.find_element(By.ID, element_id)).select_by_value(value)
 
 
 def table(browser: Any) -> list[list[str]]:
