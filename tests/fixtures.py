@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -316,6 +317,14 @@ def sign_in(driver: Any, key: str) -> None:
     field = driver.find_element(By.ID, "api-key")
     field.send_keys(key)
     driver.find_element(By.CSS_SELECTOR, "#login button[type=submit]").click()
+
+
+def dashboard_top_n() -> int:
+    """The dashboard table's size (``TOP_N`` in dashboard.js): what the tests ask the API for to compare."""
+    source = (Path(__file__).parents[1] / "stream_app" / "static" / "dashboard.js").read_text()
+    match = re.search(r"^const TOP_N = (\d+);$", source, re.MULTILINE)
+    assert match is not None, "dashboard.js no longer declares TOP_N"
+    return int(match.group(1))
 
 
 def wait(browser: Any, script: str, timeout: float = 30) -> Any:

@@ -17,7 +17,7 @@ import pytest
 
 from clickpipe.broker import free_port
 from clickpipe.loadgen import LoadOptions, run_load
-from tests.fixtures import choose, refreshed_after, sign_in, wait
+from tests.fixtures import choose, dashboard_top_n, refreshed_after, sign_in, wait
 
 pytestmark = pytest.mark.browser
 
@@ -99,8 +99,9 @@ async def test_loadgen_through_clickpipe_up_and_the_dashboard_shows_the_analytic
         view = {"interval": "24h", "timezone": "UTC", "bots": "exclude"}
         count = (await _analytics(client, groupBy="count", **view))["data"]
         countries = (await _analytics(client, groupBy="countries", limit="1000", **view))["data"]
-        browsers = (await _analytics(client, groupBy="browsers", limit="20", **view))["data"]
-        links = (await _analytics(client, groupBy="top_links", limit="20", **view))["data"]
+        top_n = str(dashboard_top_n())
+        browsers = (await _analytics(client, groupBy="browsers", limit=top_n, **view))["data"]
+        links = (await _analytics(client, groupBy="top_links", limit=top_n, **view))["data"]
         german = (await _analytics(client, groupBy="count", country="DE", **view))["data"]
     assert count["clicks"] == report.redirected_people
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from stream_app.dashboard import DASHBOARD_FILES, dashboard_file
-from tests.fixtures import choose, refreshed_after, sign_in, wait
+from tests.fixtures import choose, dashboard_top_n, refreshed_after, sign_in, wait
 
 pytestmark = pytest.mark.browser
 
@@ -197,7 +197,7 @@ def test_map_dimensions_uniques_and_filters(canned_api: CannedApi, browser: Any)
     assert table(browser)[:2] == [["US", "600", NONE], ["DE", "300", NONE]]
     assert table(browser)[4] == [HOSTILE_COUNTRY, "1", NONE]
     refreshed_after(browser, lambda: choose(browser, "dimension", "browsers"))
-    assert canned_api.last("browsers")["limit"] == "20"
+    assert canned_api.last("browsers")["limit"] == str(dashboard_top_n())
     assert table(browser) == [["Chrome", "700", NONE], ["Firefox", "335", NONE]]
     refreshed_after(browser, lambda: choose(browser, "dimension", "cities"))
     assert table(browser)[0] == [HOSTILE_CITY, "9", NONE]
@@ -215,15 +215,16 @@ def test_map_dimensions_uniques_and_filters(canned_api: CannedApi, browser: Any)
     refreshed_after(browser, lambda: choose(browser, "link", HOSTILE_LINK))
     expected = {"interval": "7d", "timezone": "UTC", "bots": "all", "country": "DE,-FR", "device": "mobile"}
     assert canned_api.last("count") == {"groupBy": "count", **expected, "link": HOSTILE_LINK}
-    # A refresh asks top_links twice at once (the top 20, the link picker's 1000): either may come last.
+    # A refresh asks top_links twice at once (the table's top N, the link picker's 1000); either comes last.
+    top_n = str(dashboard_top_n())
     table_queries = [
-        query for query in canned_api.queries if query["groupBy"] == "top_links" and query["limit"] == "20"
+        query for query in canned_api.queries if query["groupBy"] == "top_links" and query["limit"] == top_n
     ]
     assert table_queries[-1] == {
         "groupBy": "top_links",
         **expected,
         "link": HOSTILE_LINK,
-        "limit": "20",
+        "limit": top_n,
     }
     picker = [
         query for query in canned_api.queries if query["groupBy"] == "top_links" and query["limit"] == "1000"
