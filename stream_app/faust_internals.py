@@ -58,10 +58,9 @@ def check_version() -> None:
         )
 
 
-@contextmanager
-def partition_context(app: faust.App, topic: str, partition: int) -> Iterator[None]:
-    """Within the block, table reads and writes belong to ``partition`` of ``topic``."""
-    message = Message(
+def _stand_in(topic: str, partition: int) -> Message:
+    """A message of ``partition`` of ``topic`` that stands for no record (offset -1, no key or value)."""
+    return Message(
         topic=topic,
         partition=partition,
         offset=-1,
@@ -72,7 +71,12 @@ def partition_context(app: faust.App, topic: str, partition: int) -> Iterator[No
         value=None,
         checksum=None,
     )
-    event = Event(app, None, None, [], message)
+
+
+@contextmanager
+def partition_context(app: faust.App, topic: str, partition: int) -> Iterator[None]:
+    """Within the block, table reads and writes belong to ``partition`` of ``topic``."""
+    event = Event(app, None, None, [], _stand_in(topic, partition))
     token = streams._current_event.set(weakref.ref(event))
     try:
         yield
@@ -300,18 +304,7 @@ async def _rewind(consumer: Any, dropped: dict[Any, int]) -> None:  # pragma: no
 def _in_flight(consumer: Any, tp: Any) -> Iterator[None]:  # pragma: no cover - run by Faust
     """Within the block, the consumer counts a message as being processed: a rebalance's ``wait_empty``
     waits for the block to end (the tapped records are not Faust messages, so it would not see them)."""
-    stand_in = Message(
-        topic=tp.topic,
-        partition=tp.partition,
-        offset=-1,
-        timestamp=time.time(),
-        timestamp_type=0,
-        headers=[],
-        key=None,
-        value=None,
-        checksum=None,
-        tp=tp,
-    )
+    stand_in = _stand_in(tp.topic, tp.partition)
     consumer._unacked_messages.add(stand_in)
     try:
         yield
