@@ -11,7 +11,7 @@ damaged clicks.
 
 from __future__ import annotations
 
-from stream_app.aggregation import DEFAULT_RULE, DIRECT, UNKNOWN, Click
+from stream_app.aggregation import DEFAULT_RULE, DIRECT, UNKNOWN, Click, dims
 
 FINGERPRINT = bytes.fromhex("222d06216e240e03")
 """The CRC-64-AVRO fingerprint of ``link_click.v3.avsc``, the schema read here."""
@@ -244,17 +244,17 @@ def read(body: bytes, start: int, offset: int) -> Click | None:
             timestamp,
             link_id,
             account_id,
-            (
-                country or UNKNOWN,
-                continent or UNKNOWN,
-                region or UNKNOWN,
-                city or UNKNOWN,
-                device or UNKNOWN,
-                browser or UNKNOWN,
-                os or UNKNOWN,
-                referer or DIRECT,
-                rule or DEFAULT_RULE,
-                destination or UNKNOWN,
+            dims(
+                country=country,
+                continent=continent,
+                region=region,
+                city=city,
+                device=device,
+                browser=browser,
+                os=os,
+                referer=referer,
+                rule=rule,
+                url=destination,
             ),
             is_bot == 1,
             slug,
