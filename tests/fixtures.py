@@ -321,7 +321,9 @@ def sign_in(driver: Any, key: str) -> None:
 
 def dashboard_top_n() -> int:
     """The dashboard table's size (``TOP_N`` in dashboard.js): what the tests ask the API for to compare."""
-    source = (Path(__file__).parents[1] / "stream_app" / "static" / "dashboard.js").read_text()
+    from stream_app.dashboard import dashboard_file
+
+    source = dashboard_file("/static/dashboard.js")[0].decode()
     match = re.search(r"^const TOP_N = (\d+);$", source, re.MULTILINE)
     assert match is not None, "dashboard.js no longer declares TOP_N"
     return int(match.group(1))
