@@ -137,21 +137,49 @@ def fold(
     """Pre-aggregate one partition's clicks (in offset order, ``granularities`` smallest first).
 
     A click at or below its row's ``applied`` offset was counted before (a replay) and is skipped; pass
-    ``applied=None`` when no click of the batch can have been applied (every offset is above any row's). A
+    ``applied=None`` when no click of the batch can have been applied (every offset is above any row's).
+    With ``applied``, the batch is folded the fast way first and checked once per row it touches; only a
+    batch that may replay (after a crash) is folded again click by click and window by window. A
     click whose window had closed at ``watermark_ms`` is not counted in it, and is reported as late. The
     watermark is fixed for the batch: clicks of one batch do not close windows for each other.
     """
     batch = Batch()
     if not clicks:
         return batch
-    if applied is not None or not nested(granularities):
+    if not nested(granularities):
         _fold_each(batch, clicks, granularities, watermark_ms, buckets, applied)
     else:
         _fold_fine(batch, clicks, granularities, watermark_ms, buckets)
+        if applied is not None and _may_replay(batch, clicks[0].offset, granularities, buckets, applied):
+            batch = Batch()
+            _fold_each(batch, clicks, granularities, watermark_ms, buckets, applied)
     last = clicks[-1].offset
     for delta in batch.deltas.values():
         delta.last_offset = last
     return batch
+
+
+def _may_replay(
+    batch: Batch,
+    first_offset: int,
+    grans: Sequence[Granularity],
+    buckets: int,
+    applied: AppliedOffset,
+) -> bool:
+    """True unless every row the batch touches (counted in, or late for) applied only offsets below its first.
+
+    Checked per row, not per click: when it is false, no click of the batch is a replay anywhere, and the
+    fine fold's outcome is the per-window path's.
+    """
+    if any(applied(*row) >= first_offset for row in batch.deltas):
+        return True
+    by_name = {gran.name: gran for gran in grans}
+    return any(
+        applied(name, by_name[name].start(click.timestamp_ms), bucket_of(click.link_id, buckets))
+        >= first_offset
+        for click, names in batch.late
+        for name in names
+    )
 
 
 def _fold_fine(
