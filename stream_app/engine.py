@@ -171,7 +171,10 @@ class PartitionEngine:
         # the changelog's end) would never be listed again.
         for name in added:
             self._save_windows(name)
-        encoded: dict[int, list[Any]] = {}
+        # Stored forms shared by the batch's windows (``rows.encode_delta``). A bucket's windows that hold
+        # the same clicks come one after the other (the fold adds a fine delta to each coarser window at
+        # once), so the store, which remembers the value it last encoded, encodes their segment once.
+        encoded: dict[Any, Any] = {}
         for (gran, start, bucket), delta in batch.deltas.items():
             rows.apply(gran, start, bucket, delta, encoded)
         if latest is not None:  # the batch's latest event time moves the watermark as all of them would

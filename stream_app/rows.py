@@ -33,7 +33,7 @@ class RowStore(Protocol):
         ...
 
     def set(self, key: str, value: Any) -> None:
-        """Store ``value`` under ``key`` durably (changelog-backed in the worker)."""
+        """Store ``value`` under ``key`` durably (changelog-backed in the worker); it is not changed after."""
         ...
 
     def delete(self, key: str) -> None:
@@ -41,12 +41,20 @@ class RowStore(Protocol):
         ...
 
 
-def encode_delta(delta: Delta, cache: dict[int, list[Any]] | None = None) -> dict[str, Any]:
+def encode_delta(delta: Delta, cache: dict[Any, Any] | None = None) -> dict[str, Any]:
     """Return ``delta`` as a stored segment.
 
-    ``cache`` maps ``id(link delta)`` to its stored form, for a batch whose coarser windows share their
-    finer windows' link deltas (``stream_app.folding``): each is encoded once.
+    ``cache`` is shared by the calls of one batch, whose coarser windows share their finer windows' link
+    deltas (``stream_app.folding``): each link delta is encoded once (under its ``id``), and a delta made of
+    exactly the link deltas of one before it (a batch within one minute: its minute, hour and day deltas) is
+    the same segment object, so a ``RowStore`` that remembers the value it last encoded encodes it once.
     """
+    shared: tuple[Any, ...] | None = None
+    if cache is not None:
+        shared = (delta.last_offset, *map(id, delta.links.values()))
+        segment = cache.get(shared)
+        if segment is not None:
+            return segment  # type: ignore[no-any-return]
     links: dict[str, list[Any]] = {}
     for link_id, link in delta.links.items():
         encoded = None if cache is None else cache.get(id(link))
@@ -63,7 +71,10 @@ def encode_delta(delta: Delta, cache: dict[int, list[Any]] | None = None) -> dic
             if cache is not None:
                 cache[id(link)] = encoded
         links[link_id] = encoded
-    return {"o": delta.last_offset, "l": links}
+    segment = {"o": delta.last_offset, "l": links}
+    if cache is not None:
+        cache[shared] = segment
+    return segment
 
 
 def decode_delta(data: dict[str, Any]) -> Delta:
@@ -121,7 +132,7 @@ class RowLog:
         return found
 
     def apply(
-        self, gran: str, start: int, bucket: int, delta: Delta, cache: dict[int, list[Any]] | None = None
+        self, gran: str, start: int, bucket: int, delta: Delta, cache: dict[Any, Any] | None = None
     ) -> None:
         """Merge ``delta`` into a row and append it to the row's segments (rewriting the row when due).
 

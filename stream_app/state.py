@@ -62,6 +62,9 @@ class TableRowStore:
 
     def __init__(self, table: TableT[str, bytes]) -> None:
         self._table = table
+        # The value last stored and its bytes: a batch stores one segment object under the rows of each of
+        # its windows that hold the same clicks (``stream_app.rows.encode_delta``), encoded once here.
+        self._last: tuple[Any, bytes] | None = None
 
     def get(self, key: str) -> Any | None:
         """Return the value under ``key``, or None."""
@@ -70,7 +73,10 @@ class TableRowStore:
 
     def set(self, key: str, value: Any) -> None:
         """Store ``value`` (and send it to the table's changelog)."""
-        self._table[key] = encode_value(value)
+        last = self._last
+        if last is None or last[0] is not value:
+            last = self._last = (value, encode_value(value))
+        self._table[key] = last[1]
 
     def delete(self, key: str) -> None:
         """Delete ``key`` (a changelog tombstone)."""

@@ -10,8 +10,9 @@ import faust
 import orjson
 
 from stream_app.aggregation import Click, dims
-from stream_app.state import COMPRESSED, Partitions, decode_value, encode_value
-from stream_app.windows import MINUTE_MS, Granularity
+from stream_app.engine import PartitionEngine
+from stream_app.state import COMPRESSED, Partitions, TableRowStore, decode_value, encode_value
+from stream_app.windows import DAY_MS, HOUR_MS, MINUTE_MS, Granularity
 
 GRANS = (Granularity("minute", MINUTE_MS, retention_ms=10 * MINUTE_MS),)
 
@@ -84,3 +85,47 @@ def test_small_values_stay_plain_json_and_state_written_before_reads_back() -> N
     assert encode_value(meta) == orjson.dumps(meta)
     assert decode_value(orjson.dumps(meta)) == meta
     assert decode_value(orjson.dumps(_big_segment(2_000))) == orjson.loads(orjson.dumps(_big_segment(2_000)))
+
+
+def test_the_windows_of_a_batch_within_one_minute_store_one_encoded_segment() -> None:
+    """Its minute, hour and day rows get the same clicks: encoded once, stored three times, read back."""
+    grans = (
+        Granularity("minute", MINUTE_MS, retention_ms=DAY_MS),
+        Granularity("hour", HOUR_MS, retention_ms=DAY_MS),
+        Granularity("day", DAY_MS, retention_ms=2 * DAY_MS),
+    )
+    t0 = 1_796_000_400_000  # an hour boundary
+    table: dict[str, bytes] = {}
+
+    def engine() -> PartitionEngine:
+        store = TableRowStore(table)  # type: ignore[arg-type]
+        return PartitionEngine(0, store, grans, grace_ms=0, idle_ms=DAY_MS, buckets=2)
+
+    rng = random.Random(4)
+    within = [
+        Click(i, t0 + rng.randrange(MINUTE_MS), f"l{i % 5}", "a", dims(country="DE"), False, None, i)
+        for i in range(40)
+    ]
+    engine().process(within, wall_ms=t0)
+    segments = {key: data for key, data in table.items() if key.endswith("|0") and not key.startswith("meta")}
+    by_bucket: dict[str, list[bytes]] = {}
+    for key, data in segments.items():
+        by_bucket.setdefault(key.split("|")[-2], []).append(data)
+    assert sorted(len(stored) for stored in by_bucket.values()) == [3, 3]
+    for stored in by_bucket.values():
+        assert stored[0] is stored[1] is stored[2]
+
+    # Across two minutes the hour and day rows add up both minutes: their own segments, still read right.
+    across = [
+        Click(100 + i, t0 + MINUTE_MS * (i % 2) + i, f"l{i % 5}", "a", dims(country="FR"), False, None, None)
+        for i in range(40)
+    ]
+    engine().process(across, wall_ms=t0)
+    restarted = engine()
+    for gran, total in (("minute", 40 + 40 // 2), ("hour", 80), ("day", 80)):
+        counted = sum(
+            link.total
+            for _, row in restarted.windows(gran, t0 - DAY_MS, t0 + MINUTE_MS)
+            for link in row.links.values()
+        )
+        assert counted == total
