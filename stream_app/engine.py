@@ -153,7 +153,7 @@ class PartitionEngine:
             self._ordered,
             self.watermark.value_ms,
             self._buckets,
-            (lambda gran, start, bucket: rows.row(gran, start, bucket).last_offset) if replay else None,
+            rows.applied if replay else None,
         )
         added: set[str] = set()
         for gran, start, _bucket in batch.deltas:

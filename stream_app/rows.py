@@ -121,15 +121,26 @@ class RowLog:
         self._rows: dict[tuple[str, int, int], Row] = {}
         self._segments: dict[tuple[str, int, int], int] = {}
         """Segment keys present per row in memory (stale ones included): the next one goes after them."""
+        self._sealed: dict[tuple[str, int, int], int] = {}
+        """The applied offsets of rows sealed since this log was made (their windows closed): a late click
+        is checked for a replay against them without reading the row back."""
 
     def row(self, gran: str, start: int, bucket: int) -> Row:
         """Return a row to write to (empty when new), kept in memory until ``seal``."""
         key = (gran, start, bucket)
         found = self._rows.get(key)
         if found is None:
+            self._sealed.pop(key, None)
             found, self._segments[key] = self._read(self._key(key))
             self._rows[key] = found
         return found
+
+    def applied(self, gran: str, start: int, bucket: int) -> int:
+        """Return the last source offset applied to a row, -1 for none."""
+        sealed = self._sealed.get((gran, start, bucket))
+        if sealed is not None:
+            return sealed
+        return self.row(gran, start, bucket).last_offset
 
     def apply(
         self, gran: str, start: int, bucket: int, delta: Delta, cache: dict[Any, Any] | None = None
@@ -159,11 +170,12 @@ class RowLog:
         """Rewrite a window's rows whole (it has closed: no more segments come) and let memory go."""
         for bucket in buckets:
             key = (gran, start, bucket)
-            if key in self._rows:
+            row = self._rows.pop(key, None)
+            if row is not None:
                 if self._segments.get(key):
-                    self._compact(key)
-                del self._rows[key]
+                    self._compact(key, row)
                 self._segments.pop(key, None)
+                self._sealed[key] = row.last_offset
 
     def drop(self, gran: str, start: int, buckets: Iterable[int]) -> None:
         """Forget a window's rows, segments included."""
@@ -171,6 +183,7 @@ class RowLog:
             key = (gran, start, bucket)
             self._rows.pop(key, None)
             self._segments.pop(key, None)
+            self._sealed.pop(key, None)
             stored = self._key(key)
             self._delete_segments(stored, self._count_segments(stored))
             self._store.delete(stored)
@@ -195,9 +208,9 @@ class RowLog:
             count += 1
         return count
 
-    def _compact(self, key: tuple[str, int, int]) -> None:
+    def _compact(self, key: tuple[str, int, int], row: Row | None = None) -> None:
         stored = self._key(key)
-        self._store.set(stored, encode_row(self._rows[key]))
+        self._store.set(stored, encode_row(self._rows[key] if row is None else row))
         self._delete_segments(stored, self._segments[key])
         self._segments[key] = 0
 

@@ -53,3 +53,37 @@ def test_dropping_a_window_deletes_base_and_segments() -> None:
     assert store.data
     rows.drop("day", 0, [0])
     assert store.data == {}
+
+
+class CountingStore(DictRowStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: str) -> object | None:
+        self.reads += 1
+        return super().get(key)
+
+
+def test_a_sealed_rows_applied_offset_is_answered_without_reading_the_row_back() -> None:
+    store = CountingStore()
+    rows = RowLog(0, store, max_cells=10)
+    rows.apply("minute", 0, 0, delta(7))
+    rows.seal("minute", 0, [0])
+    reads = store.reads
+    assert rows.applied("minute", 0, 0) == 7  # a late click's replay check
+    assert store.reads == reads
+    assert rows.applied("minute", 60_000, 0) == -1  # a row never written
+    # Written again (a window opened again): read back whole, its clicks kept.
+    rows.apply("minute", 0, 0, delta(8))
+    assert rows.applied("minute", 0, 0) == 8
+    again = RowLog(0, store, max_cells=10).peek("minute", 0, 0)
+    assert again is not None and again.links["a"].total == 2
+
+
+def test_a_dropped_row_forgets_its_applied_offset() -> None:
+    rows = RowLog(0, DictRowStore(), max_cells=10)
+    rows.apply("minute", 0, 0, delta(7))
+    rows.seal("minute", 0, [0])
+    rows.drop("minute", 0, [0])
+    assert rows.applied("minute", 0, 0) == -1
