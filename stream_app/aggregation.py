@@ -115,6 +115,24 @@ class Counts:
     bot: int = 0
 
 
+BOT_SHIFT = 40
+"""A cell counts its clicks and bots in one int, ``clicks + (bots << BOT_SHIFT)``: no object per cell to
+allocate, update or have the garbage collector walk (a window's state holds millions of cells)."""
+CLICK_MASK = (1 << BOT_SHIFT) - 1
+BOT_CLICK = 1 + (1 << BOT_SHIFT)
+"""One bot's click, packed."""
+
+
+def packed(total: int, bot: int) -> int:
+    """Return a cell's clicks and bots packed into one int (``BOT_SHIFT``)."""
+    return total + (bot << BOT_SHIFT)
+
+
+def unpacked(counts: int) -> Counts:
+    """Return a packed cell count as ``Counts``."""
+    return Counts(counts & CLICK_MASK, counts >> BOT_SHIFT)
+
+
 @dataclass(slots=True)
 class LinkCounts:
     """One link's clicks in one window: in all, by bots, by cell, and its unique visitors.
@@ -125,8 +143,9 @@ class LinkCounts:
     account_id: str
     total: int = 0
     bot: int = 0
-    cells: dict[Cell, Counts] = field(default_factory=dict)
-    """Clicks by dimension values (one per ``DIMENSIONS`` entry), bounded by ``max_cells``."""
+    cells: dict[Cell, int] = field(default_factory=dict)
+    """Clicks by dimension values (one per ``DIMENSIONS`` entry), packed (``packed``), bounded by
+    ``max_cells``."""
     slug: str | None = None
     """The link's latest known slug."""
     humans: Uniques = field(default_factory=Uniques)
@@ -137,15 +156,11 @@ class LinkCounts:
     def by(self, dimension: str) -> dict[str, Counts]:
         """Return the clicks by one dimension's values, summed over the other dimensions."""
         index = DIMENSIONS.index(dimension)
-        out: dict[str, Counts] = {}
+        sums: dict[str, int] = {}
         for cell, counts in self.cells.items():
-            mine = out.get(cell[index])
-            if mine is None:
-                out[cell[index]] = Counts(counts.total, counts.bot)
-            else:
-                mine.total += counts.total
-                mine.bot += counts.bot
-        return out
+            value = cell[index]
+            sums[value] = sums.get(value, 0) + counts
+        return {value: unpacked(counts) for value, counts in sums.items()}
 
 
 @dataclass(slots=True)
@@ -167,7 +182,7 @@ def encode_link(link: LinkCounts) -> list[Any]:
         link.account_id,
         link.total,
         link.bot,
-        [(cell, counts.total, counts.bot) for cell, counts in link.cells.items()],
+        [(cell, counts & CLICK_MASK, counts >> BOT_SHIFT) for cell, counts in link.cells.items()],
         link.slug,
         _encode_sketch(link.humans),
         _encode_sketch(link.bots),
@@ -187,7 +202,7 @@ def _decode_link(data: list[Any]) -> LinkCounts:
         account_id,
         total,
         bot,
-        {tuple(cell): Counts(n, bots) for cell, n, bots in cells},
+        {tuple(cell): packed(n, bots) for cell, n, bots in cells},
         slug,
         _decode_sketch(data[5] if len(data) > 5 else None),
         _decode_sketch(data[6] if len(data) > 6 else None),

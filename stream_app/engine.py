@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.aggregates import WindowAggregate
-from stream_app.aggregation import MAX_CELLS, UNKNOWN_COUNTRY, Click, Row
+from stream_app.aggregation import BOT_SHIFT, CLICK_MASK, MAX_CELLS, UNKNOWN_COUNTRY, Click, Row
 from stream_app.folding import Batch, fold
 from stream_app.rows import RowLog, RowStore
 from stream_app.windows import DEFAULT_MAX_SKEW_MS, Granularity, Watermark
@@ -284,7 +284,7 @@ class PartitionEngine:
                         (None if country == UNKNOWN_COUNTRY else country): (c.total, c.bot)
                         for country, c in sorted(link.by("country").items())
                     },
-                    cells={cell: (c.total, c.bot) for cell, c in link.cells.items()},
+                    cells={cell: (n & CLICK_MASK, n >> BOT_SHIFT) for cell, n in link.cells.items()},
                     humans=b"" if link.humans.is_empty() else link.humans.to_bytes(),
                     bots=b"" if link.bots.is_empty() else link.bots.to_bytes(),
                 )

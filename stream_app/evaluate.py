@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from stream_app import timeframe
-from stream_app.aggregation import Row
+from stream_app.aggregation import BOT_SHIFT, CLICK_MASK, Row
 from stream_app.analytics import GROUP_BY, Plan
 from stream_app.sketches import RELATIVE_STANDARD_ERROR, Uniques, union
 
@@ -84,7 +84,7 @@ def local_part(plan: Plan, windows: Iterable[tuple[int, Row]]) -> Part:
                     continue
                 group = cell[dimension] if dimension is not None else key
                 tally = groups.get(group) or groups.setdefault(group, _Tally())
-                tally.clicks += _clicks(counts.total, counts.bot, plan.bots)
+                tally.clicks += _clicks(counts & CLICK_MASK, counts >> BOT_SHIFT, plan.bots)
                 if link.slug is not None:
                     tally.slug = link.slug
     return _encode(plan, groups, uniques)

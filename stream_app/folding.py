@@ -13,10 +13,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from stream_app.aggregation import (
+    BOT_CLICK,
     MAX_CELLS,
     Cell,
     Click,
-    Counts,
     LinkCounts,
     Row,
     bucket_of,
@@ -24,22 +24,12 @@ from stream_app.aggregation import (
 )
 from stream_app.windows import Granularity
 
-BOT_SHIFT = 40
-"""A batch delta counts a cell's clicks and bots in one int: ``clicks + (bots << BOT_SHIFT)``."""
-CLICK_MASK = (1 << BOT_SHIFT) - 1
-BOT_CLICK = 1 + (1 << BOT_SHIFT)
-
-
-def packed(total: int, bot: int) -> int:
-    """Return a cell's clicks and bots as a ``LinkDelta`` counts them."""
-    return total + (bot << BOT_SHIFT)
-
 
 @dataclass(slots=True)
 class LinkDelta:
     """One link's counts of one batch in one window; visitors as plain sets (merged into sketches later).
 
-    Cells count in packed ints (``packed``): one dict update per click, no object per cell.
+    Cells count in packed ints (``aggregation.packed``), as rows do: one dict update per click.
     """
 
     account_id: str
@@ -276,23 +266,18 @@ def merge(row: Row, delta: Delta, max_cells: int = MAX_CELLS) -> None:
         link.total += added.total
         link.bot += added.bot
         cells = link.cells
+        get = cells.get
         room = max_cells - len(cells)
         for cell, counts in added.cells.items():
-            total = counts & CLICK_MASK
-            bot = counts >> BOT_SHIFT
-            mine = cells.get(cell)
-            if mine is None:
-                if room > 0:
-                    cells[cell] = Counts(total, bot)
-                    room -= 1
-                    continue
+            mine = get(cell)
+            if mine is not None:
+                cells[cell] = mine + counts
+            elif room > 0:
+                cells[cell] = counts
+                room -= 1
+            else:
                 other = overflow_cell(cell)
-                mine = cells.get(other)
-                if mine is None:
-                    cells[other] = Counts(total, bot)
-                    continue
-            mine.total += total
-            mine.bot += bot
+                cells[other] = get(other, 0) + counts
         if added.humans:
             link.humans.add_all(added.humans)
         if added.bots:

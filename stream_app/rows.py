@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from stream_app.aggregation import Row, decode_row, encode_row, row_key
-from stream_app.folding import BOT_SHIFT, CLICK_MASK, Delta, LinkDelta, merge, packed
+from stream_app.aggregation import BOT_SHIFT, CLICK_MASK, Row, decode_row, encode_row, packed, row_key
+from stream_app.folding import Delta, LinkDelta, merge
 
 SEGMENTS_PER_ROW = 16
 """Segments a row gathers before it is rewritten whole."""

@@ -15,6 +15,7 @@ from stream_app.aggregation import (
     dims,
     encode_row,
     overflow_cell,
+    packed,
 )
 from stream_app.folding import Delta, merge
 from stream_app.sketches import Uniques
@@ -62,7 +63,7 @@ def _row() -> Row:
         7,
         {
             "a": LinkCounts(
-                "acct", 3, 1, {DE: Counts(2, 1), NONE: Counts(1, 0)}, "sa", _uniques(1, 2), _uniques(-3)
+                "acct", 3, 1, {DE: packed(2, 1), NONE: packed(1, 0)}, "sa", _uniques(1, 2), _uniques(-3)
             ),
             "b": LinkCounts("x", 1, 0, {}, None),
         },
@@ -91,7 +92,7 @@ def test_a_stored_row_round_trips_through_json() -> None:
 def test_rows_stored_before_the_dimensions_still_decode() -> None:
     old = {"o": 3, "l": {"a": ["acct", 3, 1, {"DE": [2, 1], "unknown": [1, 0]}, "sa"]}}
     link = decode_row(old).links["a"]
-    assert link.cells == {dims(country="DE"): Counts(2, 1), NONE: Counts(1, 0)}
+    assert link.cells == {dims(country="DE"): packed(2, 1), NONE: packed(1, 0)}
     assert link.humans.is_empty()
 
 
@@ -103,9 +104,9 @@ def test_merging_a_delta_adds_counts_visitors_and_keeps_the_latest_slug() -> Non
     merge(row, delta)
     assert row.last_offset == 9
     assert row.links["a"] == LinkCounts(
-        "acct", 4, 1, {DE: Counts(3, 1), NONE: Counts(1, 0)}, "new-slug", _uniques(1, 2, 5), _uniques(-3)
+        "acct", 4, 1, {DE: packed(3, 1), NONE: packed(1, 0)}, "new-slug", _uniques(1, 2, 5), _uniques(-3)
     )
-    assert row.links["c"] == LinkCounts("acct", 1, 1, {NONE: Counts(1, 1)}, None, Uniques(), _uniques(6))
+    assert row.links["c"] == LinkCounts("acct", 1, 1, {NONE: packed(1, 1)}, None, Uniques(), _uniques(6))
     delta.links["c"].total = 99  # the row holds its own counts, not the delta's
     assert row.links["c"].total == 1
 
@@ -120,7 +121,7 @@ def test_past_max_cells_new_combinations_count_in_their_overflow_cell() -> None:
     link = row.links["a"]
     assert len(link.cells) == 4  # three cells, and the overflow cell of the other two
     other = overflow_cell(dims(country="DE", device="mobile"))
-    assert link.cells[other] == Counts(2, 1)
+    assert link.cells[other] == packed(2, 1)
     assert (link.total, link.bot) == (5, 1)
     assert link.by("country") == {"DE": Counts(5, 1)}
     assert link.by("device") == {"mobile": Counts(5, 1)}

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from stream_app.aggregation import DIMENSIONS, Click, LinkCounts, dims
+from stream_app.aggregation import DIMENSIONS, Click, LinkCounts, dims, unpacked
 from stream_app.engine import PartitionEngine, meta_key
 from stream_app.sketches import RELATIVE_STANDARD_ERROR, union
 from stream_app.testing import ChangelogStore, DictRowStore
@@ -138,8 +138,8 @@ def test_totals_and_cells_agree(stored: DictRowStore, granularity: str) -> None:
     totals = Counter({key: link.total for key, link in rows.items()})
     assert totals == Counter((start_of(granularity, c.timestamp_ms), c.link_id) for c in CLICKS)
     for link in rows.values():
-        assert sum(c.total for c in link.cells.values()) == link.total
-        assert sum(c.bot for c in link.cells.values()) == link.bot
+        assert sum(unpacked(n).total for n in link.cells.values()) == link.total
+        assert sum(unpacked(n).bot for n in link.cells.values()) == link.bot
 
 
 def test_the_day_windows_turn_at_midnight_utc(stored: DictRowStore) -> None:

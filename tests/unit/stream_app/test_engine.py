@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from stream_app.aggregation import Click, Counts, LinkCounts, dims
+from stream_app.aggregation import Click, Counts, LinkCounts, dims, packed
 from stream_app.engine import PartitionEngine
 from stream_app.testing import DictRowStore
 from stream_app.windows import HOUR_MS, MINUTE_MS, Granularity
@@ -58,9 +58,9 @@ def test_counts_by_window_link_country_and_bot() -> None:
     }
     # Cells are keyed by every dimension now; by country they sum as before.
     assert first_minute["a"] == LinkCounts(
-        "acct", 2, 1, {dims(country="DE"): Counts(1, 0), dims(country="FR"): Counts(1, 1)}, None
+        "acct", 2, 1, {dims(country="DE"): packed(1, 0), dims(country="FR"): packed(1, 1)}, None
     )
-    assert first_minute["b"] == LinkCounts("acct", 1, 0, {dims(): Counts(1, 0)}, None)
+    assert first_minute["b"] == LinkCounts("acct", 1, 0, {dims(): packed(1, 0)}, None)
     assert first_minute["a"].by("country") == {"DE": Counts(1, 0), "FR": Counts(1, 1)}
     assert minute_totals(part, T0 + MINUTE_MS) == {"a": 1}
     hour = {

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from stream_app import evaluate
-from stream_app.aggregation import DIMENSIONS, Counts, LinkCounts, Row
+from stream_app.aggregation import DIMENSIONS, LinkCounts, Row, packed
 from stream_app.analytics import parse
 from stream_app.sketches import RELATIVE_STANDARD_ERROR, Uniques
 from stream_app.timeframe import DAY_MS, HOUR_MS, MINUTE_MS
@@ -59,7 +59,7 @@ def link(
         account,
         total=sum(total for total, _ in cells.values()),
         bot=sum(bot for _, bot in cells.values()),
-        cells={cell: Counts(total, bot) for cell, (total, bot) in cells.items()},
+        cells={cell: packed(total, bot) for cell, (total, bot) in cells.items()},
         humans=humans or Uniques(),
         bots=bots or Uniques(),
         slug=slug,

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from stream_app.aggregation import Click, bucket_of, dims
-from stream_app.folding import BOT_SHIFT, CLICK_MASK, Batch, _fold_each, fold
+from stream_app.aggregation import BOT_SHIFT, CLICK_MASK, Click, bucket_of, dims
+from stream_app.folding import Batch, _fold_each, fold
 from stream_app.windows import DAY_MS, HOUR_MS, MINUTE_MS, Granularity
 
 GRANS = (

@@ -2,7 +2,7 @@ import pytest
 
 from schemas.errors import ClickpipeError
 from stream_app import query
-from stream_app.aggregation import Counts, LinkCounts, Row, dims
+from stream_app.aggregation import LinkCounts, Row, dims, packed
 from stream_app.errors import BadQueryError
 from stream_app.views import parse_limit, parse_range
 
@@ -16,7 +16,7 @@ def link(
         account,
         total,
         bot,
-        {dims(country=country): Counts(*counts) for country, counts in countries.items()},
+        {dims(country=country): packed(*counts) for country, counts in countries.items()},
         slug,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stream_app.aggregation import Click, Counts, dims
+from stream_app.aggregation import Click, dims, packed
 from stream_app.folding import Delta
 from stream_app.rows import RowLog
 from stream_app.testing import DictRowStore
@@ -28,7 +28,7 @@ def test_a_batch_appends_a_segment_and_the_row_is_rewritten_every_n() -> None:
     again = RowLog(0, store, max_cells=10).peek("minute", 0, 1)
     assert again is not None
     assert again.last_offset == 3
-    assert again.links["a"].cells == {DE: Counts(4, 0)}
+    assert again.links["a"].cells == {DE: packed(4, 0)}
     assert round(again.links["a"].humans.estimate()) == 2
 
 
