@@ -22,7 +22,8 @@ import asyncio
 import statistics
 import time
 import zlib
-from dataclasses import dataclass
+
+from aiokafka.structs import ConsumerRecord
 
 from bench.common import realistic_clicks
 from bench.stream import AnchorCounts
@@ -38,15 +39,8 @@ from stream_app.testing import InMemoryPartitions, InMemorySend
 PARTITIONS = 4
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A fetched click message, as the worker's tap hands it on."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+Message = ConsumerRecord[bytes, bytes]
+"""A fetched click message: the aiokafka record the worker's tap hands on."""
 
 
 def fetches(events: int, fetch_size: int) -> tuple[list[list[Message]], int]:
@@ -56,9 +50,15 @@ def fetches(events: int, fetch_size: int) -> tuple[list[list[Message]], int]:
     codec = LinkClickCodec()
     by_partition: list[list[Message]] = [[] for _ in range(PARTITIONS)]
     for click in clicks:
-        partition = zlib.crc32(click.key or b"") % PARTITIONS
+        key = click.key or b""
+        partition = zlib.crc32(key) % PARTITIONS
         messages = by_partition[partition]
-        messages.append(Message("clicks", partition, len(messages), click.key, codec.encode(click)))
+        value = codec.encode(click)
+        messages.append(
+            ConsumerRecord(
+                "clicks", partition, len(messages), 0, 0, key, value, None, len(key), len(value), []
+            )
+        )
     share = max(1, fetch_size // PARTITIONS)
     longest = max(len(messages) for messages in by_partition)
     cut = [
