@@ -21,6 +21,7 @@ from stream_app.auth import Authenticator, CachingKeyResolver, HttpKeyResolver
 from stream_app.dashboard import register_dashboard
 from stream_app.decoding import ClickDecoder
 from stream_app.faust_internals import (
+    QuietTransactions,
     check_version,
     install_batch_tap,
     install_full_flush,
@@ -137,6 +138,8 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     if settings.batch_tap:
         install_batch_tap(app, settings.clicks_topic, processor.handle)
     app.timer(settings.tick_seconds)(processor.tick)
+    if settings.processing_guarantee == "exactly_once":
+        app.timer(app.conf.broker_commit_interval)(QuietTransactions(app).commit)
 
     register_views(
         app,

@@ -20,6 +20,11 @@
   committed offset, whose records were then lost.
 - ``serve_only_our_routes``: with its ``web_*_enabled`` settings off, Faust still mounts its production index
   at ``/``; the worker's web server serves clickpipe's routes only.
+- ``QuietTransactions``: with ``processing_guarantee="exactly_once"``, Faust commits a partition's transaction
+  only together with new offsets of that partition. Table writes made outside processing (the tick closing
+  an idle partition's windows) stayed in an open transaction until the partition read again; past the
+  producer's transaction timeout (60 s) the broker aborted it, and the next commit crashed the worker with
+  ``ProducerFenced``. ``QuietTransactions`` commits such transactions on Faust's commit timer.
 - ``partition_context``: Faust tables choose the changelog partition (and the RocksDB store picks its
   per-partition database) from the *current event*. The worker writes rows once per batch and from a timer,
   outside per-event iteration, so it sets the current event to a stand-in event of the right partition.
@@ -37,6 +42,7 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 import faust
+from aiokafka.errors import ProducerFenced
 from faust import streams
 from faust.events import Event
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -374,3 +380,71 @@ async def _flush_all(self: Any) -> None:
             waited += 1.0
             if waited % FLUSH_WARN_SECONDS == 0:
                 self.log.warning("producer flush waiting %.0f s for %d buffered messages", waited, self.size)
+
+
+class QuietTransactions:
+    """Commits the exactly-once transactions that hold writes no commit of Faust's is about to cover.
+
+    Faust commits a partition's transaction only when the partition has read something since its last
+    commit. Call ``commit`` on Faust's commit interval: a transaction found open, with records in it, at two
+    calls in a row (Faust committed nothing of it in between) is committed, without offsets, and the next
+    one begun, well within the producer's transaction timeout (aiokafka's default, 60 s). The table writes
+    it holds are then in the changelog for good; the offsets of clicks read since follow with Faust's next
+    commit, and replaying those clicks after a crash is what the rows' applied offsets already catch.
+    """
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+        self._open: dict[
+            str, object
+        ] = {}  # transactional id -> the transaction (aiokafka's waiter) seen open
+
+    async def commit(self) -> list[str]:
+        """Commit the transactions open since the last call; return their transactional ids."""
+        app = cast(Any, self._app)
+        if not app.in_transaction:
+            return []
+        consumer = app.consumer
+        if await consumer.maybe_wait_for_commit_to_finish():
+            return []  # Faust committed just now; look again next time
+        stale = self._stale(app.producer._transaction_producers)
+        if not stale:
+            return []
+        consumer._commit_fut = asyncio.Future()  # Faust's own commits wait for this one, as for each other
+        committed: list[str] = []
+        try:
+            for transactional_id, transaction in stale:
+                async with app.producer._trn_locks[transactional_id]:
+                    if app.producer._transaction_producers.get(transactional_id) is not transaction:
+                        continue  # stopped or replaced by a rebalance meanwhile
+                    if not _holds_records(transaction):
+                        continue  # committed meanwhile
+                    await transaction.commit_transaction()
+                    await transaction.begin_transaction()
+                committed.append(transactional_id)
+        except ProducerFenced as exc:  # another worker owns the partition now: stop, as Faust's commit does
+            await app.crash(exc)
+        finally:
+            fut, consumer._commit_fut = consumer._commit_fut, None
+            notify(fut)
+        return committed
+
+    def _stale(self, transactions: dict[str, Any]) -> list[tuple[str, Any]]:
+        """The transactions holding records that were open, the same ones, at the last call."""
+        seen, self._open = self._open, {}
+        stale = []
+        for transactional_id, transaction in list(transactions.items()):
+            if not _holds_records(transaction):
+                continue
+            current = transaction._txn_manager._transaction_waiter  # a new future per transaction
+            if seen.get(transactional_id) is current:
+                stale.append((transactional_id, transaction))
+            else:
+                self._open[transactional_id] = current
+        return stale
+
+
+def _holds_records(transaction: Any) -> bool:
+    """Whether aiokafka ``transaction`` (a transactional producer) is in a transaction with records in it."""
+    manager = transaction._txn_manager
+    return bool(manager.is_in_transaction()) and bool(manager.txn_partitions or manager.partitions_to_add())

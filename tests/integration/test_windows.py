@@ -9,6 +9,7 @@ import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -178,6 +179,7 @@ async def test_restart_mid_stream_counts_every_click_once(
     start_worker: StartWorker,
     stop: signal.Signals,
     guarantee: str,
+    tmp_path: Path,
 ) -> None:
     center = datetime.now(UTC)
     clicks = _traffic(center, 30_000)
@@ -197,10 +199,34 @@ async def test_restart_mid_stream_counts_every_click_once(
     os.kill(worker.process.pid, stop)
     worker.process.wait(timeout=60)
 
-    restarted = start_worker(**settings)
+    # The same machine again: the stopped worker's data directory, and a log of its own.
+    restarted = start_worker("restarted", data_dir=str(tmp_path / "worker"), **settings)
     counted = await _wait_for_total(restarted, center, len(clicks))
     await asyncio.sleep(2)  # a double count would show up after the total is reached
     assert await _top_links(restarted, center) == counted == dict(expected)
+
+
+@EXACTLY_ONCE
+async def test_an_exactly_once_worker_outlives_quiet_partitions(
+    broker: Broker, topics: Topics, output_topics: dict[str, str], start_worker: StartWorker
+) -> None:
+    # Each partition's windows close on the wall clock once it is quiet, which writes rows outside any batch.
+    # Those writes must not wait for the partition's next click to be committed: past the transaction
+    # timeout (60 s) the broker aborts them, and the next commit fenced the worker, which then stopped.
+    worker = start_worker(
+        grace_seconds="1", idle_seconds="2", processing_guarantee="exactly_once", **output_topics
+    )
+    first = datetime.now(UTC)
+    links = [f"quiet-{n}" for n in range(40)]  # over every partition
+    await _produce(broker, topics.clicks, [_click(link, first) for link in links])
+    await _wait_for_total(worker, first, len(links))
+    await asyncio.sleep(70)
+    for batch in (2, 3):
+        await _produce(broker, topics.clicks, [_click(link, datetime.now(UTC)) for link in links])
+        await _wait_for_total(worker, first, batch * len(links), timeout=60)
+        await asyncio.sleep(8)  # commits of the new clicks' offsets
+    assert worker.process.poll() is None, worker.output()[-5000:]
+    assert "ProducerFenced" not in worker.output(), worker.output()[-5000:]
 
 
 async def test_two_workers_share_partitions_and_answer_whole(

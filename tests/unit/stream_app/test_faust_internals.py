@@ -7,6 +7,9 @@ from collections import defaultdict
 from types import SimpleNamespace
 
 import faust
+from aiokafka import TopicPartition
+from aiokafka.errors import ProducerFenced
+from aiokafka.producer.transaction_manager import TransactionManager
 from faust import streams
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
 from faust.transport.producer import ProducerBuffer
@@ -198,3 +201,104 @@ async def test_a_partition_starting_at_its_earliest_offset_is_read() -> None:
     records = _records(500, 5)
     assert await faust_internals._unread(consumer, tp, records) == records
     assert consumer.seeks == []
+
+
+class _Transactional:
+    """A transactional producer as QuietTransactions drives it, over aiokafka's real TransactionManager."""
+
+    def __init__(self, transactional_id: str, *, fenced: bool = False) -> None:
+        self._txn_manager = TransactionManager(transactional_id, 60_000)
+        self._txn_manager.set_pid_and_epoch(1, 0)
+        self._txn_manager.begin_transaction()
+        self.fenced = fenced
+        self.commits = 0
+
+    def write(self, partition: int = 0) -> None:
+        self._txn_manager.maybe_add_partition_to_txn(TopicPartition("rows-changelog", partition))
+
+    async def commit_transaction(self) -> None:
+        if self.fenced:
+            raise ProducerFenced()
+        self._txn_manager.committing_transaction()
+        for tp in list(self._txn_manager.partitions_to_add()):
+            self._txn_manager.partition_added(tp)
+        self._txn_manager.complete_transaction()
+        self.commits += 1
+
+    async def begin_transaction(self) -> None:
+        self._txn_manager.begin_transaction()
+
+
+def _exactly_once_app(*transactions: _Transactional) -> SimpleNamespace:
+    from stream_app.app import create_app
+
+    consumer = create_app(WorkerSettings()).consumer  # Faust's, for its commit exclusion
+    crashes: list[BaseException] = []
+
+    async def crash(exc: BaseException) -> None:
+        crashes.append(exc)
+
+    producer = SimpleNamespace(
+        _transaction_producers={t._txn_manager.transactional_id: t for t in transactions},
+        _trn_locks=defaultdict(asyncio.Lock),
+    )
+    return SimpleNamespace(
+        in_transaction=True, consumer=consumer, producer=producer, crash=crash, crashes=crashes
+    )
+
+
+async def test_a_transaction_holding_writes_across_two_commit_intervals_is_committed() -> None:
+    quiet_writes, empty, busy = (
+        _Transactional("app-1-0"),
+        _Transactional("app-1-1"),
+        _Transactional("app-1-2"),
+    )
+    app = _exactly_once_app(quiet_writes, empty, busy)
+    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
+    quiet_writes.write()
+    busy.write()
+    assert await quiet.commit() == []  # seen open once: Faust's commit may still cover it
+    await busy.commit_transaction()  # Faust's commit, with the partition's offsets
+    await busy.begin_transaction()
+    busy.write()
+    assert await quiet.commit() == ["app-1-0"]
+    assert (quiet_writes.commits, empty.commits, busy.commits) == (1, 0, 1)
+    assert quiet_writes._txn_manager.is_in_transaction()  # the next transaction is begun
+    assert await quiet.commit() == ["app-1-2"]  # busy's second transaction, left open since
+
+
+async def test_quiet_transactions_wait_for_a_commit_of_fausts_in_progress() -> None:
+    transaction = _Transactional("app-1-0")
+    app = _exactly_once_app(transaction)
+    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
+    transaction.write()
+    await quiet.commit()
+    app.consumer._commit_fut = asyncio.get_running_loop().create_future()
+    waiting = asyncio.ensure_future(quiet.commit())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    fausts, app.consumer._commit_fut = app.consumer._commit_fut, None  # as Consumer.commit ends
+    fausts.set_result(None)
+    assert await waiting == []  # Faust's commit ran in between: look again next time
+    assert transaction.commits == 0
+    assert await quiet.commit() == ["app-1-0"]
+
+
+async def test_a_fenced_quiet_transaction_crashes_the_worker_as_fausts_commit_does() -> None:
+    transaction = _Transactional("app-1-0", fenced=True)
+    app = _exactly_once_app(transaction)
+    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
+    transaction.write()
+    await quiet.commit()
+    assert await quiet.commit() == []
+    assert [type(exc) for exc in app.crashes] == [ProducerFenced]
+    assert app.consumer._commit_fut is None  # Faust's commits are not left waiting
+
+
+async def test_at_least_once_workers_have_no_quiet_transactions() -> None:
+    transaction = _Transactional("app-1-0")
+    app = _exactly_once_app(transaction)
+    app.in_transaction = False
+    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
+    transaction.write()
+    assert await quiet.commit() == await quiet.commit() == []
