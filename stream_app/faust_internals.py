@@ -382,6 +382,11 @@ async def _flush_all(self: Any) -> None:
                 self.log.warning("producer flush waiting %.0f s for %d buffered messages", waited, self.size)
 
 
+QUIET_COMMIT_TIMEOUT_SECONDS = 30.0
+"""How long a quiet transaction's commit may take (half the transaction timeout) before it is left to the
+next try: Faust's commits wait meanwhile."""
+
+
 class QuietTransactions:
     """Commits the exactly-once transactions that hold writes no commit of Faust's is about to cover.
 
@@ -393,17 +398,17 @@ class QuietTransactions:
     commit, and replaying those clicks after a crash is what the rows' applied offsets already catch.
     """
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, app: faust.App, *, timeout: float = QUIET_COMMIT_TIMEOUT_SECONDS) -> None:
         self._app = app
-        self._open: dict[
-            str, object
-        ] = {}  # transactional id -> the transaction (aiokafka's waiter) seen open
+        self._timeout = timeout
+        self._open: dict[str, object] = {}
+        """Per transactional id, the transaction (aiokafka's waiter for its end) seen open last time."""
 
     async def commit(self) -> list[str]:
         """Commit the transactions open since the last call; return their transactional ids."""
         app = cast(Any, self._app)
-        if not app.in_transaction:
-            return []
+        if not app.in_transaction or app.rebalancing:
+            return []  # a rebalance commits, then stops or starts the producers itself
         consumer = app.consumer
         if await consumer.maybe_wait_for_commit_to_finish():
             return []  # Faust committed just now; look again next time
@@ -415,11 +420,20 @@ class QuietTransactions:
         try:
             for transactional_id, transaction in stale:
                 async with app.producer._trn_locks[transactional_id]:
-                    if app.producer._transaction_producers.get(transactional_id) is not transaction:
-                        continue  # stopped or replaced by a rebalance meanwhile
+                    if (
+                        app.rebalancing
+                        or app.producer._transaction_producers.get(transactional_id) is not transaction
+                    ):
+                        continue  # the partition is moving: the rebalance commits it
                     if not _holds_records(transaction):
                         continue  # committed meanwhile
-                    await transaction.commit_transaction()
+                    try:
+                        await asyncio.wait_for(transaction.commit_transaction(), self._timeout)
+                    except TimeoutError:
+                        app.log.warning(
+                            "quiet transaction %s: no commit after %.0f s", transactional_id, self._timeout
+                        )
+                        continue
                     await transaction.begin_transaction()
                 committed.append(transactional_id)
         except ProducerFenced as exc:  # another worker owns the partition now: stop, as Faust's commit does

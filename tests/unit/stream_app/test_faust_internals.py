@@ -243,7 +243,12 @@ def _exactly_once_app(*transactions: _Transactional) -> SimpleNamespace:
         _trn_locks=defaultdict(asyncio.Lock),
     )
     return SimpleNamespace(
-        in_transaction=True, consumer=consumer, producer=producer, crash=crash, crashes=crashes
+        in_transaction=True,
+        rebalancing=False,
+        consumer=consumer,
+        producer=producer,
+        crash=crash,
+        crashes=crashes,
     )
 
 
@@ -282,6 +287,17 @@ async def test_quiet_transactions_wait_for_a_commit_of_fausts_in_progress() -> N
     assert await waiting == []  # Faust's commit ran in between: look again next time
     assert transaction.commits == 0
     assert await quiet.commit() == ["app-1-0"]
+
+
+async def test_quiet_transactions_leave_a_rebalance_to_commit_and_hand_over() -> None:
+    transaction = _Transactional("app-1-0")
+    app = _exactly_once_app(transaction)
+    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
+    transaction.write()
+    await quiet.commit()
+    app.rebalancing = True
+    assert await quiet.commit() == []
+    assert transaction.commits == 0
 
 
 async def test_a_fenced_quiet_transaction_crashes_the_worker_as_fausts_commit_does() -> None:
