@@ -14,7 +14,11 @@
 - ``install_full_flush``: ``ProducerBuffer.flush`` (which a commit awaits before committing offsets) gives up
   when one buffered message takes over 0.1 s to reach the driver, which a full aiokafka batch does under load;
   the commit then covered table writes whose changelog messages were still in the buffer, and a crash lost
-  them. The installed flush returns once every buffered message is in the driver.
+  them. The installed flush returns once every buffered message is in the driver. With
+  ``processing_guarantee="exactly_once"`` Faust's commit (``TransactionManager.commit``) did not flush the
+  buffer at all: the transaction committed the offsets while table writes they depend on were still
+  buffered, so they went into the next transaction, which a crash aborted. A worker taking the partitions
+  over then lost those clicks (4,596 of 30,000 after one SIGKILL). The installed commit flushes first.
 - ``_rewind``: records the tap fetched but could not read (the flow stopped, the partition paused, a new
   generation) are sought back to, so they are fetched again; Faust's own seek skips partitions with no
   committed offset, whose records were then lost.
@@ -45,7 +49,7 @@ import faust
 from aiokafka.errors import ProducerFenced
 from faust import streams
 from faust.events import Event
-from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.consumer import CONSUMER_FETCHING, TransactionManager
 from faust.transport.consumer import Consumer as FaustConsumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import EventT, StreamT
@@ -350,10 +354,24 @@ FLUSH_WARN_SECONDS = 10.0
 """A flush waiting this long logs a warning (and again as long again later)."""
 
 
+_original_transactions_commit = TransactionManager.commit
+
+
 def install_full_flush() -> None:
-    """Make ``ProducerBuffer.flush`` return only once every buffered message is in the driver."""
+    """Make ``ProducerBuffer.flush`` return only once every buffered message is in the driver, and every
+    commit, exactly-once ones included, flush it before committing."""
     ProducerBuffer._send_pending = _send_pending_counted  # type: ignore[method-assign]
     ProducerBuffer.flush = _flush_all  # type: ignore[method-assign]
+    TransactionManager.commit = _flush_then_commit_transactions  # type: ignore[method-assign]
+
+
+async def _flush_then_commit_transactions(
+    self: Any, offsets: Any, start_new_transaction: bool = True
+) -> bool:
+    """``TransactionManager.commit``, after the producer buffer is flushed: the table writes made for the
+    offsets committed are then in the transactions that commit them (the at-least-once commit flushes too)."""
+    await self.app.producer.buffer.flush()
+    return bool(await _original_transactions_commit(self, offsets, start_new_transaction))
 
 
 async def _send_pending_counted(self: Any, fut: Any) -> None:

@@ -165,11 +165,15 @@ EXACTLY_ONCE = pytest.mark.kafka_only(reason="exactly_once needs Kafka transacti
 
 
 @pytest.mark.parametrize(
-    ("stop", "guarantee"),
+    ("stop", "guarantee", "machine"),
     [
-        pytest.param(signal.SIGTERM, "at_least_once", id="graceful"),
-        pytest.param(signal.SIGKILL, "at_least_once", id="killed"),
-        pytest.param(signal.SIGKILL, "exactly_once", id="killed-exactly-once", marks=EXACTLY_ONCE),
+        pytest.param(signal.SIGTERM, "at_least_once", "same", id="graceful"),
+        pytest.param(signal.SIGKILL, "at_least_once", "same", id="killed"),
+        pytest.param(signal.SIGKILL, "at_least_once", "another", id="killed-taken-over"),
+        pytest.param(signal.SIGKILL, "exactly_once", "same", id="killed-exactly-once", marks=EXACTLY_ONCE),
+        pytest.param(
+            signal.SIGKILL, "exactly_once", "another", id="killed-exactly-once-taken-over", marks=EXACTLY_ONCE
+        ),
     ],
 )
 async def test_restart_mid_stream_counts_every_click_once(
@@ -179,8 +183,11 @@ async def test_restart_mid_stream_counts_every_click_once(
     start_worker: StartWorker,
     stop: signal.Signals,
     guarantee: str,
+    machine: str,
     tmp_path: Path,
 ) -> None:
+    # "same": the worker starts again on its machine, with its local state (RocksDB) as it was left.
+    # "another": a worker elsewhere takes the partitions over, with only what the changelog holds.
     center = datetime.now(UTC)
     clicks = _traffic(center, 30_000)
     expected = Counter(click.link_id for click in clicks)
@@ -199,8 +206,8 @@ async def test_restart_mid_stream_counts_every_click_once(
     os.kill(worker.process.pid, stop)
     worker.process.wait(timeout=60)
 
-    # The same machine again: the stopped worker's data directory, and a log of its own.
-    restarted = start_worker("restarted", data_dir=str(tmp_path / "worker"), **settings)
+    data_dir = tmp_path / ("worker" if machine == "same" else "another-machine")
+    restarted = start_worker("restarted", data_dir=str(data_dir), **settings)
     counted = await _wait_for_total(restarted, center, len(clicks))
     await asyncio.sleep(2)  # a double count would show up after the total is reached
     assert await _top_links(restarted, center) == counted == dict(expected)

@@ -12,6 +12,7 @@ from aiokafka.errors import ProducerFenced
 from aiokafka.producer.transaction_manager import TransactionManager
 from faust import streams
 from faust.transport.consumer import CONSUMER_FETCHING, Consumer
+from faust.transport.consumer import TransactionManager as FaustTransactions
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
@@ -99,6 +100,35 @@ async def test_flush_returns_only_when_every_buffered_message_is_in_the_driver()
         assert channel.published == sent
     finally:
         await buffer.stop()
+
+
+async def test_an_exactly_once_commit_sends_the_buffered_table_writes_before_committing() -> None:
+    buffer = await _started_buffer()
+    channel = _SlowChannel(0.1)
+    written = [_buffered(channel) for _ in range(3)]
+    committed_with: list[list[object]] = []
+
+    async def commit_transactions(*args: object, **kwargs: object) -> None:
+        committed_with.append(list(channel.published))
+
+    producer = SimpleNamespace(buffer=buffer, commit_transactions=commit_transactions)
+    manager = FaustTransactions.__new__(FaustTransactions)  # only what commit reads is set
+    manager.app = SimpleNamespace(  # type: ignore[assignment]
+        producer=producer, conf=SimpleNamespace(id="app"), assignor=_OneGroup()
+    )
+    manager.producer = producer  # type: ignore[assignment]
+    try:
+        for fut in written:
+            buffer.put(fut)  # type: ignore[arg-type]
+        assert await manager.commit({TP("link-clicks", 0): 10})
+        assert committed_with == [written]
+    finally:
+        await buffer.stop()
+
+
+class _OneGroup:
+    def group_for_topic(self, topic: str) -> int:
+        return 0
 
 
 async def test_fausts_own_flush_still_gives_up_on_a_slow_message() -> None:
