@@ -1,6 +1,7 @@
 """The stream worker's throughput against a raw aiokafka consumer on the same pre-loaded topic.
 
     python -m bench.stream [--events 200000] [--partitions 4] [--workers 1 2] [--rounds 3]
+                           [--broker embedded|kafka] [--guarantee at_least_once|exactly_once]
 
 Pre-loads realistic clicks, then measures, in alternated rounds: a raw aiokafka consumer (the ceiling), the
 same plus fastavro decoding and in-memory counting by every dimension with HLL sketches of the visitors
@@ -137,13 +138,14 @@ def worker_run(
     *,
     workers: int,
     consistency_check: bool,
+    guarantee: str = "at_least_once",
 ) -> tuple[float, float, bool]:
     """Run ``workers`` worker processes (one consumer group) on the topic; return (events/s, the largest
     peak RSS in MiB, exact)."""
     app_id = f"bench-{uuid.uuid4().hex[:6]}"
     with contextlib.ExitStack() as stack:
         urls = [
-            stack.enter_context(_worker(bootstrap, topic, partitions, app_id, consistency_check))
+            stack.enter_context(_worker(bootstrap, topic, partitions, app_id, consistency_check, guarantee))
             for _ in range(workers)
         ]
         clients = [
@@ -177,6 +179,8 @@ def worker_run(
             last = time.perf_counter()
         if not exact:
             _exact(clients[0], clicks, report=True)
+            for _, process in urls:
+                process.report()
         rss = max(peak_rss_mib(process.pid) for _, process in urls)
         return (count - first_count) / (last - first), rss, exact
 
@@ -184,6 +188,15 @@ def worker_run(
 class _Process:
     def __init__(self, process: subprocess.Popen[bytes], log: Path) -> None:
         self.process, self.log, self.pid = process, log, process.pid
+
+    def report(self) -> None:
+        """Print the process's warnings and errors (the log of a run that was not exact)."""
+        lines = [
+            line for line in self.log.read_text().splitlines() if " WARNING " in line or " ERROR " in line
+        ]
+        print(
+            f"worker {self.pid}: {len(lines)} warnings and errors", *lines[-40:], sep="\n  ", file=sys.stderr
+        )
 
     def check(self) -> None:
         if self.process.poll() is not None:
@@ -194,7 +207,7 @@ class _Process:
 
 @contextlib.contextmanager
 def _worker(
-    bootstrap: str, topic: str, partitions: int, app_id: str, consistency_check: bool
+    bootstrap: str, topic: str, partitions: int, app_id: str, consistency_check: bool, guarantee: str
 ) -> Iterator[tuple[str, _Process]]:
     """A worker process of consumer group ``app_id``: yields (its URL, the process)."""
     port = free_port()
@@ -217,6 +230,7 @@ def _worker(
             "CLICKPIPE_WORKER_LOG_LEVEL": "warning",
             "CLICKPIPE_WORKER_GRACE_SECONDS": "10",
             "CLICKPIPE_WORKER_IDLE_SECONDS": "3600",
+            "CLICKPIPE_WORKER_PROCESSING_GUARANTEE": guarantee,
         }
         log = Path(data) / "worker.log"
         with log.open("wb") as out:
@@ -298,8 +312,20 @@ def main() -> None:
         "Faust scales by partitions, a process per core)",
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternated rounds; medians are printed")
+    parser.add_argument(
+        "--guarantee",
+        choices=["at_least_once", "exactly_once"],
+        default="at_least_once",
+        help="the workers' processing guarantee (exactly_once needs Kafka transactions: --broker kafka)",
+    )
     add_broker_option(parser)
     args = parser.parse_args()
+    if (
+        args.guarantee == "exactly_once"
+        and args.broker == "embedded"
+        and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    ):
+        parser.error("--guarantee exactly_once needs Kafka transactions: add --broker kafka")
     runs: dict[str, list[float]] = defaultdict(list)
     rss: dict[int, float] = {}
     exact = True
@@ -323,6 +349,7 @@ def main() -> None:
                     clicks,
                     workers=workers,
                     consistency_check=args.broker != "embedded",
+                    guarantee=args.guarantee,
                 )
                 runs[f"workers {workers}"].append(rate)
                 rss[workers] = max(rss.get(workers, 0.0), peak)
@@ -331,7 +358,7 @@ def main() -> None:
             print("  ".join(line), flush=True)
     raw, anchor = median(runs["raw"]), median(runs["anchor"])
     print()
-    print(f"medians of {args.rounds} rounds, {args.events:,} clicks")
+    print(f"medians of {args.rounds} rounds, {args.events:,} clicks, workers {args.guarantee}")
     print(f"{'reader':<50} {'events/s':>10} {'vs anchor':>10} {'peak RSS':>9}")
     print(f"{'raw aiokafka consumer (ceiling)':<50} {raw:>10,.0f} {raw / anchor:>10.3f}")
     print(f"{'anchor: raw consumer + decode + cube + HLL (1 proc)':<50} {anchor:>10,.0f} {1:>10.3f}")
