@@ -275,6 +275,8 @@ def _exactly_once_app(*transactions: _Transactional) -> SimpleNamespace:
     return SimpleNamespace(
         in_transaction=True,
         rebalancing=False,
+        conf=SimpleNamespace(id="app"),
+        assignor=SimpleNamespace(group_for_topic=lambda topic: 1),
         consumer=consumer,
         producer=producer,
         crash=crash,
@@ -300,6 +302,29 @@ async def test_a_transaction_holding_writes_across_two_commit_intervals_is_commi
     assert (quiet_writes.commits, empty.commits, busy.commits) == (1, 0, 1)
     assert quiet_writes._txn_manager.is_in_transaction()  # the next transaction is begun
     assert await quiet.commit() == ["app-1-2"]  # busy's second transaction, left open since
+
+
+async def test_a_partition_with_reads_to_commit_is_left_to_fausts_commit() -> None:
+    reading, quiet_writes = _Transactional("app-1-0"), _Transactional("app-1-1")
+    app = _exactly_once_app(reading, quiet_writes)
+    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
+    reading.write()
+    quiet_writes.write()
+    app.consumer._acked[TP("link-clicks", 0)].extend([41, 42])  # acked, not committed yet
+    await quiet.commit()
+    assert await quiet.commit() == ["app-1-1"]
+    assert reading.commits == 0
+
+
+async def test_no_quiet_transaction_is_committed_while_a_batch_is_processed() -> None:
+    transaction = _Transactional("app-1-0")
+    app = _exactly_once_app(transaction)
+    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
+    transaction.write()
+    await quiet.commit()
+    with faust_internals._in_flight(app.consumer, TP("link-clicks", 0)):
+        assert await quiet.commit() == []
+    assert await quiet.commit() == ["app-1-0"]
 
 
 async def test_quiet_transactions_wait_for_a_commit_of_fausts_in_progress() -> None:
