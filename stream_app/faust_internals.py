@@ -41,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Container, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -478,13 +478,13 @@ class QuietTransactions:
         return stale
 
 
-def _reading(app: Any) -> set[str] | Any:
+def _reading(app: Any) -> Container[str]:
     """The transactional ids whose partitions have read records Faust has not committed yet (its next
     commit covers their writes), or all of them while a batch is being processed."""
     consumer = app.consumer
     if consumer._unacked_messages:
         return _EVERY
-    busy = set()
+    busy: set[str] = set()
     for tp, acked in consumer._acked.items():
         if acked:
             try:
@@ -494,7 +494,9 @@ def _reading(app: Any) -> set[str] | Any:
     return busy
 
 
-class _Every:
+class _Every(Container[str]):
+    """Contains everything."""
+
     def __contains__(self, item: object) -> bool:
         return True
 
