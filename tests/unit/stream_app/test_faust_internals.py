@@ -284,6 +284,18 @@ def _exactly_once_app(*transactions: _Transactional) -> SimpleNamespace:
     )
 
 
+async def _seen_open_once(
+    transaction: _Transactional,
+) -> tuple[_Transactional, SimpleNamespace, faust_internals.QuietTransactions]:
+    """``transaction`` with a write in it, in an exactly-once app whose QuietTransactions has seen it open
+    once."""
+    app = _exactly_once_app(transaction)
+    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
+    transaction.write()
+    assert await quiet.commit() == []
+    return transaction, app, quiet
+
+
 async def test_a_transaction_holding_writes_across_two_commit_intervals_is_committed() -> None:
     quiet_writes, empty, busy = (
         _Transactional("app-1-0"),
@@ -317,22 +329,14 @@ async def test_a_partition_with_reads_to_commit_is_left_to_fausts_commit() -> No
 
 
 async def test_no_quiet_transaction_is_committed_while_a_batch_is_processed() -> None:
-    transaction = _Transactional("app-1-0")
-    app = _exactly_once_app(transaction)
-    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
-    transaction.write()
-    await quiet.commit()
+    _, app, quiet = await _seen_open_once(_Transactional("app-1-0"))
     with faust_internals._in_flight(app.consumer, TP("link-clicks", 0)):
         assert await quiet.commit() == []
     assert await quiet.commit() == ["app-1-0"]
 
 
 async def test_quiet_transactions_wait_for_a_commit_of_fausts_in_progress() -> None:
-    transaction = _Transactional("app-1-0")
-    app = _exactly_once_app(transaction)
-    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
-    transaction.write()
-    await quiet.commit()
+    transaction, app, quiet = await _seen_open_once(_Transactional("app-1-0"))
     app.consumer._commit_fut = asyncio.get_running_loop().create_future()
     waiting = asyncio.ensure_future(quiet.commit())
     await asyncio.sleep(0.05)
@@ -345,22 +349,14 @@ async def test_quiet_transactions_wait_for_a_commit_of_fausts_in_progress() -> N
 
 
 async def test_quiet_transactions_leave_a_rebalance_to_commit_and_hand_over() -> None:
-    transaction = _Transactional("app-1-0")
-    app = _exactly_once_app(transaction)
-    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
-    transaction.write()
-    await quiet.commit()
+    transaction, app, quiet = await _seen_open_once(_Transactional("app-1-0"))
     app.rebalancing = True
     assert await quiet.commit() == []
     assert transaction.commits == 0
 
 
 async def test_a_fenced_quiet_transaction_crashes_the_worker_as_fausts_commit_does() -> None:
-    transaction = _Transactional("app-1-0", fenced=True)
-    app = _exactly_once_app(transaction)
-    quiet = faust_internals.QuietTransactions(app)  # type: ignore[arg-type]
-    transaction.write()
-    await quiet.commit()
+    _, app, quiet = await _seen_open_once(_Transactional("app-1-0", fenced=True))
     assert await quiet.commit() == []
     assert [type(exc) for exc in app.crashes] == [ProducerFenced]
     assert app.consumer._commit_fut is None  # Faust's commits are not left waiting
