@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for every clickpipe role; the command picks the role:
 #   docker run IMAGE producer --host 0.0.0.0     the redirect service (port 8000)
 #   docker run IMAGE worker --web-host 0.0.0.0   the stream worker (HTTP API on port 6066)
@@ -7,7 +6,7 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# ---- build: turn the project and its dependencies into wheels -------------------------------------------
+# ---- build: install the project and its dependencies into /opt/clickpipe ----------------------------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
@@ -19,16 +18,17 @@ COPY schemas ./schemas
 COPY producer ./producer
 COPY stream_app ./stream_app
 COPY clickpipe ./clickpipe
-RUN pip wheel --wheel-dir /wheels .
+# Installed into a virtual environment of its own, which the runtime stage copies whole: a plain COPY, so the
+# classic builder (plain `docker build`, no BuildKit) builds this file as BuildKit does.
+RUN python -m venv /opt/clickpipe && /opt/clickpipe/bin/pip install .
 
 # ---- runtime: the installed package only (non-editable), no sources, no build tools ---------------------
 FROM ${PYTHON_IMAGE}
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PATH=/opt/clickpipe/bin:$PATH
 
-RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-cache-dir --no-index --find-links /wheels clickpipe
+COPY --from=build /opt/clickpipe /opt/clickpipe
 
 # Non-root user; /data holds the worker's table state (RocksDB). A named volume mounted on /data takes this
 # ownership when it is first created.

@@ -7,12 +7,13 @@ import os
 import pytest
 
 from stream_app import native
+from tests.containers import docker_answers
 
 # The broker and process fixtures, shared by tests/integration and tests/security (one broker per session).
 pytest_plugins = ("tests.fixtures",)
 
-BROKER_KINDS = ("embedded", "kafka", "cluster")
-REAL_KAFKA = ("kafka", "cluster")
+BROKER_KINDS = ("embedded", "kafka", "cluster", "testcontainers")
+REAL_KAFKA = ("kafka", "cluster", "testcontainers")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,8 +31,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--broker",
         choices=BROKER_KINDS,
         default=os.environ.get("CLICKPIPE_TEST_BROKER") or None,
-        help="broker for integration tests: embedded (default), kafka (one real node) or cluster (three real "
-        "nodes); also CLICKPIPE_TEST_BROKER",
+        help="broker for integration tests: embedded, kafka (one real node), cluster (three real nodes) or "
+        "testcontainers (Apache Kafka in a container); also CLICKPIPE_TEST_BROKER. Unset: testcontainers "
+        "where a Docker engine answers, else embedded",
     )
 
 
@@ -41,6 +43,15 @@ def broker_kind(config: pytest.Config) -> str | None:
     return kind
 
 
+def runs_on_apache_kafka(config: pytest.Config) -> bool:
+    """True when this run's integration tests get Apache Kafka: a real node or cluster, a container (chosen,
+    or by default where a Docker engine answers), or ``KAFKA_BOOTSTRAP_SERVERS``."""
+    kind = broker_kind(config)
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or kind in REAL_KAFKA:
+        return True
+    return kind is None and docker_answers()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Skip, with the reason, what cannot run on this run's broker: never silently.
 
@@ -48,7 +59,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     - ``kafka_only(reason)``: needs what only Apache Kafka has (idempotence, transactions ...).
     """
     kind = broker_kind(config)
-    real = kind in REAL_KAFKA or bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    real = runs_on_apache_kafka(config)
     for item in items:
         if item.get_closest_marker("cluster") and kind != "cluster":
             item.add_marker(

@@ -5,14 +5,15 @@ share one broker per session.
 
 Which broker (``--broker`` or ``CLICKPIPE_TEST_BROKER``):
 
-- ``embedded`` (default): the embedded broker (Tansu), zero set-up;
+- ``embedded``: the embedded broker (Tansu), zero set-up (the default where no Docker engine answers);
 - ``kafka``: one real Apache Kafka node (``clickpipe.kafka``, needs Java; Maven fetches the jars once);
-- ``cluster``: three real Apache Kafka nodes (replication factor 3, min.insync.replicas 2).
+- ``cluster``: three real Apache Kafka nodes (replication factor 3, min.insync.replicas 2);
+- ``testcontainers``: Apache Kafka 4.4 in a Docker container (``tests.containers``).
 
-``KAFKA_BOOTSTRAP_SERVERS``, when set, wins over all of them; so does a testcontainers Kafka container when a
-Docker engine answers and no broker was chosen. Tests marked ``cluster`` (they kill brokers) run only with
-``--broker cluster`` and say so when skipped. Each test gets its own topics and consumer group (uuid names),
-so tests share one broker without seeing each other's data.
+``KAFKA_BOOTSTRAP_SERVERS``, when set, wins over all of them. With no broker chosen, a Docker engine that
+answers gets the testcontainers broker, and no engine the embedded one. Tests marked ``cluster`` (they kill
+brokers) run only with ``--broker cluster`` and say so when skipped. Each test gets its own topics and
+consumer group (uuid names), so tests share one broker without seeing each other's data.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +40,7 @@ from clickpipe.kafka import KafkaCluster
 from clickpipe.process import terminate
 from schemas.topics import TopicSpec
 from tests.conftest import broker_kind
+from tests.containers import KafkaContainer, docker_answers
 
 
 class OwnBroker(Protocol):
@@ -77,23 +78,9 @@ class Broker:
             return EmbeddedBroker(port=free_port(), log_file=tmp_path / "own-broker.log")
         if self.kind in ("kafka", "cluster"):
             return KafkaCluster(1, data_dir=tmp_path / "own-kafka", port=free_port())
+        if self.kind == "testcontainers":
+            return KafkaContainer()
         pytest.skip(f"a test of its own broker needs the embedded broker or Kafka, not {self.kind}")
-
-
-def _docker_answers() -> bool:
-    """True when a Docker engine answers a ping (on DOCKER_HOST's or the default Unix socket)."""
-    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-    if not host.startswith("unix://"):
-        return True  # a remote engine was named on purpose: let testcontainers use it
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(3)
-            sock.connect(host.removeprefix("unix://"))
-            sock.sendall(b"GET /_ping HTTP/1.0\r\n\r\n")
-            reply = sock.recv(64)
-    except OSError:
-        return False
-    return reply.startswith(b"HTTP/1.") and b" 200 " in reply
 
 
 @pytest.fixture(scope="session")
@@ -107,11 +94,9 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         nodes = 3 if kind == "cluster" else 1
         with KafkaCluster(nodes, data_dir=tmp_path_factory.mktemp(kind)) as cluster:
             yield Broker(cluster.bootstrap_servers, kind, cluster)
-    elif kind is None and _docker_answers():
-        from testcontainers.kafka import KafkaContainer
-
-        with KafkaContainer().with_kraft() as kafka:
-            yield Broker(kafka.get_bootstrap_server(), "testcontainers")
+    elif kind == "testcontainers" or (kind is None and docker_answers()):
+        with KafkaContainer() as kafka:
+            yield Broker(kafka.bootstrap_servers, "testcontainers")
     else:
         log = tmp_path_factory.mktemp("broker") / "tansu.log"
         with EmbeddedBroker(log_file=log) as embedded:
