@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from clickpipe.errors import TopicAdminError
@@ -24,7 +25,8 @@ async def ensure_topics(
 ) -> list[str]:
     """Create the topics in ``specs`` that do not exist yet; return the names created.
 
-    Existing topics are left as they are (a topic's partition count is never changed here).
+    Existing topics are left as they are (a topic's partition count is never changed here). A
+    ``replication_factor`` of -1 is the brokers' own ``default.replication.factor``.
 
     Raises:
         TopicAdminError: the broker could not be reached or refused a topic.
@@ -37,7 +39,9 @@ async def ensure_topics(
         created: list[str] = []
         for spec in missing:
             configs = {"cleanup.policy": "compact"} if spec.compacted else {}
-            topic = NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=configs)
+            # aiokafka's NewTopic refuses -1 without a replica assignment, which an empty one satisfies
+            assignments: dict[int, list[int]] | None = {} if replication_factor == -1 else None
+            topic = NewTopic(spec.name, spec.partitions, replication_factor, assignments, configs)
             try:
                 await admin.create_topics([topic])
             except TopicAlreadyExistsError:
@@ -61,3 +65,31 @@ async def _start(admin: AIOKafkaAdminClient) -> None:
             return
         except KafkaError:
             await asyncio.sleep(0.5)
+
+
+async def default_replication_factor(bootstrap_servers: str, *, connect_timeout: float = 30.0) -> int:
+    """The brokers' ``default.replication.factor``: what a topic created with replication factor -1 gets.
+
+    Raises:
+        TopicAdminError: the broker could not be reached, or did not answer the setting.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    try:
+        await asyncio.wait_for(_start(admin), connect_timeout)
+        broker_id = (await admin.describe_cluster())["brokers"][0]["node_id"]
+        setting = "default.replication.factor"
+        resource = ConfigResource(ConfigResourceType.BROKER, str(broker_id), configs={setting: None})
+        for response in await admin.describe_configs([resource]):
+            for *_, configs in response.resources:
+                for name, value, *_ in configs:
+                    if name == setting:
+                        return int(value)
+    except (KafkaError, TimeoutError, OSError) as exc:
+        raise TopicAdminError(
+            f"cannot read the default replication factor of {bootstrap_servers}: {exc!r}", bootstrap_servers
+        ) from exc
+    finally:
+        await admin.close()
+    raise TopicAdminError(
+        f"{bootstrap_servers} did not name its default.replication.factor", bootstrap_servers
+    )

@@ -124,6 +124,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         port = overrides.get("web_port") or WorkerSettings().web_port
         overrides["advertised_url"] = f"http://{own_address()}:{port}"
     settings = WorkerSettings(**overrides)
+    if settings.replication_factor == -1:  # Faust takes a count: ask the brokers for theirs
+        from clickpipe.admin import default_replication_factor
+
+        replicas = asyncio.run(default_replication_factor(settings.bootstrap_servers))
+        settings = settings.model_copy(update={"replication_factor": replicas})
     run_worker(settings, logging_config=logging_config(settings.log_level, settings.log_format))
     return 0
 
@@ -249,7 +254,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     topics.add_argument("--bootstrap-servers", default=_bootstrap_default(), help="Broker (%(default)s).")
     topics.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS, help="Partitions per topic.")
-    topics.add_argument("--replication-factor", type=int, default=1, help="Replicas per partition.")
+    topics.add_argument(
+        "--replication-factor",
+        type=int,
+        default=1,
+        help="Replicas per partition; -1 for the brokers' default.replication.factor (%(default)s).",
+    )
     topics.add_argument(
         "--connect-timeout", type=float, default=30.0, help="Seconds to wait for the broker (%(default)s)."
     )

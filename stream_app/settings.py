@@ -137,7 +137,10 @@ class WorkerSettings(BaseSettings):
         True, description="Check changelog offsets on recovery; off for the embedded broker only."
     )
     replication_factor: int = Field(
-        1, ge=1, description="Replicas of the topics the worker creates (table changelogs); 3 on a cluster."
+        1,
+        ge=-1,
+        description="Replicas of the topics the worker creates (table changelogs); 3 on a cluster; -1 for "
+        "the brokers' default.replication.factor.",
     )
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         "at_least_once",
@@ -152,6 +155,13 @@ class WorkerSettings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("replication_factor")
+    @classmethod
+    def _replicas_or_broker_default(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("a topic needs at least one replica (or -1, the brokers' default)")
+        return value
 
     def retention_seconds(self) -> dict[str, int]:
         """Seconds each window is kept: ``RETENTION``, with ``RETENTION_<NAME>`` over it."""
