@@ -61,8 +61,8 @@ class SourceMessage(Protocol):
         ...
 
     @property
-    def timestamp(self) -> int:
-        """Its Kafka timestamp, epoch ms: when the producer sent it (or the broker appended it), -1 or None
+    def timestamp(self) -> int | None:
+        """Its Kafka timestamp, epoch ms: when the producer sent it (or the broker appended it); -1 or None
         for none. Not the event time inside."""
         ...
 
