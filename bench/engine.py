@@ -54,9 +54,10 @@ def fetches(events: int, fetch_size: int) -> tuple[list[list[Message]], int]:
         partition = zlib.crc32(key) % PARTITIONS
         messages = by_partition[partition]
         value = codec.encode(click)
+        sent_ms = int(click.timestamp.timestamp() * 1000)  # as the redirect recording it sent it
         messages.append(
             ConsumerRecord(
-                "clicks", partition, len(messages), 0, 0, key, value, None, len(key), len(value), []
+                "clicks", partition, len(messages), sent_ms, 0, key, value, None, len(key), len(value), []
             )
         )
     share = max(1, fetch_size // PARTITIONS)

@@ -53,7 +53,14 @@ async def preload(bootstrap: str, topic: str, count: int, partitions: int) -> li
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
     await producer.start()
     try:
-        futures = [await producer.send(topic, codec.encode(c), key=c.key) for c in clicks]
+        # Each record stamped with its click's time, as the redirect that recorded it would have sent it
+        # (the records' timestamps, the producer's clock, move the watermarks).
+        futures = [
+            await producer.send(
+                topic, codec.encode(c), key=c.key, timestamp_ms=int(c.timestamp.timestamp() * 1000)
+            )
+            for c in clicks
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()

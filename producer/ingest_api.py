@@ -38,7 +38,8 @@ class ClickIn(BaseModel):
     link_id: str = Field(max_length=64, description="One of the account's links.")
     timestamp: AwareDatetime = Field(
         description="When the click happened (with a UTC offset); at most MAX_CLOCK_SKEW_SECONDS (default "
-        "300) ahead of the service's clock."
+        "300) ahead of the service's clock. The click counts in the windows of this time, unless they have "
+        "closed (then it is late); it never closes windows."
     )
     event_id: str | None = Field(None, max_length=64, description="Unique id; generated when absent.")
     country: str | None = Field(None, description="ISO 3166-1 alpha-2, upper case.")

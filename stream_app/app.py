@@ -11,7 +11,8 @@ from collections.abc import Awaitable
 from typing import Any
 
 import faust
-from faust.types import StreamT
+from aiokafka.structs import ConsumerRecord
+from faust.types import Message, StreamT
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
@@ -133,7 +134,7 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     async def aggregate_clicks(stream: StreamT[bytes]) -> None:
         # With the batch tap installed, Faust subscribes through this agent but delivers nothing to it.
         async for events in take_events(stream, settings.batch_size, settings.batch_seconds):
-            await processor.handle([event.message for event in events])
+            await processor.handle([_kafka_record(event.message) for event in events])
 
     if settings.batch_tap:
         install_batch_tap(app, settings.clicks_topic, processor.handle)
@@ -196,4 +197,21 @@ def _raw_topic(app: faust.App, name: str, partitions: int) -> faust.TopicT:
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
+    )
+
+
+def _kafka_record(message: Message) -> ConsumerRecord[bytes, bytes]:
+    """The aiokafka record a Faust message was made of (its timestamp back in epoch ms, as the tap's are)."""
+    return ConsumerRecord(
+        message.topic,
+        message.partition,
+        message.offset,
+        -1 if message.timestamp is None else round(message.timestamp * 1000),
+        message.timestamp_type,
+        message.key,
+        message.value,
+        message.checksum,
+        message.serialized_key_size,
+        message.serialized_value_size,
+        message.headers,
     )

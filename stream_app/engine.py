@@ -1,7 +1,9 @@
 """One source partition's windowed state: fold batches in, close windows, expire them, answer reads.
 
 Framework-free: rows live in a ``RowStore`` (the Faust table in the worker, a dict in tests), and what must
-leave the partition (final aggregates, late clicks) is returned for the caller to send.
+leave the partition (final aggregates, late clicks) is returned for the caller to send. The clocks are passed
+in: the worker's wall clock, and the producer's clock of each batch (the Kafka timestamp of its records),
+which alone moves the watermark (``stream_app.windows``).
 
 A closed window's aggregates are sent first and recorded as emitted after (``mark_emitted``): a crash in
 between sends them again after the restart (same keys and values; the aggregates topic is compacted), and
@@ -76,8 +78,8 @@ class PartitionEngine:
         granularities: the window sizes to count in.
         grace_ms: lateness allowed before a window closes.
         idle_ms: idle time after which the watermark follows the wall clock.
-        max_skew_ms: a click whose event time is further ahead of the wall clock is not counted and never
-            moves the watermark; it is returned in ``Output.future``.
+        max_skew_ms: a click whose event time is further ahead of the wall clock is not counted; it is
+            returned in ``Output.future``. A producer clock further ahead moves no watermark.
         buckets: rows per window and partition (links are spread over them).
         max_cells: most cells per link and window (see ``stream_app.folding.merge``).
 
@@ -104,12 +106,15 @@ class PartitionEngine:
         self._grans = {gran.name: gran for gran in granularities}
         self._buckets = buckets
         meta = store.get(meta_key(partition)) or {}
+        # State written before the producer's clock drove watermarks holds "max" (the highest event time)
+        # instead of "clock": its watermark may be ahead of the wall clock, moved by a tenant's clicks.
         self.watermark = Watermark(
             grace_ms=grace_ms,
             idle_ms=idle_ms,
             max_skew_ms=max_skew_ms,
-            max_event_ms=meta.get("max"),
+            max_clock_ms=meta.get("clock"),
             value_ms=meta.get("wm", 0),
+            event_time_driven="wm" in meta and "clock" not in meta,
         )
         self._emitted: dict[str, int] = {name: meta.get("emitted", {}).get(name, 0) for name in self._grans}
         # Window starts, sorted; rows before the split into windows|... keys kept them in the meta row.
@@ -124,10 +129,14 @@ class PartitionEngine:
         # Rows of open windows, as last written: this engine is their only writer while it lives.
         self._rows = RowLog(partition, store, max_cells=max_cells)
 
-    def process(self, clicks: Sequence[Click], wall_ms: int) -> Output:
+    def process(self, clicks: Sequence[Click], wall_ms: int, *, clock_ms: int | None) -> Output:
         """Count a batch of this partition's clicks (in offset order), then close and expire windows.
 
-        Clicks from too far in the future are not counted and come back in ``Output.future``.
+        Each click counts in the windows of its event time, unless they closed (then it is late). The
+        watermark then moves to ``clock_ms``, the producer's clock of the batch (the highest Kafka
+        timestamp of its records; None when they carry none), minus grace: the event times a batch
+        carries never move it, so a tenant's backfill dated ahead closes no one's windows. Clicks from too
+        far in the future are not counted and come back in ``Output.future``.
         """
         self._heal(wall_ms)
         mark = self.watermark
@@ -140,7 +149,6 @@ class PartitionEngine:
                 if not mark.admits(click.timestamp_ms, wall_ms)
             ]
             clicks = [click for click in clicks if mark.admits(click.timestamp_ms, wall_ms)]
-            latest = max((click.timestamp_ms for click in clicks), default=None)
         rows = self._rows
         # Every batch is checked against each row's own applied offset. Skipping the check for a batch
         # above the meta row's highest offset ("hi") relied on meta and rows being restored together; a
@@ -177,8 +185,8 @@ class PartitionEngine:
         encoded: dict[Any, Any] = {}
         for (gran, start, bucket), delta in batch.deltas.items():
             rows.apply(gran, start, bucket, delta, encoded)
-        if latest is not None:  # the batch's latest event time moves the watermark as all of them would
-            self.watermark.observe(latest, wall_ms)
+        if clock_ms is not None:  # the producer's clock, not the clicks' event time, moves the watermark
+            self.watermark.observe(clock_ms, wall_ms)
         output = self._closing(wall_ms)
         output.late = batch.late
         output.future = future
@@ -218,7 +226,7 @@ class PartitionEngine:
         self._save_meta()
 
     def _heal(self, wall_ms: int) -> bool:
-        """Set back a watermark that a far-future click moved before event times were bounded."""
+        """Set back a watermark that old state left ahead (``Watermark.heal``)."""
         if not self.watermark.heal(wall_ms):
             return False
         value = self.watermark.value_ms
@@ -293,7 +301,7 @@ class PartitionEngine:
         self._store.set(
             meta_key(self.partition),
             {
-                "max": self.watermark.max_event_ms,
+                "clock": self.watermark.max_clock_ms,
                 "wm": self.watermark.value_ms,
                 "emitted": dict(self._emitted),
             },

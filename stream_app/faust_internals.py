@@ -123,7 +123,7 @@ def take_events(
 
 SourceRecord = Any
 """A record of the tapped topic as aiokafka returns it (``topic``, ``partition``, ``offset``, ``key``,
-``value``: what ``stream_app.processor.SourceMessage`` reads)."""
+``value``, ``timestamp`` in epoch ms: what ``stream_app.processor.SourceMessage`` reads)."""
 
 BatchHandler = Callable[[list[SourceRecord]], Awaitable[None]]
 """Processes one fetch round's records of the tapped topic, in offset order per partition."""

@@ -14,6 +14,7 @@ tests), and a ``Send`` (Faust's producer in the worker, ``stream_app.testing.InM
 from __future__ import annotations
 
 import asyncio
+import operator
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -31,7 +32,8 @@ Headers = list[tuple[str, bytes]]
 
 
 class SourceMessage(Protocol):
-    """A click-topic message as read: an aiokafka ``ConsumerRecord`` in the worker, or a Faust ``Message``."""
+    """A click-topic message as read: an aiokafka ``ConsumerRecord`` (``stream_app.app`` makes one of a Faust
+    ``Message``, whose timestamp is in seconds)."""
 
     @property
     def topic(self) -> str:
@@ -58,6 +60,12 @@ class SourceMessage(Protocol):
         """Its value."""
         ...
 
+    @property
+    def timestamp(self) -> int | None:
+        """Its Kafka timestamp, epoch ms: when the producer sent it (or the broker appended it); -1 or None
+        for none. Not the event time inside."""
+        ...
+
 
 class Send(Protocol):
     """Hands one message to the producer."""
@@ -72,8 +80,10 @@ class Send(Protocol):
 class PartitionSet(Protocol):
     """The engines of the source partitions this worker owns (``stream_app.state.Partitions``)."""
 
-    def process(self, partition: int, clicks: Sequence[Click], wall_ms: int | None = None) -> Output:
-        """Fold a batch of one partition's clicks into its state."""
+    def process(
+        self, partition: int, clicks: Sequence[Click], wall_ms: int | None = None, *, clock_ms: int | None
+    ) -> Output:
+        """Fold a batch of one partition's clicks into its state; ``clock_ms`` moves its watermark."""
         ...
 
     def tick(self, wall_ms: int | None = None) -> Iterator[tuple[int, Output]]:
@@ -260,10 +270,28 @@ class ClickProcessor:
             append(click)
         async with self._lock:
             await self._settle(partition)  # the previous step's windows are recorded before this step
-            output = self._partitions.process(partition, batch)
+            output = self._partitions.process(partition, batch, clock_ms=producer_clock(messages))
             # The messages of the clicks set aside (late, or from the future): few, so looked up only then.
             sources = {m.offset: m for m in messages} if output.late or output.future else {}
             acks = await self._send_output(partition, output, sources)
             if output.closing or output.expiring:
                 self._unsettled[partition] = (output, acks)
         self._metrics.processed.inc(len(messages))
+
+
+_timestamp = operator.attrgetter("timestamp")
+
+
+def producer_clock(messages: Sequence[SourceMessage]) -> int | None:
+    """The producer's clock of a partition's fetched messages: their highest Kafka timestamp, None for none.
+
+    The producer appends records without a timestamp (``producer.delivery``), so Kafka stamps each with
+    the producer's clock when it sends it (CreateTime), redirect and batch-ingest clicks alike, or with the
+    broker's clock when the topic says LogAppendTime. Either way it is not the event time inside, which a
+    tenant chooses. One pass in C per batch: the hot path pays nothing per click for it.
+    """
+    try:
+        clock: int = max(map(_timestamp, messages), default=-1)
+    except TypeError:  # records without a timestamp (None: message format v0) among them
+        clock = max((m.timestamp for m in messages if m.timestamp is not None), default=-1)
+    return clock if clock >= 0 else None

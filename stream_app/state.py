@@ -123,10 +123,14 @@ class Partitions:
             return []
         return sorted(tp.partition for tp in self._app.consumer.assignment() if tp.topic == self._topic)
 
-    def process(self, partition: int, clicks: Sequence[Any], wall_ms: int | None = None) -> Output:
-        """Fold a batch of one partition's clicks into its state."""
+    def process(
+        self, partition: int, clicks: Sequence[Any], wall_ms: int | None = None, *, clock_ms: int | None
+    ) -> Output:
+        """Fold a batch of one partition's clicks into its state; ``clock_ms`` moves its watermark."""
         with partition_context(self._app, self._topic, partition):
-            return self._engine(partition).process(clicks, self._clock() if wall_ms is None else wall_ms)
+            return self._engine(partition).process(
+                clicks, self._clock() if wall_ms is None else wall_ms, clock_ms=clock_ms
+            )
 
     def tick(self, wall_ms: int | None = None) -> Iterator[tuple[int, Output]]:
         """Advance idle partitions' watermarks; yield what each partition closed."""

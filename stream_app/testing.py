@@ -108,9 +108,13 @@ class InMemoryPartitions:
         """The partitions this instance answers for."""
         return sorted(self._engines)
 
-    def process(self, partition: int, clicks: Sequence[Click], wall_ms: int | None = None) -> Output:
-        """Fold a batch of one partition's clicks into its state."""
-        return self._engines[partition].process(clicks, self._clock() if wall_ms is None else wall_ms)
+    def process(
+        self, partition: int, clicks: Sequence[Click], wall_ms: int | None = None, *, clock_ms: int | None
+    ) -> Output:
+        """Fold a batch of one partition's clicks into its state; ``clock_ms`` moves its watermark."""
+        return self._engines[partition].process(
+            clicks, self._clock() if wall_ms is None else wall_ms, clock_ms=clock_ms
+        )
 
     def tick(self, wall_ms: int | None = None) -> Iterator[tuple[int, Output]]:
         """Advance idle partitions' watermarks; yield what each partition closed."""

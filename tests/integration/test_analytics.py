@@ -88,7 +88,17 @@ async def _produce(broker: Broker, topic: str, clicks: list[LinkClick]) -> None:
     await producer.start()
     try:
         # In event-time order, each under its link's key: no click reaches a partition after a later one.
-        futures = [await producer.send(topic, codec.encode(click), key=click.key) for click in clicks]
+        # Each sent at its time, as a redirect sends its click: the record's timestamp (the producer's
+        # clock, which moves the watermarks) is the click's time.
+        futures = [
+            await producer.send(
+                topic,
+                codec.encode(click),
+                key=click.key,
+                timestamp_ms=int(click.timestamp.timestamp() * 1000),
+            )
+            for click in clicks
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()

@@ -46,10 +46,19 @@ async def _produce(broker: Broker, topic: str, clicks: list[LinkClick]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=5)
     await producer.start()
     try:
-        futures = [await producer.send(topic, CODEC.encode(click), key=click.key) for click in clicks]
+        # Each sent as a redirect sends its click, as it happens: the record's timestamp (the producer's
+        # clock, which moves the watermarks) is the click's time.
+        futures = [
+            await producer.send(topic, CODEC.encode(click), key=click.key, timestamp_ms=_ms(click.timestamp))
+            for click in clicks
+        ]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _range(center: datetime, granularity: str = "hour") -> dict[str, str]:

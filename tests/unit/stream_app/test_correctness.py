@@ -46,6 +46,11 @@ POOLS: dict[str, list[str | None]] = {
 }
 
 
+def sent_at(batch: Sequence[Click]) -> int:
+    """The producer's clock of a batch of redirect clicks: sent as they happened, at their latest time."""
+    return max(click.timestamp_ms for click in batch)
+
+
 def random_clicks(count: int, seed: int, links: int = 6, visitors: int = 3_000) -> list[Click]:
     rng = random.Random(seed)
     out = []
@@ -78,7 +83,7 @@ def run(clicks: Sequence[Click], seed: int = 0, max_cells: int = 1_000) -> DictR
     part = engine(store, max_cells)
     rng = random.Random(seed)
     for batch in batches(clicks, rng):
-        out = part.process(batch, wall_ms=WALL)
+        out = part.process(batch, WALL, clock_ms=sent_at(batch))
         assert out.late == [] and out.future == []
         part.mark_emitted(out)
     return store
@@ -216,7 +221,7 @@ def test_a_crash_mid_batch_then_a_replay_from_the_last_commit_counts_exactly(bud
     crashed = False
     for batch in parts:
         try:
-            out = part.process(batch, wall_ms=WALL)
+            out = part.process(batch, WALL, clock_ms=sent_at(batch))
             part.mark_emitted(out)
         except ConnectionError:
             crashed = True
@@ -228,7 +233,7 @@ def test_a_crash_mid_batch_then_a_replay_from_the_last_commit_counts_exactly(bud
     # The restarted worker resumes from the committed offset: some clicks come again (replays).
     restarted = engine(store)
     for batch in batches(clicks[committed:], random.Random(budget + 1)):
-        restarted.mark_emitted(restarted.process(batch, wall_ms=WALL))
+        restarted.mark_emitted(restarted.process(batch, WALL, clock_ms=sent_at(batch)))
     for granularity in ("minute", "hour", "day"):
         rows = state(store, granularity)
         for dimension in ("country", "city", "url"):
@@ -256,14 +261,16 @@ def test_a_new_owner_recovering_any_prefix_of_the_changelog_then_replaying_count
     started: list[tuple[int, int]] = []  # (changelog length, first offset) as each batch begins
     for at in range(0, len(clicks), 20):
         started.append((len(store.changelog), at))
-        part.mark_emitted(part.process(clicks[at : at + 20], wall_ms=WALL))
+        batch = clicks[at : at + 20]
+        part.mark_emitted(part.process(batch, WALL, clock_ms=sent_at(batch)))
     assert len(store.changelog) > 80
     for records in range(len(store.changelog) + 1):
         committed = max(offset for length, offset in started if length <= records)
         recovered = store.recover(records)
         owner = engine(recovered)
         for at in range(committed, len(clicks), 20):
-            owner.mark_emitted(owner.process(clicks[at : at + 20], wall_ms=WALL))
+            batch = clicks[at : at + 20]
+            owner.mark_emitted(owner.process(batch, WALL, clock_ms=sent_at(batch)))
         for granularity in ("minute", "hour", "day"):
             assert counted(state(recovered, granularity), "country") == expected(
                 clicks, granularity, "country"
@@ -274,7 +281,7 @@ def test_replaying_everything_again_changes_nothing(stored: DictRowStore) -> Non
     store = run(CLICKS, seed=3)
     again = engine(store)
     for batch in batches(CLICKS, random.Random(9)):
-        out = again.process(batch, wall_ms=WALL)
+        out = again.process(batch, WALL, clock_ms=sent_at(batch))
         assert out.replayed == len(batch) * len(GRANS)
         again.mark_emitted(out)
     for dimension in DIMENSIONS:
@@ -290,15 +297,15 @@ def test_rows_restored_newer_than_the_meta_row_are_not_counted_twice() -> None:
     work = batches(CLICKS, random.Random(4))
     half = len(work) // 2
     for batch in work[:half]:
-        part.mark_emitted(part.process(batch, wall_ms=WALL))
+        part.mark_emitted(part.process(batch, WALL, clock_ms=sent_at(batch)))
     older_meta = store.get(meta_key(0))
     for batch in work[half:]:
-        part.mark_emitted(part.process(batch, wall_ms=WALL))
+        part.mark_emitted(part.process(batch, WALL, clock_ms=sent_at(batch)))
     store.set(meta_key(0), older_meta)
 
     again = engine(store)
     for batch in work[half:]:
-        again.mark_emitted(again.process(batch, wall_ms=WALL))
+        again.mark_emitted(again.process(batch, WALL, clock_ms=sent_at(batch)))
 
     for dimension in ("country", "device"):
         assert counted(state(store, "hour"), dimension) == expected(CLICKS, "hour", dimension)
@@ -308,7 +315,7 @@ def test_closed_windows_emit_their_cells_and_sketches() -> None:
     store = DictRowStore()
     part = engine(store)
     clicks = random_clicks(500, seed=2)
-    first = part.process(clicks, wall_ms=WALL)
+    first = part.process(clicks, WALL, clock_ms=sent_at(clicks))
     part.mark_emitted(first)
     out = part.tick(wall_ms=T0 + 2 * DAY_MS)  # idle: every window closes
     aggregates = first.aggregates + out.aggregates

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from faust.types.tuples import Message
+from aiokafka.structs import ConsumerRecord
 
 from schemas.aggregates import WindowAggregate, WindowAggregateCodec
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
 from stream_app.decoding import ClickDecoder
 from stream_app.metrics import WorkerMetrics
-from stream_app.processor import ClickProcessor, OutputTopics
+from stream_app.processor import ClickProcessor, OutputTopics, producer_clock
 from stream_app.testing import DictRowStore, InMemoryPartitions, InMemorySend
 from stream_app.windows import MINUTE_MS, Granularity
 
@@ -36,27 +37,30 @@ class Clock:
         return self.now_ms
 
 
-def message(offset: int, value: bytes, partition: int = 0) -> Message:
-    return Message(
-        topic="clicks",
-        partition=partition,
-        offset=offset,
-        timestamp=0.0,
-        timestamp_type=0,
-        headers=[],
-        key=b"k",
-        value=value,
-        checksum=None,
-    )
+Record = ConsumerRecord[bytes, bytes]
+
+
+def message(offset: int, value: bytes, partition: int = 0, *, sent_ms: int = T0_MS) -> Record:
+    """A fetched record, as the batch tap hands it on; ``sent_ms`` is its Kafka timestamp (the producer's
+    clock when it sent it)."""
+    return ConsumerRecord("clicks", partition, offset, sent_ms, 0, b"k", value, None, 1, len(value), [])
 
 
 def click(
-    offset: int, at: datetime, link: str = "a", country: str | None = "DE", partition: int = 0
-) -> Message:
+    offset: int,
+    at: datetime,
+    link: str = "a",
+    country: str | None = "DE",
+    partition: int = 0,
+    *,
+    sent: datetime | None = None,
+) -> Record:
+    """A click at ``at``, sent at ``sent`` (by default as it happened: a redirect's click)."""
     event = LinkClick(
         link_id=link, account_id="acct", destination="https://example.com/", timestamp=at, country=country
     )
-    return message(offset, CODEC.encode(event), partition)
+    sent_ms = int((sent or at).timestamp() * 1000)
+    return message(offset, CODEC.encode(event), partition, sent_ms=sent_ms)
 
 
 class Worker:
@@ -213,3 +217,32 @@ async def test_aggregates_are_recorded_as_emitted_only_once_acknowledged(clock: 
     later = InMemorySend()
     await Worker(store, clock, later).processor.tick()
     assert aggregates(later) == []
+
+
+async def test_the_records_timestamps_move_the_watermark_not_the_clicks_event_time(clock: Clock) -> None:
+    # A backfill dated four minutes ahead, sent by the producer at T0 + 5 s (its records' timestamp): the
+    # minute windows between stay open for everyone's clicks.
+    send = InMemorySend()
+    worker = Worker(DictRowStore(), clock, send)
+    now = T0 + timedelta(seconds=5)
+    await worker.processor.handle([click(n, T0 + timedelta(minutes=4), "evil", sent=now) for n in range(3)])
+    await worker.processor.handle([click(3, T0 + timedelta(seconds=6), "victim")])
+    await worker.processor.tick()
+    assert send.to(TOPICS.late) == [] and aggregates(send) == []
+    (_, engine), *_ = worker.partitions.engines()
+    assert engine.watermark.value_ms == T0_MS + 6_000  # grace 0: the latest record's timestamp
+
+    # The victim's next click, a minute on, closes minute T0 with its click in it; the backfill's minute
+    # is still open.
+    await worker.processor.handle([click(4, T0 + timedelta(minutes=1), "victim")])
+    await worker.processor.tick()
+    assert [(a.link_id, a.window_start_ms, a.clicks) for a in aggregates(send)] == [("victim", T0_MS, 1)]
+
+
+def test_the_producer_clock_is_the_batchs_highest_record_timestamp() -> None:
+    records = [message(0, b"", sent_ms=T0_MS + 5), message(1, b"", sent_ms=T0_MS + 9), message(2, b"")]
+    assert producer_clock(records) == T0_MS + 9
+    # Records without a timestamp (message format v0: None, or -1) say nothing of the producer's clock.
+    unstamped = [dataclasses.replace(records[0], timestamp=None), message(1, b"", sent_ms=-1)]
+    assert producer_clock(unstamped) is None
+    assert producer_clock([*unstamped, records[1]]) == T0_MS + 9

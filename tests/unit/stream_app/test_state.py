@@ -43,8 +43,8 @@ async def test_a_wall_clock_of_zero_is_a_time_not_a_missing_value() -> None:
     late_clock = 10**13
     click = Click(0, 5_000, "a", "acct", dims(country="DE"), False)
     # At wall time 0 the click is 5 s ahead, beyond the 1 s allowed; at the clock's time it is not.
-    assert len(partitions(late_clock).process(0, [click], wall_ms=0).future) == 1
-    assert partitions(late_clock).process(0, [click]).future == []
+    assert len(partitions(late_clock).process(0, [click], wall_ms=0, clock_ms=None).future) == 1
+    assert partitions(late_clock).process(0, [click], clock_ms=None).future == []
 
 
 KAFKA_MAX_MESSAGE = 1024 * 1024  # Kafka's default max.message.bytes and the producer's max_request_size
@@ -106,7 +106,7 @@ def test_the_windows_of_a_batch_within_one_minute_store_one_encoded_segment() ->
         Click(i, t0 + rng.randrange(MINUTE_MS), f"l{i % 5}", "a", dims(country="DE"), False, None, i)
         for i in range(40)
     ]
-    engine().process(within, wall_ms=t0)
+    engine().process(within, t0, clock_ms=t0)
     segments = {key: data for key, data in table.items() if key.endswith("|0") and not key.startswith("meta")}
     by_bucket: dict[str, list[bytes]] = {}
     for key, data in segments.items():
@@ -120,7 +120,7 @@ def test_the_windows_of_a_batch_within_one_minute_store_one_encoded_segment() ->
         Click(100 + i, t0 + MINUTE_MS * (i % 2) + i, f"l{i % 5}", "a", dims(country="FR"), False, None, None)
         for i in range(40)
     ]
-    engine().process(across, wall_ms=t0)
+    engine().process(across, t0, clock_ms=t0)
     restarted = engine()
     for gran, total in (("minute", 40 + 40 // 2), ("hour", 80), ("day", 80)):
         counted = sum(

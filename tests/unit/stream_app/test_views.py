@@ -53,7 +53,7 @@ class Rows:
         clicks += [
             Click(3 + i, T0 + i, "b", "acct-bob", dims(country="FR"), False, "bob-slug") for i in range(2)
         ]
-        self.engine.process(clicks, wall_ms=T0)
+        self.engine.process(clicks, T0, clock_ms=T0)
 
     def engines(self) -> Iterator[tuple[int, PartitionEngine]]:
         yield 0, self.engine
