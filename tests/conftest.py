@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 
@@ -43,13 +44,21 @@ def broker_kind(config: pytest.Config) -> str | None:
     return kind
 
 
-def runs_on_apache_kafka(config: pytest.Config) -> bool:
-    """True when this run's integration tests get Apache Kafka: a real node or cluster, a container (chosen,
-    or by default where a Docker engine answers), or ``KAFKA_BOOTSTRAP_SERVERS``."""
+def session_broker(config: pytest.Config) -> str:
+    """The broker this run's integration tests get: ``external`` (``KAFKA_BOOTSTRAP_SERVERS``), the kind
+    chosen, or with none chosen ``testcontainers`` where a Docker engine answers, else ``embedded``."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return "external"
     kind = broker_kind(config)
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or kind in REAL_KAFKA:
-        return True
-    return kind is None and docker_answers()
+    if kind is not None:
+        return kind
+    return "testcontainers" if docker_answers() else "embedded"
+
+
+def runs_on_apache_kafka(config: pytest.Config) -> bool:
+    """True when this run's integration tests get Apache Kafka: a real node or cluster, a container, or
+    ``KAFKA_BOOTSTRAP_SERVERS``."""
+    return session_broker(config) != "embedded"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -88,3 +97,22 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.section("clickpipe figures")
         for line in lines:
             terminalreporter.write_line(line)
+    suites = _outcomes_by_suite(terminalreporter)
+    if suites:
+        terminalreporter.section("clickpipe suites")
+        broker = session_broker(config)
+        for suite, outcomes in sorted(suites.items()):
+            where = f" (broker: {broker})" if suite in ("integration", "security") else ""
+            counts = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+            terminalreporter.write_line(f"{suite}{where}: {counts}")
+
+
+def _outcomes_by_suite(terminalreporter: pytest.TerminalReporter) -> dict[str, Counter[str]]:
+    """Test outcomes by suite (``tests/<suite>/...``): passed, failed, skipped, error."""
+    suites: dict[str, Counter[str]] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            parts = getattr(report, "nodeid", "").split("/")
+            if len(parts) > 2 and parts[0] == "tests":
+                suites.setdefault(parts[1], Counter())[outcome] += 1
+    return suites
