@@ -54,3 +54,18 @@ def test_bots_and_preview_crawlers_are_flagged_with_the_pattern_they_matched(age
 @pytest.mark.parametrize("agent", [None, "", "   "])
 def test_no_user_agent_is_a_bot(agent: str | None) -> None:
     assert bot_reason(agent) == NO_USER_AGENT
+
+
+GOOGLEBOT_SMARTPHONE = (
+    "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.6778.204 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+)
+
+
+def test_only_a_bounded_prefix_is_scanned() -> None:
+    from producer.bots import SCAN_CHARS
+
+    assert bot_reason(GOOGLEBOT_SMARTPHONE) == "Googlebot"  # among the longest real bot agents: in the prefix
+    padded = "Mozilla/5.0 " + "a" * SCAN_CHARS + " Googlebot/2.1"
+    assert bot_reason(padded) is None  # what lies past the prefix is not read, however long the header
+    assert bot_reason(padded[:SCAN_CHARS]) is None
