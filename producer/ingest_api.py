@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, IPvAnyAddress, TypeAdapter, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from producer.agents import Agent, describe
 from producer.clicks import MAX_REFERER, MAX_USER_AGENT, click_event, future_error
@@ -26,6 +35,7 @@ from schemas.events import EventType, LinkClick
 router = APIRouter(prefix="/api/clicks", tags=["clicks"])
 
 MAX_BATCH = 1_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 GIVEN = "is_bot given"
 """The bot reason of a click given as a bot whose user agent does not say so."""
 
@@ -67,6 +77,19 @@ class ClickIn(BaseModel):
         description="Defaults to what the user agent says (a person when there is none). A click given as "
         f"a bot that its user agent does not name has the bot reason {GIVEN!r}.",
     )
+
+    @field_validator("timestamp")
+    @classmethod
+    def _in_utc_range(cls, value: datetime) -> datetime:
+        """A time in UTC from 1970 on: an offset can carry a time off datetime's range (0001-01-01T00:00
+        at +23:59 is in year 0 in UTC), and event times are milliseconds since 1970."""
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("the timestamp lies outside the years 1 to 9999 in UTC") from None
+        if utc < EPOCH:
+            raise ValueError("the timestamp lies before 1970-01-01T00:00:00Z")
+        return utc
 
 
 class ClickBatch(BaseModel):

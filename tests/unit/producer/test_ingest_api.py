@@ -105,3 +105,15 @@ async def test_the_openapi_document_describes_each_click_and_its_ip(ingest: Inge
     fields = body["properties"]["clicks"]["items"]["properties"]
     assert {"user_agent", "referer", "ip", "is_bot"} <= fields.keys()
     assert "never stored or sent" in fields["ip"]["description"]
+
+
+async def test_a_time_off_the_utc_range_is_its_own_error_and_its_mates_are_kept(ingest: Ingest) -> None:
+    result = await ingest.send(
+        {"user_agent": FIREFOX, "ip": "198.51.100.7", "timestamp": "0001-01-01T00:00:00+23:59"},
+        {"user_agent": FIREFOX, "ip": "198.51.100.7"},
+        {"timestamp": "1969-12-31T23:59:59Z"},
+        {"timestamp": "2026-11-01T12:00:00+02:00"},
+    )
+    assert (result["accepted"], [error["index"] for error in result["errors"]]) == (2, [0, 2])
+    assert all(error["error"].startswith("timestamp:") for error in result["errors"])
+    assert [event.timestamp for event in ingest.publisher.events] == [AT, AT]
