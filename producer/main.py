@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import SecretStr
 
 from producer.app import create_app
+from producer.header_limit import DEFAULT_MAX_HEADER_BYTES, bounded_headers
 from producer.redirect import RedirectFront
 from producer.settings import ProducerSettings
 
@@ -42,6 +43,7 @@ def serve(settings: ProducerSettings, log_config: dict[str, Any] | None = None, 
         access_log=settings.access_log,
         log_config=log_config,
         graceful_seconds=settings.drain_seconds + 10,
+        max_header_bytes=settings.max_header_bytes,
     )
 
 
@@ -76,9 +78,11 @@ def run_server(
     access_log: bool = False,
     log_config: dict[str, Any] | None = None,
     graceful_seconds: float = 30.0,
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
 ) -> None:
     """Serve the ASGI app at ``target`` (``module:name``; with ``factory``, a function returning it) with
-    ``workers`` processes on one port."""
+    ``workers`` processes on one port; a request whose header section passes ``max_header_bytes`` gets 431
+    (granian bounds its own buffer)."""
     if server == "granian":
         from granian.constants import HTTPModes, Interfaces, Loops
         from granian.server import Server as Granian
@@ -107,7 +111,7 @@ def run_server(
         port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=bounded_headers(max_header_bytes),
         ws="none",
         log_level="info",
         access_log=access_log,

@@ -9,6 +9,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producer.geo import parse_networks
+from producer.header_limit import DEFAULT_MAX_HEADER_BYTES
 from producer.visitors import MAX_SECRET, MIN_SECRET, SECRET_FILE
 from schemas.topics import CLICKS
 
@@ -111,6 +112,13 @@ class ProducerSettings(BaseSettings):
         "once per producer.",
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
+    max_header_bytes: int = Field(
+        DEFAULT_MAX_HEADER_BYTES,
+        ge=8_192,
+        le=1_048_576,
+        description="Largest request line and header section read (uvicorn); a larger one gets 431 and the "
+        "connection is closed before more is read.",
+    )
     log_format: Literal["text", "json"] = Field(
         "text", description="Log lines as text or one JSON object each."
     )
