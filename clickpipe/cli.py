@@ -382,6 +382,9 @@ def log_level(args: argparse.Namespace) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``clickpipe`` console script."""
     args = build_parser().parse_args(argv)
+    # Everything clickpipe writes (worker state, spools, databases, logs, a broker's data) holds tenants'
+    # data or secrets: private to the user it runs as, whatever the umask it was started with.
+    os.umask(0o077)
     args.log_level = log_level(args)
     logging.config.dictConfig(logging_config(args.log_level, args.log_format))
     try:

@@ -15,7 +15,8 @@ from stream_app.settings import WorkerSettings
 
 def run_worker(settings: WorkerSettings, logging_config: dict[str, Any] | None = None) -> None:
     """Run the Faust worker until SIGINT/SIGTERM (exits the process when done)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings.data_dir.chmod(0o700)  # table state holds every tenant's counts, URLs and referers
     app = create_app(settings)
     worker = faust.Worker(
         app, loglevel=settings.log_level, redirect_stdouts=False, logging_config=logging_config
