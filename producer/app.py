@@ -26,6 +26,7 @@ from producer.metrics import ProducerMetrics
 from producer.publisher import ClickPublisher, DiscardingClickPublisher, KafkaClickPublisher, kafka_producer
 from producer.redirect import RedirectFront, Redirector, own_paths
 from producer.rejected import FileRejectedSink
+from producer.security_headers import SecurityHeaders
 from producer.settings import ProducerSettings
 from producer.spool import Spool
 from producer.spool_slots import SpoolSlot, claim_slot
@@ -113,6 +114,7 @@ def create_app(
     app.state.services = services
     app.state.redirector = redirector = Redirector(services)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     routers = (account_api.router, links_api.router, ingest_api.router, health.router, redirect_route.router)
     for router in routers:
         app.include_router(router)

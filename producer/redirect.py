@@ -25,6 +25,7 @@ from producer.clicks import visit
 from producer.deps import Services
 from producer.errors import StoreError
 from producer.geo import UNKNOWN, geo_from_headers, is_trusted
+from producer.security_headers import STRICT
 from producer.validation import SLUG_PATTERN
 from producer.visitors import client_address
 from schemas.events import EventType
@@ -42,6 +43,7 @@ NO_CACHE = {
     "Pragma": "no-cache",
 }
 _NO_CACHE = [(name.lower().encode(), value.encode()) for name, value in NO_CACHE.items()]
+_FIXED = [*_NO_CACHE, *STRICT]  # every reply of the redirect's
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -63,7 +65,7 @@ def _page(title: str, text: str, status: int) -> Reply:
 
 
 def _reply(status: int, body: bytes, content_type: bytes) -> Reply:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *_NO_CACHE]
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode()), *_FIXED]
     return Reply(status, headers, body)
 
 
@@ -127,7 +129,7 @@ class Redirector:
             headers = self._locations[destination] = [
                 (b"location", location),
                 (b"content-length", b"0"),
-                *_NO_CACHE,
+                *_FIXED,
             ]
         return headers
 

@@ -33,6 +33,7 @@ from stream_app.faust_internals import (
 from stream_app.metrics import WorkerMetrics
 from stream_app.processor import ClickProcessor, Headers, OutputTopics
 from stream_app.registry import RegistrySchemas
+from stream_app.security_headers import security_headers
 from stream_app.settings import WorkerSettings
 from stream_app.state import ROW_TABLE_OPTIONS, Partitions
 from stream_app.views import WorkerPeers, register_views
@@ -62,6 +63,7 @@ def faust_config(settings: WorkerSettings) -> dict[str, Any]:
         "consumer_auto_offset_reset": "earliest",
         "autodiscover": False,
         "web_cors_options": None,
+        "web_application_options": {"middlewares": [security_headers]},
         # Faust's own pages (/router, /table/..., /graph, statistics) would expose raw rows: off.
         "web_router_enabled": False,
         "web_tables_enabled": False,
