@@ -64,24 +64,32 @@ async def _metadata_answers(bootstrap_servers: str) -> bool:
 
 
 def kafka_environment(port: int) -> dict[str, str]:
-    """The image's settings for one combined node advertising ``127.0.0.1:port`` (compose's ``kafka``)."""
+    """The image's settings for one combined node advertising ``127.0.0.1:port``: compose's ``kafka``, set
+    as ``clickpipe.kafka.node_properties`` sets a real node."""
     return {
         "CLUSTER_ID": "clickpipe-tests-000000",
         "KAFKA_NODE_ID": "1",
         "KAFKA_PROCESS_ROLES": "broker,controller",
-        "KAFKA_LISTENERS": "PLAINTEXT://:9092,CONTROLLER://:9093",
-        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://127.0.0.1:{port}",
-        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        # Clients on the host reach PLAINTEXT at the published port; the broker reaches itself (transaction
+        # markers, for one) on BROKER, inside the container, where the host's port means nothing.
+        "KAFKA_LISTENERS": "PLAINTEXT://:9092,BROKER://:9094,CONTROLLER://:9093",
+        "KAFKA_ADVERTISED_LISTENERS": f"PLAINTEXT://127.0.0.1:{port},BROKER://localhost:9094",
+        "KAFKA_LISTENER_SECURITY_PROTOCOL_MAP": "PLAINTEXT:PLAINTEXT,BROKER:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "KAFKA_CONTROLLER_LISTENER_NAMES": "CONTROLLER",
         "KAFKA_CONTROLLER_QUORUM_VOTERS": "1@localhost:9093",
-        "KAFKA_INTER_BROKER_LISTENER_NAME": "PLAINTEXT",
+        "KAFKA_INTER_BROKER_LISTENER_NAME": "BROKER",
         "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1",
         "KAFKA_OFFSETS_TOPIC_NUM_PARTITIONS": "3",
         "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
         "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1",
         "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
         "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1",
+        "KAFKA_DEFAULT_REPLICATION_FACTOR": "1",
+        "KAFKA_MIN_INSYNC_REPLICAS": "1",
         "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
+        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",  # as clickpipe.kafka's nodes: topics come with their counts
+        "KAFKA_NUM_NETWORK_THREADS": "2",
+        "KAFKA_NUM_IO_THREADS": "2",
         "KAFKA_LOG_CLEANER_DEDUPE_BUFFER_SIZE": "2097152",
         "KAFKA_HEAP_OPTS": "-Xms128m -Xmx512m",
     }
