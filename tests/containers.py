@@ -87,7 +87,7 @@ def kafka_environment(port: int) -> dict[str, str]:
         "KAFKA_DEFAULT_REPLICATION_FACTOR": "1",
         "KAFKA_MIN_INSYNC_REPLICAS": "1",
         "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
-        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",  # as clickpipe.kafka's nodes: topics come with their counts
+        "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",  # as on clickpipe.kafka nodes
         "KAFKA_NUM_NETWORK_THREADS": "2",
         "KAFKA_NUM_IO_THREADS": "2",
         "KAFKA_LOG_CLEANER_DEDUPE_BUFFER_SIZE": "2097152",
