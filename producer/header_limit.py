@@ -8,6 +8,7 @@ Granian (hyper) bounds its read buffer on its own (``http1_settings.max_buffer_s
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -20,10 +21,9 @@ _REASON = b"request header section too large"
 class BoundedHeaders(HttpToolsProtocol):
     """uvicorn's httptools protocol with the header section of each request bounded to ``max_bytes``."""
 
-    max_bytes = DEFAULT_MAX_HEADER_BYTES
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, max_bytes: int = DEFAULT_MAX_HEADER_BYTES, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.max_bytes = max_bytes
         self._in_head = True  # between requests, or in one's request line and headers
         self._head_bytes = 0
 
@@ -53,5 +53,6 @@ class BoundedHeaders(HttpToolsProtocol):
 
 
 def bounded_headers(max_bytes: int) -> type[BoundedHeaders]:
-    """The protocol class to give uvicorn (``http=``) for a bound of ``max_bytes``."""
-    return type("BoundedHeaders", (BoundedHeaders,), {"max_bytes": max_bytes})
+    """What to give uvicorn (``http=``) for a bound of ``max_bytes``: a factory of the protocol that pickles
+    (uvicorn hands its configuration to the processes of ``--workers``)."""
+    return partial(BoundedHeaders, max_bytes=max_bytes)  # type: ignore[return-value]  # called like the class
