@@ -11,6 +11,8 @@ import json
 import os
 from typing import Any, Literal
 
+from pydantic import SecretStr
+
 from producer.app import create_app
 from producer.redirect import RedirectFront
 from producer.settings import ProducerSettings
@@ -55,8 +57,9 @@ def settings_environment(settings: ProducerSettings) -> dict[str, str]:
     for name, value in settings.model_dump(mode="json").items():
         if value is None:
             continue
-        if name == "demo_api_key" and settings.demo_api_key is not None:
-            value = settings.demo_api_key.get_secret_value()
+        secret = getattr(settings, name)
+        if isinstance(secret, SecretStr):  # dumped as asterisks
+            value = secret.get_secret_value()
         text = value if isinstance(value, str) else json.dumps(value)
         environment[_ENV_PREFIX + name.upper()] = text
     return environment
