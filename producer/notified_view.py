@@ -27,6 +27,7 @@ from producer.postgres_schema import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
+_STOP_SECONDS = 5.0
 ViewState = Literal["new", "listening", "reconnecting", "stopped", "failed"]
 Connection = AsyncConnection[tuple[Any, ...]]
 
@@ -103,7 +104,9 @@ class NotifiedLinks:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            done, _ = await asyncio.wait([task], timeout=_STOP_SECONDS)
+            if not done:  # a query that would not give up: shutting down matters more
+                log.warning("the link view's task did not stop within %s s; leaving it", _STOP_SECONDS)
         await self._close()
         if self.state != "failed":
             self.state = "stopped"
@@ -114,7 +117,7 @@ class NotifiedLinks:
         try:
             await connection.execute(f"LISTEN {NOTIFY_CHANNEL}".encode())
             links = await self._source.all_links()
-        except (psycopg.Error, StoreError):
+        except BaseException:  # cancelled too: the connection must not outlive the attempt
             await connection.close()
             raise
         self._links = {link.slug: link for link in links}

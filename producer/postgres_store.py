@@ -46,10 +46,16 @@ def redacted(url: str) -> str:
 async def connect(url: str) -> Connection:
     """A connection of the store's kind (autocommit, UTC); StoreError when the server cannot be reached."""
     try:
-        connection: Connection = await AsyncConnection.connect(url, autocommit=True)
-        await connection.execute("SET TIME ZONE 'UTC'")
+        connection: Connection = await AsyncConnection.connect(url, autocommit=True, connect_timeout=5)
     except psycopg.Error as exc:
         raise StoreError(f"cannot reach the link database {redacted(url)}: {_reason(exc)}") from exc
+    try:
+        await _configure(connection)
+    except BaseException as exc:
+        await connection.close()
+        if isinstance(exc, psycopg.Error):
+            raise StoreError(f"cannot reach the link database {redacted(url)}: {_reason(exc)}") from exc
+        raise
     return connection
 
 
@@ -79,7 +85,7 @@ class PostgresStore:
             min_size=1,
             max_size=self._max,
             timeout=self._timeout,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, "connect_timeout": 5},
             configure=_configure,
             check=AsyncConnectionPool.check_connection,  # a server restart leaves dead idle connections
             open=False,
