@@ -247,3 +247,31 @@ async def test_the_view_answers_through_an_outage_and_follows_again_after_it(
     assert links.loads >= 2
     assert own_postgres.password not in caplog.text
     assert "lost the link database" in caplog.text
+
+
+class BuggyStore(PostgresStore):
+    """A store whose re-read fails the way a bug would (not a database error)."""
+
+    async def get_by_slug(self, slug: str) -> Link | None:
+        raise RuntimeError(f"a bug reading {slug}")
+
+
+async def test_a_dying_listener_is_recorded_not_silent(
+    postgres_url: str, writer: PostgresStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await writer.create(link("before"))
+    store = BuggyStore(postgres_url)
+    await store.open()
+    links = NotifiedLinks(store, lambda: connect(postgres_url))
+    try:
+        await links.start()
+        await writer.create(link("after"))
+        await until(lambda: links.state == "failed", PROPAGATION_LIMIT)
+        assert isinstance(links.failure, RuntimeError)
+        assert not links.listening.is_set()
+        assert await links.get("before") is not None  # what it knew, it still answers
+        assert "stopped following changes" in caplog.text
+    finally:
+        await links.stop()
+        await store.close()
+    assert links.state == "failed"
