@@ -324,20 +324,14 @@ async def _one(db: Connection, where: str, params: tuple[object, ...]) -> Link |
 
 
 async def _links(db: Connection, where: str, params: tuple[object, ...]) -> list[Link]:
-    """The links matching ``where`` (a clause with ``%s`` placeholders), with their destinations, in order."""
-    cursor = await db.execute(f"SELECT {_LINK_COLUMNS} FROM links WHERE {where}".encode(), params)  # noqa: S608
-    rows = await cursor.fetchall()
-    if not rows:
-        return []
-    cursor = await db.execute(
-        "SELECT link_id, country, destination FROM link_destinations WHERE link_id = ANY(%s) "
-        "ORDER BY link_id, country",
-        ([row[0] for row in rows],),
+    """The links matching ``where`` (a clause with ``%s`` placeholders, on ``links``), with their
+    destinations: one statement, so one snapshot (a link is never read half-written)."""
+    query = (
+        f"SELECT {_LINK_COLUMNS}, (SELECT json_object_agg(country, destination ORDER BY country) "  # noqa: S608
+        f"FROM link_destinations AS d WHERE d.link_id = links.link_id) FROM links WHERE {where}"
     )
-    destinations: dict[str, dict[str, str]] = {}
-    for link_id, country, destination in await cursor.fetchall():
-        destinations.setdefault(link_id, {})[country] = destination
-    return [_link(row, destinations.get(row[0], {})) for row in rows]
+    cursor = await db.execute(query.encode(), params)
+    return [_link(row[:-1], row[-1] or {}) for row in await cursor.fetchall()]
 
 
 def _link(row: Iterable[Any], destinations: dict[str, str]) -> Link:
