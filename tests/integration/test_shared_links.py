@@ -106,6 +106,11 @@ async def test_changes_through_one_host_take_effect_on_the_other_within_a_second
         assert (await one.patch(f"/api/links/{link_id}", json={"disabled": False})).status_code == 200
         took["enable"] = await within(lambda: status_on_b(302), LIMIT)
 
+        toggles = []  # disable and enable again and again: the spread of the propagation time
+        for disabled in [True, False] * 10:
+            assert (await one.patch(f"/api/links/{link_id}", json={"disabled": disabled})).status_code == 200
+            toggles.append(await within(lambda d=disabled: status_on_b(410 if d else 302), LIMIT))
+
         assert (await one.delete(f"/api/links/{link_id}")).status_code == 204
         took["delete"] = await within(lambda: status_on_b(404), LIMIT)
 
@@ -114,6 +119,11 @@ async def test_changes_through_one_host_take_effect_on_the_other_within_a_second
         assert [item["slug"] for item in listed.json()["items"]] == ["demo"]
     for name, seconds in took.items():
         figures.append(f"two hosts on PostgreSQL: {name} through a, live on b after {seconds * 1000:.0f} ms")
+    toggles.sort()
+    figures.append(
+        f"two hosts on PostgreSQL: {len(toggles)} disable/enable toggles through a, live on b after "
+        f"{toggles[len(toggles) // 2] * 1000:.0f} ms median, {toggles[-1] * 1000:.0f} ms at most"
+    )
     password = urlsplit(postgres_url).password
     assert password and all(password not in host.output() for host in (a, b))
 
