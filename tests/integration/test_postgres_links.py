@@ -275,3 +275,28 @@ async def test_a_dying_listener_is_recorded_not_silent(
         await links.stop()
         await store.close()
     assert links.state == "failed"
+
+
+async def test_two_hosts_taking_one_slug_at_once_one_wins(postgres_url: str, writer: PostgresStore) -> None:
+    from producer.errors import LinkExistsError
+
+    other = await opened(postgres_url)
+    await other.add_account(Account("bob", "bob", T0))
+    try:
+        for round_ in range(10):
+            slug = f"race-{round_}"
+            mine, bobs = link(slug), Link(new_id(), "bob", slug, "https://example.org/")
+            results = await asyncio.gather(writer.create(mine), other.create(bobs), return_exceptions=True)
+            assert sorted(type(result).__name__ for result in results) == ["LinkExistsError", "NoneType"]
+            # A slug leaving alice's link while bob takes it: bob never gets it, before or after the delete.
+            kept = await writer.get_by_slug(slug)
+            assert kept is not None
+            if kept.account_id == "alice":
+                results = await asyncio.gather(
+                    writer.delete("alice", kept.link_id),
+                    other.create(Link(new_id(), "bob", slug, "https://example.org/")),
+                    return_exceptions=True,
+                )
+                assert isinstance(results[1], LinkExistsError), results
+    finally:
+        await other.close()
