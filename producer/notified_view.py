@@ -4,7 +4,8 @@ The redirect reads a dict and never waits on the database. ``start`` LISTENs on 
 loads every link (a change committed during the load is notified after it, so nothing falls between). A
 background task then re-reads each slug the schema's triggers notify, within milliseconds of the commit,
 whichever producer (or operator) made it. When the connection is lost the view goes on answering the links
-it has, reconnects with backoff and reloads them all (the changes missed meanwhile). A quiet connection is
+it has, reconnects with backoff and reloads them all (the changes missed meanwhile). Notifications that
+arrive together (a bulk change) are re-read in one statement. A quiet connection is
 pinged every ``heartbeat`` seconds, so a dead one is noticed even when no change comes.
 
 The task is supervised: ``state`` says what it is doing, a done-callback records a failure (``failed``,
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Literal, Protocol
 
 import psycopg
@@ -28,6 +29,7 @@ from producer.postgres_schema import NOTIFY_CHANNEL
 log = logging.getLogger(__name__)
 
 _STOP_SECONDS = 5.0
+_READ_BATCH = 1000  # slugs re-read in one statement
 ViewState = Literal["new", "listening", "reconnecting", "stopped", "failed"]
 Connection = AsyncConnection[tuple[Any, ...]]
 
@@ -39,8 +41,8 @@ class LinkSource(Protocol):
         """Every link."""
         ...
 
-    async def get_by_slug(self, slug: str) -> Link | None:
-        """The link with this slug, or None."""
+    async def get_many(self, slugs: Collection[str]) -> list[Link]:
+        """The links with these slugs (those that exist)."""
         ...
 
 
@@ -85,8 +87,7 @@ class NotifiedLinks:
         """Re-read these slugs now, after a write through this process, so its next click sees the write.
         A failed read is left to the listener (its notification, or the reload after reconnecting)."""
         try:
-            for slug in slugs:
-                self._put(slug, await self._source.get_by_slug(slug))
+            await self._reread(slugs)
         except StoreError as exc:
             log.warning("could not re-read links %s after a write; the listener will: %s", slugs, exc)
 
@@ -141,10 +142,25 @@ class NotifiedLinks:
         connection = self._connection
         assert connection is not None, "listening before the first load"  # noqa: S101
         while True:
-            async for notify in connection.notifies(timeout=self._heartbeat):
-                self._put(notify.payload, await self._source.get_by_slug(notify.payload))
-            async with asyncio.timeout(self._heartbeat):
-                await connection.execute(b"SELECT 1")
+            changed = set()
+            async for notify in connection.notifies(timeout=self._heartbeat, stop_after=1):
+                changed.add(notify.payload)
+            if not changed:
+                async with asyncio.timeout(self._heartbeat):
+                    await connection.execute(b"SELECT 1")
+                continue
+            async for notify in connection.notifies(timeout=0):  # what else has arrived: one read for all
+                changed.add(notify.payload)
+            await self._reread(changed)
+
+    async def _reread(self, slugs: Collection[str]) -> None:
+        """Read these slugs from the store into the dict (a slug not found there is gone)."""
+        ordered = sorted(slugs)
+        for start in range(0, len(ordered), _READ_BATCH):
+            batch = ordered[start : start + _READ_BATCH]
+            found = {link.slug: link for link in await self._source.get_many(batch)}
+            for slug in batch:
+                self._put(slug, found.get(slug))
 
     async def _reconnect(self) -> None:
         delay, longest = self._backoff

@@ -9,7 +9,7 @@ Connections run in UTC and autocommit outside explicit transactions.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import MappingProxyType
@@ -136,6 +136,10 @@ class PostgresStore:
     async def get_by_slug(self, slug: str) -> Link | None:
         """Return the link with this slug, or None."""
         return await self._run(lambda db: _one(db, "slug = %s", (slug,)))
+
+    async def get_many(self, slugs: Collection[str]) -> list[Link]:
+        """The links with these slugs (those that exist), in one statement."""
+        return await self._run(lambda db: _links(db, "slug = ANY(%s)", (list(slugs),)))
 
     async def get(self, account_id: str, link_id: str) -> Link | None:
         """Return the account's link, or None."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from datetime import UTC, datetime
 from types import MappingProxyType
 
@@ -252,8 +252,8 @@ async def test_the_view_answers_through_an_outage_and_follows_again_after_it(
 class BuggyStore(PostgresStore):
     """A store whose re-read fails the way a bug would (not a database error)."""
 
-    async def get_by_slug(self, slug: str) -> Link | None:
-        raise RuntimeError(f"a bug reading {slug}")
+    async def get_many(self, slugs: Collection[str]) -> list[Link]:
+        raise RuntimeError(f"a bug reading {sorted(slugs)}")
 
 
 async def test_a_dying_listener_is_recorded_not_silent(
@@ -300,3 +300,28 @@ async def test_two_hosts_taking_one_slug_at_once_one_wins(postgres_url: str, wri
                 assert isinstance(results[1], LinkExistsError), results
     finally:
         await other.close()
+
+
+async def test_a_bulk_change_is_seen_whole_within_a_second(
+    view: NotifiedLinks, writer: PostgresStore, postgres_url: str, figures: list[str]
+) -> None:
+    count = 3000
+    async with await psycopg.AsyncConnection.connect(postgres_url, autocommit=True) as connection:
+        await connection.execute(
+            "INSERT INTO links SELECT 'bulk' || i, 'alice', 'bulk-' || i, 'https://example.com/', FALSE, "
+            "NULL, now(), now() FROM generate_series(1, %s) AS i",
+            (count,),
+        )
+        await until(lambda: len(view) == count, 5)
+        await connection.execute("UPDATE links SET disabled = TRUE WHERE slug LIKE 'bulk-%%'")
+        took = await until(
+            lambda: all(
+                (found := known(view, f"bulk-{i}")) is not None and found.disabled for i in (1, count)
+            ),
+            5,
+        )
+        await until(lambda: all(link.disabled for link in view._links.values()), PROPAGATION_LIMIT)
+    figures.append(
+        f"notified view: {count} links disabled in one statement, all seen in {took * 1000:.0f} ms"
+    )
+    assert took < PROPAGATION_LIMIT
