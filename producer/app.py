@@ -73,7 +73,7 @@ def create_app(
     links: LinkStore
     view: LinkView
     if store is None:
-        backend = link_backend(settings)
+        backend = link_backend(settings, metrics)
         links, view = backend.store, backend.view
     else:
         links, view = store, LinkCache(store, ttl=settings.link_cache_seconds)

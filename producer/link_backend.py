@@ -9,6 +9,7 @@ from typing import Protocol
 
 from producer.cache import LinkCache
 from producer.links import LinkView, Store
+from producer.metrics import ProducerMetrics
 from producer.notified_view import NotifiedLinks
 from producer.postgres_store import PostgresStore, connect, redacted
 from producer.settings import ProducerSettings
@@ -57,10 +58,12 @@ class SqliteBackend:
 class PostgresBackend:
     """PostgreSQL behind the notified view (every link in memory)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, metrics: ProducerMetrics | None = None) -> None:
         self.store = PostgresStore(url)
         self.view = NotifiedLinks(self.store, lambda: connect(url))
         self.description = redacted(url)
+        if metrics is not None:
+            metrics.follow_link_view(self.view)
 
     async def start(self) -> None:
         """Apply the migrations, open the pool, load every link and listen."""
@@ -77,10 +80,10 @@ class PostgresBackend:
         await self.store.close()
 
 
-def link_backend(settings: ProducerSettings) -> LinkBackend:
+def link_backend(settings: ProducerSettings, metrics: ProducerMetrics | None = None) -> LinkBackend:
     """The backend the settings name: PostgreSQL when a database URL is set, else the SQLite file."""
     url = settings.postgres_url()
-    return PostgresBackend(url) if url is not None else SqliteBackend(settings)
+    return PostgresBackend(url, metrics) if url is not None else SqliteBackend(settings)
 
 
 @asynccontextmanager

@@ -165,6 +165,10 @@ async def test_with_the_database_down_known_links_redirect_and_changes_flow_agai
         link_id = created.json()["link_id"]
         await within(lambda: _status(two, "/kept", 302), LIMIT)
 
+        metrics = (await two.get("/metrics")).text
+        assert "clickpipe_producer_links_known 2.0" in metrics  # demo and kept
+        assert "clickpipe_producer_link_view_listening 1.0" in metrics
+
         await asyncio.to_thread(own_postgres.stop)
         for client in (one, two):
             await within(lambda c=client: _links_state(c, "reconnecting"), 10)
@@ -175,6 +179,8 @@ async def test_with_the_database_down_known_links_redirect_and_changes_flow_agai
         assert (await one.get("/unknown")).status_code == 404
         assert (await one.get("/api/links")).status_code == 503  # the API needs the database
 
+        assert "clickpipe_producer_link_view_listening 0.0" in (await two.get("/metrics")).text
+
         await asyncio.to_thread(own_postgres.start)
         back = max([await within(lambda c=client: _links_state(c, "listening"), 15) for client in (one, two)])
         patched = await one.patch(
@@ -182,6 +188,7 @@ async def test_with_the_database_down_known_links_redirect_and_changes_flow_agai
         )
         assert patched.status_code == 200, patched.text
         took = await within(lambda: _location_is(two, "/kept", "https://example.com/new"), LIMIT)
+        assert "clickpipe_producer_link_view_loads 2.0" in (await two.get("/metrics")).text
     figures.append(
         f"two hosts, PostgreSQL restarted: both listening again {back:.2f} s after; a change then live on "
         f"the other host after {took * 1000:.0f} ms"
