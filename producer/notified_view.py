@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, Literal, Protocol
 
@@ -53,7 +54,8 @@ class NotifiedLinks:
         source: reads links (a pool of its own; the listening connection only listens).
         connect: opens the connection to LISTEN on (raises StoreError when the server cannot be reached).
         heartbeat: seconds of quiet after which the connection is pinged.
-        backoff: the first and the longest pause between reconnection attempts, in seconds.
+        backoff: the first and the longest pause between reconnection attempts, in seconds (each pause
+            is jittered down to half).
     """
 
     def __init__(
@@ -165,12 +167,13 @@ class NotifiedLinks:
     async def _reconnect(self) -> None:
         delay, longest = self._backoff
         while True:
-            await asyncio.sleep(delay)
+            # Jittered, so producers that lost the database together do not all reload at the same moment.
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 (not a secret)
             try:
                 await self._load()
             except (psycopg.Error, StoreError, OSError) as exc:
-                log.warning("link database still unreachable (%s); next try in %.1f s", _why(exc), delay)
                 delay = min(delay * 2, longest)
+                log.warning("link database still unreachable (%s); next try within %.1f s", _why(exc), delay)
                 continue
             log.info("link database back: %d links reloaded, listening again", len(self))
             return
