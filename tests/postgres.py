@@ -5,10 +5,11 @@ A pytest plugin (``pytest_plugins`` in ``tests/conftest.py``). Which server, in 
 - ``CLICKPIPE_TEST_POSTGRES_URL`` (a superuser's URL: the tests create databases);
 - a testcontainers ``postgres:15`` when a Docker engine answers (``TC_HOST=127.0.0.1`` and
   ``TESTCONTAINERS_CONNECTION_MODE=docker_host`` where this machine is itself a container);
-- a throwaway server from the local PostgreSQL 15 binaries (``/usr/lib/postgresql/15/bin``, Debian's
-  ``postgresql-15``) in a temporary directory on a free port; as root it runs as the ``postgres`` user (or a
-  system user made for it), since PostgreSQL refuses to run as root;
-- none: the tests are skipped with the reason, or fail when ``CLICKPIPE_REQUIRE_POSTGRES=1`` (CI sets it).
+- a throwaway server from the local PostgreSQL 15 binaries (``CLICKPIPE_TEST_POSTGRES_BIN``, default
+  ``/usr/lib/postgresql/15/bin``, Debian's ``postgresql-15``) in a temporary directory on a free port; as
+  root it runs as the ``postgres`` user (or a system user made for it), since PostgreSQL refuses to run as
+  root;
+- none: the tests are skipped with the reason, or fail when ``CLICKPIPE_REQUIRE_POSTGRES=1``.
 
 Each test gets a database of its own (``CREATE DATABASE`` with a uuid name), so tests don't see each other.
 ``LocalPostgres`` is also a server a test starts and stops itself (an outage).
