@@ -107,6 +107,19 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    """Revoke an API key."""
+    from clickpipe.accounts import revoke_key
+    from producer.settings import ProducerSettings
+
+    key = sys.stdin.readline().strip() if args.key == "-" else args.key
+    if not revoke_key(ProducerSettings(**_given(args, "data_dir")), key):
+        print("no such API key", file=sys.stderr)  # noqa: T201
+        return 1
+    print("revoked: every producer on the database refuses it from now on", file=sys.stderr)  # noqa: T201
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run the stream worker."""
     from stream_app.main import run_worker  # only this command needs Faust
@@ -322,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
         "accounts",
         help="manage accounts of the link API",
         description="Accounts own links and API keys. Works on the producer's link database "
-        "(CLICKPIPE_PRODUCER_DATA_DIR or --data-dir).",
+        "(CLICKPIPE_PRODUCER_DATABASE_URL, else the SQLite file in CLICKPIPE_PRODUCER_DATA_DIR or "
+        "--data-dir).",
     )
     accounts_commands = accounts.add_subparsers(dest="action", required=True, metavar="ACTION")
     account_create = accounts_commands.add_parser(
@@ -347,6 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
     key_create.add_argument("account_id", help="The account's id (from 'clickpipe accounts create').")
     key_create.add_argument("--data-dir", type=Path, help="The producer's data directory.")
     key_create.set_defaults(handler=cmd_keys_create)
+    key_revoke = keys_commands.add_parser(
+        "revoke",
+        help="revoke an API key",
+        description="Revoke an API key: the link API refuses it from the next call on, on every producer "
+        "of the database.",
+    )
+    key_revoke.add_argument("key", help="The key (cpk_...), or - to read it from standard input.")
+    key_revoke.add_argument("--data-dir", type=Path, help="The producer's data directory.")
+    key_revoke.set_defaults(handler=cmd_keys_revoke)
 
     worker = commands.add_parser(
         "worker",

@@ -16,12 +16,13 @@ from fastapi.responses import JSONResponse
 from producer import account_api, agents, health, ingest_api, links_api, redirect_route
 from producer.broker_features import supports_idempotence
 from producer.cache import LinkCache
-from producer.demo import seed_demo
+from producer.demo import DEMO_LINK, seed_demo
 from producer.deps import Services
 from producer.errors import StoreError
 from producer.geo import parse_networks
 from producer.limits import BodySizeLimit
-from producer.links import KeyStore, LinkStore
+from producer.link_backend import LinkBackend, link_backend
+from producer.links import KeyStore, LinkStore, LinkView
 from producer.metrics import ProducerMetrics
 from producer.publisher import ClickPublisher, DiscardingClickPublisher, KafkaClickPublisher, kafka_producer
 from producer.redirect import RedirectFront, Redirector, own_paths
@@ -30,7 +31,6 @@ from producer.security_headers import SecurityHeaders
 from producer.settings import ProducerSettings
 from producer.spool import Spool
 from producer.spool_slots import SpoolSlot, claim_slot
-from producer.sqlite_store import SqliteStore
 from producer.visitors import VisitorKeys, load_or_create_secret
 from schemas.codec import LinkClickCodec
 from schemas.confluent import SchemaRegistryClient, link_click_codec
@@ -59,7 +59,8 @@ def create_app(
 
     Args:
         settings: configuration; read from the environment when None.
-        store: where links live (and, unless ``keys`` is given, API keys); SQLite in the data dir when None.
+        store: where links live (and, unless ``keys`` is given, API keys); when None, the settings' database
+            (PostgreSQL when ``DATABASE_URL`` is set, else SQLite in the data dir).
         keys: where accounts and API keys live; ``store`` when None.
         publisher: where clicks go; Kafka with the on-disk spool when None.
         clock: the time now (aware, UTC); the system clock when None.
@@ -69,8 +70,14 @@ def create_app(
     """
     settings = settings or ProducerSettings()
     metrics = ProducerMetrics()
-    sqlite = SqliteStore(settings.database_path) if store is None else None
-    links: LinkStore = store if store is not None else sqlite  # type: ignore[assignment]
+    backend: LinkBackend | None = None
+    links: LinkStore
+    view: LinkView
+    if store is None:
+        backend = link_backend(settings, metrics)
+        links, view = backend.store, backend.view
+    else:
+        links, view = store, LinkCache(store, ttl=settings.link_cache_seconds)
     key_store: KeyStore = keys if keys is not None else links  # type: ignore[assignment]
     slot: SpoolSlot | None = None
     if publisher is None:
@@ -79,7 +86,7 @@ def create_app(
         settings=settings,
         links=links,
         keys=key_store,
-        cache=LinkCache(links, ttl=settings.link_cache_seconds),
+        cache=view,
         publisher=publisher,
         metrics=metrics,
         trusted_proxies=parse_networks(settings.trusted_proxies),
@@ -89,19 +96,28 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if settings.demo_link:
-            api_key = settings.demo_api_key
-            await seed_demo(links, key_store, None if api_key is None else api_key.get_secret_value())
-        await asyncio.to_thread(agents.warm)  # not on the first click
-        await services.publisher.start()
+        if backend is not None:
+            await backend.start()
+            log.info("links in %s", backend.description)
+        try:
+            if settings.demo_link:
+                api_key = settings.demo_api_key
+                await seed_demo(links, key_store, None if api_key is None else api_key.get_secret_value())
+                await view.refresh(DEMO_LINK.slug)
+            await asyncio.to_thread(agents.warm)  # not on the first click
+            await services.publisher.start()
+        except BaseException:
+            if backend is not None:
+                await backend.stop()
+            raise
         try:
             yield
         finally:
             await services.publisher.stop()
             if slot is not None:
                 slot.release()
-            if sqlite is not None:
-                sqlite.close()
+            if backend is not None:
+                await backend.stop()
             log.info("redirect service shutdown complete: pending clicks published or spooled")
 
     app = FastAPI(

@@ -1,6 +1,7 @@
-"""An in-process cache of links by slug, in front of the link store, for the redirect path.
+"""An in-process cache of links by slug, in front of the link store, for the redirect path: the
+``LinkView`` of the SQLite store.
 
-A change made through this process is seen on the next click (``invalidate``); a change made by another
+A change made through this process is seen on the next click (``refresh``); a change made by another
 process is seen within ``ttl`` seconds. Misses are cached too (briefly), so a flood of unknown slugs does not
 reach the database.
 """
@@ -32,6 +33,7 @@ class LinkCache:
         self._max = max_entries
         self._clock = clock
         self._entries: OrderedDict[str, tuple[float, Link | None]] = OrderedDict()
+        self.state = "cached"  # reads the store on a miss: nothing runs in the background
 
     async def get(self, slug: str) -> Link | None:
         """Return the link with this slug (None when there is none), from the cache when fresh."""
@@ -47,7 +49,7 @@ class LinkCache:
             self._entries.popitem(last=False)
         return link
 
-    def invalidate(self, *slugs: str) -> None:
+    async def refresh(self, *slugs: str) -> None:
         """Forget these slugs, so the next click reads the store."""
         for slug in slugs:
             self._entries.pop(slug, None)

@@ -12,9 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ValidationError
 
-from producer.cache import LinkCache
 from producer.geo import IPNetwork
-from producer.links import KeyStore, LinkStore
+from producer.links import KeyStore, LinkStore, LinkView
 from producer.metrics import ProducerMetrics
 from producer.publisher import ClickPublisher
 from producer.settings import ProducerSettings
@@ -28,7 +27,7 @@ class Services:
     settings: ProducerSettings
     links: LinkStore
     keys: KeyStore
-    cache: LinkCache
+    cache: LinkView  # links by slug for the redirect: the TTL cache, or the notified view
     publisher: ClickPublisher
     metrics: ProducerMetrics
     trusted_proxies: tuple[IPNetwork, ...]

@@ -8,7 +8,8 @@ Tree::
         ├── StoreError           the link database failed (retriable: answer 503)
         ├── SpoolError           the spool's directory could not be read or written
         ├── PublishError         the broker refused or could not take events (retriable)
-        └── SecretError          the visitor secret could not be read, created, or is invalid
+        ├── SecretError          the visitor secret could not be read, created, or is invalid
+        └── SettingsError        a setting's file could not be read, or holds no valid value
 """
 
 from __future__ import annotations
@@ -54,3 +55,8 @@ class PublishError(ProducerError):
 
 class SecretError(ProducerError):
     """The visitor secret could not be read or created in the data directory, or is not a valid secret."""
+
+
+class SettingsError(ProducerError):
+    """A setting read from a file (``DATABASE_URL_FILE``) could not be read or is invalid; catch it to tell
+    the operator which file. The message never holds the value (it may be a secret)."""

@@ -1,5 +1,6 @@
-"""Smart links and accounts, and the stores they live in (the protocols; ``memory_store`` and
-``sqlite_store`` implement them)."""
+"""Smart links and accounts, the stores they live in and the view the redirect reads them through (the
+protocols; ``memory_store``, ``sqlite_store`` and ``postgres_store`` implement the stores, ``cache`` and
+``notified_view`` the views)."""
 
 from __future__ import annotations
 
@@ -122,4 +123,29 @@ class KeyStore(Protocol):
 
     async def account_for_key(self, key: str) -> str | None:
         """Return the id of the account the key belongs to, or None."""
+        ...
+
+    async def revoke_key(self, key: str) -> bool:
+        """Forget the API key; return whether it was stored. The next call with it is refused."""
+        ...
+
+
+class Store(LinkStore, KeyStore, Protocol):
+    """A store that holds links, accounts and keys together (each implementation here does)."""
+
+
+class LinkView(Protocol):
+    """Links by slug as the redirect reads them: from memory, kept fresh from the store."""
+
+    @property
+    def state(self) -> str:
+        """What keeps it fresh is doing (``failed``: nothing does any more)."""
+        ...
+
+    async def get(self, slug: str) -> Link | None:
+        """Return the link with this slug, or None; StoreError when the store must be read and fails."""
+        ...
+
+    async def refresh(self, *slugs: str) -> None:
+        """After a write through this process: make the next click on these slugs see the store as it is."""
         ...

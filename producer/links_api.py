@@ -134,7 +134,7 @@ async def create_link(account: AccountDep, services: ServicesDep, request: Reque
             if body.slug is not None:
                 raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
             continue  # a generated slug collided: draw another
-        services.cache.invalidate(link.slug)
+        await services.cache.refresh(link.slug)
         return LinkOut.of(link)
     raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "could not generate a free slug; try again")
 
@@ -184,7 +184,7 @@ async def update_link(link_id: str, account: AccountDep, services: ServicesDep, 
         await services.links.update(updated)
     except LinkExistsError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    services.cache.invalidate(link.slug, updated.slug)
+    await services.cache.refresh(link.slug, updated.slug)
     return LinkOut.of(updated)
 
 
@@ -196,7 +196,7 @@ async def delete_link(link_id: str, account: AccountDep, services: ServicesDep) 
     link = await services.links.delete(account, link_id)
     if link is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no link {link_id!r} in this account")
-    services.cache.invalidate(link.slug)
+    await services.cache.refresh(link.slug)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

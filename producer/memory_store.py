@@ -70,6 +70,10 @@ class InMemoryStore:
         """Return the key's account id, or None."""
         return self._keys.get(hash_api_key(key))
 
+    async def revoke_key(self, key: str) -> bool:
+        """Forget the key; return whether it was stored."""
+        return self._keys.pop(hash_api_key(key), None) is not None
+
     def _check_slug_free(self, link: Link) -> None:
         if self._retired.get(link.slug, link.account_id) != link.account_id:
             raise LinkExistsError(link.slug)

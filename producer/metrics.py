@@ -5,9 +5,14 @@ Names follow ``clickpipe_producer_<what>_<unit>``; counters get Prometheus' ``_t
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from producer.rejected import REJECT_REASONS
+
+if TYPE_CHECKING:
+    from producer.notified_view import NotifiedLinks
 
 
 class ProducerMetrics:
@@ -66,3 +71,24 @@ class ProducerMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
             registry=r,
         )
+        self.links_known = Gauge(
+            "clickpipe_producer_links_known",
+            "Links the PostgreSQL link view holds in memory (0 with SQLite).",
+            registry=r,
+        )
+        self.link_view_loads = Gauge(
+            "clickpipe_producer_link_view_loads",
+            "Whole loads of the PostgreSQL link view: 1 at start, one more after each lost connection.",
+            registry=r,
+        )
+        self.link_view_listening = Gauge(
+            "clickpipe_producer_link_view_listening",
+            "1 while the PostgreSQL link view follows changes; 0 while it reconnects (or failed).",
+            registry=r,
+        )
+
+    def follow_link_view(self, view: NotifiedLinks) -> None:
+        """Read the link view's gauges from it at each scrape."""
+        self.links_known.set_function(lambda: len(view))
+        self.link_view_loads.set_function(lambda: view.loads)
+        self.link_view_listening.set_function(lambda: 1.0 if view.state == "listening" else 0.0)

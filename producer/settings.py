@@ -8,17 +8,28 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producer.errors import SettingsError
 from producer.geo import parse_networks
 from producer.header_limit import DEFAULT_MAX_HEADER_BYTES
 from producer.visitors import MAX_SECRET, MIN_SECRET, SECRET_FILE
 from schemas.topics import CLICKS
 
 
+def check_database_url(url: str) -> None:
+    """Raise ValueError when ``url`` is no PostgreSQL URL; the message never quotes it (a password)."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("the database URL must start with postgresql://")
+
+
 class ProducerSettings(BaseSettings):
     """Settings of the redirect service; ``KAFKA_BOOTSTRAP_SERVERS`` is a fallback for the broker."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CLICKPIPE_PRODUCER_", frozen=True, extra="ignore", populate_by_name=True
+        env_prefix="CLICKPIPE_PRODUCER_",
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,  # a rejected value may be a secret (the database URL's password)
     )
 
     host: str = Field("127.0.0.1", description="Address the HTTP server binds.")
@@ -43,6 +54,16 @@ class ProducerSettings(BaseSettings):
     )
     data_dir: Path = Field(Path("data/producer"), description="Link database and click spool live here.")
     database: Path | None = Field(None, description="SQLite link database (default DATA_DIR/links.db).")
+    database_url: SecretStr | None = Field(
+        None,
+        description="Keep accounts, keys and links in PostgreSQL (postgresql://user:pass@host:5432/db), "
+        "shared by every producer on it; unset: the SQLite file DATABASE.",
+    )
+    database_url_file: Path | None = Field(
+        None,
+        description="A file holding DATABASE_URL (a Docker secret, /run/secrets/...), instead of the "
+        "variable itself.",
+    )
     publish: bool = Field(True, description="Record clicks on Kafka; false only to benchmark the redirect.")
     enable_idempotence: Literal["auto"] | bool = Field(
         "auto",
@@ -139,11 +160,44 @@ class ProducerSettings(BaseSettings):
             raise ValueError(f"the visitor secret must have {MIN_SECRET} to {MAX_SECRET} bytes")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_database_url(value.get_secret_value())
+        return value
+
     @model_validator(mode="after")
     def _ready_within_cap(self) -> ProducerSettings:
         if self.spool_ready_max_bytes > self.spool_max_bytes:
             raise ValueError("spool_ready_max_bytes must not be larger than spool_max_bytes")
         return self
+
+    @model_validator(mode="after")
+    def _one_database_url(self) -> ProducerSettings:
+        if self.database_url is not None and self.database_url_file is not None:
+            raise ValueError("set database_url or database_url_file, not both")
+        return self
+
+    def postgres_url(self) -> str | None:
+        """The PostgreSQL URL (with its password) from DATABASE_URL or DATABASE_URL_FILE; None: SQLite.
+
+        Raises:
+            SettingsError: the file cannot be read, or holds no PostgreSQL URL.
+        """
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        if self.database_url_file is None:
+            return None
+        try:
+            url = self.database_url_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"cannot read the database URL file {self.database_url_file}: {exc}") from exc
+        try:
+            check_database_url(url)
+        except ValueError as exc:
+            raise SettingsError(f"{self.database_url_file}: {exc}") from exc
+        return url
 
     @property
     def database_path(self) -> Path:

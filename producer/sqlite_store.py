@@ -223,6 +223,13 @@ class SqliteStore:
 
         return await self._run(work)
 
+    async def revoke_key(self, key: str) -> bool:
+        """Delete the key's hash; return whether it was stored."""
+        cursor = await self._run(
+            lambda db: db.execute("DELETE FROM api_keys WHERE key_hash = ?", (hash_api_key(key),))
+        )
+        return cursor.rowcount > 0
+
 
 class _transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error."""

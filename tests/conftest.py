@@ -10,8 +10,9 @@ import pytest
 from stream_app import native
 from tests.containers import docker_answers
 
-# The broker and process fixtures, shared by tests/integration and tests/security (one broker per session).
-pytest_plugins = ("tests.fixtures",)
+# The broker and process fixtures, shared by tests/integration and tests/security (one broker per session);
+# the PostgreSQL server and per-test databases.
+pytest_plugins = ("tests.fixtures", "tests.postgres")
 
 BROKER_KINDS = ("embedded", "kafka", "cluster", "testcontainers")
 REAL_KAFKA = ("kafka", "cluster", "testcontainers")

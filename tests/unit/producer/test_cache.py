@@ -42,7 +42,7 @@ async def test_a_change_in_this_process_is_seen_on_the_next_click() -> None:
     await cache.get("promo")
     changed = Link("id1", "acct", "promo", "https://example.org/new")
     await store.update(changed)
-    cache.invalidate("promo")
+    await cache.refresh("promo")
     assert await cache.get("promo") == changed
 
 

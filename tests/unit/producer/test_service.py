@@ -236,6 +236,16 @@ async def test_readyz_turns_503_past_the_spool_threshold() -> None:
         assert (await client.get("/readyz")).json()["publisher"] == "failed"
 
 
+async def test_readyz_turns_503_when_the_link_view_stops_following_changes() -> None:
+    app = create_app(ProducerSettings(), store=InMemoryStore(), publisher=InMemoryClickPublisher())
+    services = app.app.state.services  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://test") as client:
+        assert (await client.get("/readyz")).json()["links"] == "cached"
+        services.cache.state = "failed"  # what the notified view's done-callback records
+        response = await client.get("/readyz")
+        assert (response.status_code, response.json()["links"]) == (503, "failed")
+
+
 async def test_batch_ingest_refuses_clicks_from_the_future_one_by_one() -> None:
     now = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
     store, publisher = InMemoryStore(), InMemoryClickPublisher()

@@ -1,4 +1,5 @@
-"""The link store contract, run against the SQLite store and the in-memory one alike."""
+"""The link store contract, run against the SQLite store, the PostgreSQL one (a real server: marked
+``postgres``) and the in-memory one alike."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from producer.errors import LinkExistsError, StoreError
 from producer.links import Account, Link, LinkState, new_id
 from producer.memory_store import InMemoryStore
+from producer.postgres_store import PostgresStore
 from producer.sqlite_store import SqliteStore
 
 T0 = datetime(2026, 11, 28, 10, tzinfo=UTC)
@@ -32,19 +34,29 @@ def link(slug: str, account: str = "alice", **extra: object) -> Link:
     )
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqliteStore | InMemoryStore]:
-    made: SqliteStore | InMemoryStore = (
-        SqliteStore(tmp_path / "links.db") if request.param == "sqlite" else InMemoryStore()
-    )
+AnyStore = SqliteStore | PostgresStore | InMemoryStore
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres), "memory"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AnyStore]:
+    made: AnyStore
+    if request.param == "sqlite":
+        made = SqliteStore(tmp_path / "links.db")
+    elif request.param == "postgres":
+        made = PostgresStore(request.getfixturevalue("postgres_url"))
+        await made.open()
+    else:
+        made = InMemoryStore()
     for name in ("alice", "bob"):
         await made.add_account(Account(name, name, T0))
     yield made
     if isinstance(made, SqliteStore):
         made.close()
+    elif isinstance(made, PostgresStore):
+        await made.close()
 
 
-async def test_a_link_comes_back_whole(store: SqliteStore | InMemoryStore) -> None:
+async def test_a_link_comes_back_whole(store: AnyStore) -> None:
     original = link("promo", expires_at=T0 + timedelta(days=1))
     await store.create(original)
     assert await store.get_by_slug("promo") == original
@@ -52,7 +64,7 @@ async def test_a_link_comes_back_whole(store: SqliteStore | InMemoryStore) -> No
     assert await store.get("bob", original.link_id) is None
 
 
-async def test_slugs_are_unique(store: SqliteStore | InMemoryStore) -> None:
+async def test_slugs_are_unique(store: AnyStore) -> None:
     await store.create(link("taken"))
     with pytest.raises(LinkExistsError) as created:
         await store.create(link("taken", account="bob"))
@@ -65,40 +77,57 @@ async def test_slugs_are_unique(store: SqliteStore | InMemoryStore) -> None:
     assert await store.get("alice", other.link_id) == other
 
 
-async def test_creating_a_stored_link_again_is_a_taken_slug(tmp_path: Path) -> None:
-    # Several producer processes create the demo link at start: the one that comes second must be told.
-    first, second = SqliteStore(tmp_path / "links.db"), SqliteStore(tmp_path / "links.db")
-    try:
-        await first.add_account(Account("alice", "alice", T0))
-        made = link("demo")
-        await first.create(made)
-        with pytest.raises(LinkExistsError):
-            await second.create(made)
-        assert await second.get_by_slug("demo") == made
-    finally:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def two_stores(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[SqliteStore | PostgresStore, SqliteStore | PostgresStore]]:
+    """Two stores on one database, as two producer processes have (only alice's account)."""
+    if request.param == "sqlite":
+        first, second = SqliteStore(tmp_path / "links.db"), SqliteStore(tmp_path / "links.db")
+        yield first, second
         first.close()
         second.close()
+        return
+    url = request.getfixturevalue("postgres_url")
+    pg_first, pg_second = PostgresStore(url), PostgresStore(url)
+    await pg_first.open()
+    await pg_second.open()
+    yield pg_first, pg_second
+    await pg_first.close()
+    await pg_second.close()
 
 
-async def test_other_integrity_errors_are_store_errors_not_taken_slugs(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "links.db")
-    try:
-        await store.add_account(Account("alice", "alice", T0))
-        first = link("first")
-        await store.create(first)
-        with pytest.raises(StoreError) as same_id:  # the primary key, not the slug
-            await store.create(replace(first, slug="second"))
-        assert not isinstance(same_id.value, LinkExistsError)
-        with pytest.raises(StoreError) as no_account:  # a foreign key
-            await store.create(link("orphan", account="nobody"))
-        assert not isinstance(no_account.value, LinkExistsError)
-        assert await store.get_by_slug("second") is None
-    finally:
-        store.close()
+async def test_creating_a_stored_link_again_is_a_taken_slug(
+    two_stores: tuple[SqliteStore | PostgresStore, SqliteStore | PostgresStore],
+) -> None:
+    # Several producer processes create the demo link at start: the one that comes second must be told.
+    first, second = two_stores
+    await first.add_account(Account("alice", "alice", T0))
+    made = link("demo")
+    await first.create(made)
+    with pytest.raises(LinkExistsError):
+        await second.create(made)
+    assert await second.get_by_slug("demo") == made
+
+
+async def test_other_integrity_errors_are_store_errors_not_taken_slugs(
+    two_stores: tuple[SqliteStore | PostgresStore, SqliteStore | PostgresStore],
+) -> None:
+    store = two_stores[0]
+    await store.add_account(Account("alice", "alice", T0))
+    first = link("first")
+    await store.create(first)
+    with pytest.raises(StoreError) as same_id:  # the primary key, not the slug
+        await store.create(replace(first, slug="second"))
+    assert not isinstance(same_id.value, LinkExistsError)
+    with pytest.raises(StoreError) as no_account:  # a foreign key
+        await store.create(link("orphan", account="nobody"))
+    assert not isinstance(no_account.value, LinkExistsError)
+    assert await store.get_by_slug("second") is None
 
 
 async def test_a_slug_that_left_a_link_stays_reserved_to_its_account(
-    store: SqliteStore | InMemoryStore,
+    store: AnyStore,
 ) -> None:
     shared, renamed = link("shared"), link("old-name")
     await store.create(shared)
@@ -125,7 +154,7 @@ async def test_the_database_is_private_to_the_service(tmp_path: Path) -> None:
     assert modes and set(modes.values()) == {0o600}, modes
 
 
-async def test_update_replaces_destinations(store: SqliteStore | InMemoryStore) -> None:
+async def test_update_replaces_destinations(store: AnyStore) -> None:
     original = link("edit")
     await store.create(original)
     changed = original.changed(
@@ -139,7 +168,7 @@ async def test_update_replaces_destinations(store: SqliteStore | InMemoryStore) 
     assert stored is not None and stored.state(T0) is LinkState.DISABLED
 
 
-async def test_delete_only_your_own(store: SqliteStore | InMemoryStore) -> None:
+async def test_delete_only_your_own(store: AnyStore) -> None:
     mine = link("mine")
     await store.create(mine)
     assert await store.delete("bob", mine.link_id) is None
@@ -147,7 +176,7 @@ async def test_delete_only_your_own(store: SqliteStore | InMemoryStore) -> None:
     assert await store.get_by_slug("mine") is None
 
 
-async def test_list_pages_by_id(store: SqliteStore | InMemoryStore) -> None:
+async def test_list_pages_by_id(store: AnyStore) -> None:
     made = [link(f"s{i}") for i in range(5)]
     for item in made:
         await store.create(item)
@@ -157,11 +186,20 @@ async def test_list_pages_by_id(store: SqliteStore | InMemoryStore) -> None:
     assert [item.slug for item in first + rest] == [f"s{i}" for i in range(5)]
 
 
-async def test_api_keys_map_to_their_account(store: SqliteStore | InMemoryStore) -> None:
+async def test_api_keys_map_to_their_account(store: AnyStore) -> None:
     await store.add_key("alice", "cpk_alice")
     assert await store.account_for_key("cpk_alice") == "alice"
     assert await store.account_for_key("cpk_other") is None
     assert (await store.get_account("alice")) == Account("alice", "alice", T0)
+
+
+async def test_a_revoked_key_is_refused(store: AnyStore) -> None:
+    await store.add_key("alice", "cpk_alice")
+    await store.add_key("alice", "cpk_kept")
+    assert await store.revoke_key("cpk_alice") is True
+    assert await store.account_for_key("cpk_alice") is None
+    assert await store.account_for_key("cpk_kept") == "alice"
+    assert await store.revoke_key("cpk_alice") is False
 
 
 async def test_sqlite_keeps_only_key_hashes(tmp_path: Path) -> None:
