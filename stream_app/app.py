@@ -19,6 +19,7 @@ from prometheus_client import generate_latest
 from schemas.avro_schemas import link_click_schema
 from schemas.confluent import ConfluentCodec, SchemaRegistryClient
 from stream_app.auth import Authenticator, CachingKeyResolver, HttpKeyResolver
+from stream_app.cluster import WorkerPeers
 from stream_app.dashboard import register_dashboard
 from stream_app.decoding import ClickDecoder
 from stream_app.faust_internals import (
@@ -31,12 +32,13 @@ from stream_app.faust_internals import (
     take_events,
 )
 from stream_app.metrics import WorkerMetrics
+from stream_app.peers import ClusterKey, PeerGate
 from stream_app.processor import ClickProcessor, Headers, OutputTopics
 from stream_app.registry import RegistrySchemas
 from stream_app.security_headers import security_headers
 from stream_app.settings import WorkerSettings
 from stream_app.state import ROW_TABLE_OPTIONS, Partitions
-from stream_app.views import WorkerPeers, register_views
+from stream_app.views import register_views
 
 # Prometheus' text format (aiohttp wants the charset apart, and UTF-8 is its default).
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
@@ -144,12 +146,14 @@ def create_app(settings: WorkerSettings | None = None) -> faust.App:
     if settings.processing_guarantee == "exactly_once":
         app.timer(app.conf.broker_commit_interval)(QuietTransactions(app).commit)
 
+    key = ClusterKey(settings.cluster_secret.get_secret_value()) if settings.cluster_secret else None
     register_views(
         app,
         partitions,
         authenticator(settings),
-        WorkerPeers(app, settings.url),
+        WorkerPeers(app, settings.url, key, settings.peers),
         partition_count=settings.partitions,
+        gate=PeerGate(key, settings.url),
     )
     register_dashboard(app)
 

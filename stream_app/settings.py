@@ -9,12 +9,14 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.topics import AGGREGATES, CLICKS, CLICKS_DLQ, CLICKS_LATE, DEFAULT_PARTITIONS
 from stream_app.aggregation import MAX_CELLS
+from stream_app.peers import MIN_SECRET, base_url
 from stream_app.windows import Granularity
 
 
@@ -22,7 +24,11 @@ class WorkerSettings(BaseSettings):
     """Settings of the stream worker; ``KAFKA_BOOTSTRAP_SERVERS`` is a fallback for the broker."""
 
     model_config = SettingsConfigDict(
-        env_prefix="CLICKPIPE_WORKER_", frozen=True, extra="ignore", populate_by_name=True
+        env_prefix="CLICKPIPE_WORKER_",
+        frozen=True,
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,  # a secret setting's value must not reach a log
     )
 
     app_id: str = Field("clickpipe-worker", description="Faust app id: consumer group and table prefix.")
@@ -119,6 +125,22 @@ class WorkerSettings(BaseSettings):
         None,
         description="A key that sees every account's counts in the stats API (unset: none). Keep it secret.",
     )
+    cluster_secret: SecretStr | None = Field(
+        None,
+        description="The secret every worker of a deployment shares (32+ characters): workers sign the "
+        "requests for each other's parts and the answers with it. Unset: a worker asks no other worker, so "
+        "it answers only while it owns every partition. Keep it secret.",
+    )
+    cluster_secret_file: Path | None = Field(
+        None,
+        description="A file holding CLUSTER_SECRET (a Docker secret, /run/secrets/...), instead of the "
+        "variable itself.",
+    )
+    peers: list[str] | None = Field(
+        None,
+        description="The advertised URLs of the workers that may be asked for their parts (JSON list). "
+        "Unset: every member of the consumer group (trust the broker to admit only workers).",
+    )
     auth_cache_seconds: float = Field(
         30.0,
         ge=0,
@@ -151,10 +173,44 @@ class WorkerSettings(BaseSettings):
         "text", description="Log lines as text or one JSON object each."
     )
 
-    @field_validator("operator_key", mode="before")
+    @field_validator("operator_key", "cluster_secret", "cluster_secret_file", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secret_from_file(cls, data: object) -> object:
+        if not isinstance(data, dict):
+            return data
+        path = data.get("cluster_secret_file")
+        if not path:
+            return data
+        if data.get("cluster_secret"):
+            raise ValueError("set cluster_secret or cluster_secret_file, not both")
+        try:
+            secret = Path(path).read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:  # the message names the file, never its content
+            raise ValueError(f"cannot read cluster_secret_file {path}: {type(exc).__name__}") from None
+        return {**data, "cluster_secret": secret}
+
+    @field_validator("cluster_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET:
+            raise ValueError(f"cluster_secret must be at least {MIN_SECRET} characters")
+        return value
+
+    @field_validator("peers")
+    @classmethod
+    def _peer_urls(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"peers must be http(s) base URLs, not {url[:100]!r}")
+        return [base_url(url) for url in value]
 
     @field_validator("replication_factor")
     @classmethod

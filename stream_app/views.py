@@ -7,20 +7,20 @@ worker answers for the partitions it owns and gathers the other workers' answers
 one worker's own part), so any worker answers whole.
 
 Every route but the OpenAPI document needs ``Authorization: Bearer <API key>``: the answer holds only that
-key's account's links (every account's for the operator key). Other workers get the caller's own
-``Authorization`` header and scope it themselves, so no parameter can widen what a caller sees.
+key's account's links (every account's for the operator key). Other workers never see that header: they get
+the verified scope in a peer token signed with the cluster secret (``stream_app.peers``), bound to them and
+to the request, and sign their parts back, so no parameter can widen what a caller sees.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import aiohttp
 import faust
 from faust.web import Request, Response, View
 
@@ -28,7 +28,8 @@ from stream_app import analytics, evaluate, openapi, query
 from stream_app.aggregation import Row
 from stream_app.auth import Authenticator, Scope
 from stream_app.engine import PartitionEngine
-from stream_app.errors import AuthUnavailableError, BadQueryError, InvalidKeyError
+from stream_app.errors import AuthUnavailableError, BadQueryError, InvalidKeyError, PeersUnavailableError
+from stream_app.peers import ANSWER_HEADER, PEER_HEADER, PeerClaim, PeerGate
 from stream_app.windows import Granularity
 
 MAX_WINDOWS = 50_000
@@ -107,13 +108,23 @@ class RowSource(Protocol):
 
 
 class Peers(Protocol):
-    """The other workers of the group, asked for their own part of an answer."""
+    """The other workers of the group, asked for their own part of an answer (``cluster.WorkerPeers``)."""
 
-    async def gather(
-        self, path: str, params: dict[str, str], headers: dict[str, str]
-    ) -> list[dict[str, Any]] | None:
-        """Return every other worker's answer to ``GET path?params``; None when one fails."""
+    async def gather(self, path: str, params: dict[str, str], account_id: str | None) -> list[dict[str, Any]]:
+        """Return every other worker's answer to ``GET path?params`` in the scope ``account_id``.
+
+        Raises:
+            PeersUnavailableError: one did not answer, or its answer could not be trusted.
+        """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Whom a request is answered for: its scope, and the peer claim when another worker asks."""
+
+    scope: Scope
+    peer: PeerClaim | None = None
 
 
 FORWARDED = ("from", "to", "granularity", "limit")
@@ -133,6 +144,7 @@ def register_views(
     peers: Peers,
     *,
     partition_count: int,
+    gate: PeerGate | None = None,
     clock: Callable[[], int] = _now_ms,
 ) -> None:
     """Add the analytics routes to ``app``'s web server.
@@ -140,7 +152,9 @@ def register_views(
     An answer is whole or not given: each worker's part names the partitions it answered for, and unless
     the parts cover each of the click topic's ``partition_count`` partitions exactly once (not so while
     partitions move between workers or are recovered) the caller gets a 503 to try again, never a part.
+    ``gate`` admits other workers' signed requests (none without it).
     """
+    gate = gate or PeerGate(None, "")
     sizes = {gran.name: gran.size_ms for gran in partitions.granularities}
 
     def rows(span: Range, scope: Scope) -> Iterator[tuple[int, int, bool, Row]]:
@@ -164,26 +178,40 @@ def register_views(
 
         return ((start, row) for start, _, _, row in query.visible(every(), scope.account_id))
 
-    async def authorize(view: View, request: Request) -> Scope | Response:
-        """The caller's scope, or the 401/503 to answer."""
+    async def authorize(view: View, request: Request) -> Caller | Response:
+        """The caller (a key's scope, or another worker's verified claim), or the 401/503 to answer."""
         try:
-            return await auth.scope(request.headers.get("Authorization"))
+            token = request.headers.get(PEER_HEADER)
+            if token is not None:
+                claim = gate.admit(token, request.method, request.url.path, request.query.items(), clock())
+                return Caller(Scope(claim.account_id), claim)
+            return Caller(await auth.scope(request.headers.get("Authorization")))
         except InvalidKeyError as exc:
             return view.json({"error": exc.reason}, status=401, headers={"WWW-Authenticate": "Bearer"})
         except AuthUnavailableError as exc:
             return view.json({"error": exc.reason}, status=503, headers={"Retry-After": "1"})
 
+    def local(view: View, caller: Caller, mine: dict[str, Any]) -> Response:
+        """This worker's part; signed for the worker that asked."""
+        if caller.peer is None:
+            return view.json(mine)
+        body = json.dumps(mine, separators=(",", ":")).encode()
+        signature = gate.seal(caller.peer, body)
+        return view.bytes(body, content_type="application/json", headers={ANSWER_HEADER: signature})
+
     async def whole(
-        view: View, request: Request, mine: dict[str, Any], forwarded: dict[str, str]
+        view: View, request: Request, caller: Caller, mine: dict[str, Any], forwarded: dict[str, str]
     ) -> list[dict[str, Any]] | Response:
         """Every worker's part (``mine`` first), or the 503 to answer unless they cover each partition."""
-        others = await peers.gather(
-            request.url.path,
-            {**forwarded, "scope": "local"},
-            {"Authorization": request.headers.get("Authorization") or ""},
-        )
-        if others is None:
-            return view.json({"error": "another worker did not answer; try again"}, status=503)
+        if not query.uncovered([mine["partitions"]], partition_count):
+            return [mine]  # this worker owns them all: no other is asked
+        try:
+            others = await peers.gather(
+                request.url.path, {**forwarded, "scope": "local"}, caller.scope.account_id
+            )
+        except PeersUnavailableError as exc:
+            retry = {"Retry-After": "1"} if exc.retriable else None
+            return view.json({"error": exc.reason}, status=503, headers=retry)
         answers = [mine, *others]
         uncovered = query.uncovered([part.get("partitions", []) for part in answers], partition_count)
         if uncovered:
@@ -200,21 +228,21 @@ def register_views(
     async def answer(
         view: View,
         request: Request,
-        local: Callable[[dict[str, str], Scope], dict[str, Any]],
+        part: Callable[[dict[str, str], Scope], dict[str, Any]],
         merge: Callable[[list[dict[str, Any]]], dict[str, Any]],
     ) -> Response:
-        scope = await authorize(view, request)
-        if not isinstance(scope, Scope):
-            return scope
+        caller = await authorize(view, request)
+        if not isinstance(caller, Caller):
+            return caller
         params = dict(request.query)
         try:
-            mine = {**local(params, scope), "partitions": partitions.owned()}
+            mine = {**part(params, caller.scope), "partitions": partitions.owned()}
         except BadQueryError as exc:
             return view.json({"error": exc.reason, "parameter": exc.parameter}, status=400)
         if params.get("scope") == "local":
-            return view.json(mine)
+            return local(view, caller, mine)
         forwarded = {name: params[name] for name in FORWARDED if name in params}
-        answers = await whole(view, request, mine, forwarded)
+        answers = await whole(view, request, caller, mine, forwarded)
         if not isinstance(answers, list):
             return answers
         return view.json(_present(merge(answers)))
@@ -224,18 +252,18 @@ def register_views(
         """Clicks and unique visitors in Dub's shape (docs/analytics.md)."""
 
         async def get(self, request: Request) -> Response:
-            scope = await authorize(self, request)
-            if not isinstance(scope, Scope):
-                return scope
+            caller = await authorize(self, request)
+            if not isinstance(caller, Caller):
+                return caller
             try:
                 plan = analytics.parse(request.query.items(), partitions.granularities, clock())
-                part = evaluate.local_part(plan, source_rows(plan, scope))
+                part = evaluate.local_part(plan, source_rows(plan, caller.scope))
             except BadQueryError as exc:
                 return self.json({"error": exc.reason, "parameter": exc.parameter}, status=400)
             mine = {"part": part, "partitions": partitions.owned()}
             if request.query.get("scope") == "local":
-                return self.json(mine)
-            answers = await whole(self, request, mine, plan.forwarded())
+                return local(self, caller, mine)
+            answers = await whole(self, request, caller, mine, plan.forwarded())
             if not isinstance(answers, list):
                 return answers
             return self.json(evaluate.merge(plan, [answer["part"] for answer in answers]))
@@ -252,7 +280,7 @@ def register_views(
         """A link's clicks per window over a range, with the country breakdown."""
 
         async def get(self, request: Request, link_id: str) -> Response:
-            def local(params: dict[str, str], scope: Scope) -> dict[str, Any]:
+            def part(params: dict[str, str], scope: Scope) -> dict[str, Any]:
                 span = parse_range(params, sizes)
                 series = query.link_series(rows(span, scope), link_id)
                 return {**_describe(span), "link_id": link_id, **series}
@@ -260,28 +288,28 @@ def register_views(
             def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
                 return {**_strip(answers[0]), **query.merge_link_series(answers)}
 
-            return await answer(self, request, local, merge)
+            return await answer(self, request, part, merge)
 
     @app.page("/api/stats/countries")
     class CountryStats(View):
         """Clicks by country over a range."""
 
         async def get(self, request: Request) -> Response:
-            def local(params: dict[str, str], scope: Scope) -> dict[str, Any]:
+            def part(params: dict[str, str], scope: Scope) -> dict[str, Any]:
                 span = parse_range(params, sizes)
                 return {**_describe(span), **query.countries(rows(span, scope))}
 
             def merge(answers: list[dict[str, Any]]) -> dict[str, Any]:
                 return {**_strip(answers[0]), **query.merge_countries(answers)}
 
-            return await answer(self, request, local, merge)
+            return await answer(self, request, part, merge)
 
     @app.page("/api/stats/top-links")
     class TopLinks(View):
         """The most clicked links over a range."""
 
         async def get(self, request: Request) -> Response:
-            def local(params: dict[str, str], scope: Scope) -> dict[str, Any]:
+            def part(params: dict[str, str], scope: Scope) -> dict[str, Any]:
                 span = parse_range(params, sizes)
                 limit = parse_limit(params)
                 return {**_describe(span), "limit": limit, **query.top_links(rows(span, scope), limit)}
@@ -290,7 +318,7 @@ def register_views(
                 limit = int(answers[0]["limit"])
                 return {**_strip(answers[0]), **query.merge_top_links(answers, limit)}
 
-            return await answer(self, request, local, merge)
+            return await answer(self, request, part, merge)
 
 
 def _describe(span: Range) -> dict[str, Any]:
@@ -316,37 +344,3 @@ def _iso(ms: int) -> str:
 def _strip(answer: dict[str, Any]) -> dict[str, Any]:
     """The request description part of an answer (without the counts)."""
     return {key: answer[key] for key in ("granularity", "from", "to", "link_id", "limit") if key in answer}
-
-
-class WorkerPeers:
-    """The other workers of ``app``'s group, found in Faust's table router.
-
-    Args:
-        app: the Faust app.
-        own_url: this worker's advertised URL (not asked).
-    """
-
-    def __init__(self, app: faust.App, own_url: str) -> None:
-        self._app = app
-        self._own = own_url.rstrip("/")
-
-    async def gather(
-        self, path: str, params: dict[str, str], headers: dict[str, str]
-    ) -> list[dict[str, Any]] | None:
-        """Ask every other worker for its local answer; None when one fails."""
-        urls = sorted({str(url).rstrip("/") for url in self._app.router.tables_metadata()} - {self._own})
-        if not urls:
-            return []
-        timeout = aiohttp.ClientTimeout(total=10)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-
-            async def fetch(url: str) -> dict[str, Any]:
-                async with session.get(url + path, params=params, headers=headers) as response:
-                    response.raise_for_status()
-                    result: dict[str, Any] = await response.json()
-                    return result
-
-            try:
-                return list(await asyncio.gather(*(fetch(url) for url in urls)))
-            except (aiohttp.ClientError, TimeoutError):
-                return None

@@ -14,6 +14,7 @@ from stream_app.aggregation import Row
 from stream_app.analytics import GROUP_BY
 from stream_app.app import faust_config
 from stream_app.auth import Account, Authenticator, InMemoryKeyResolver
+from stream_app.errors import PeersUnavailableError
 from stream_app.settings import WorkerSettings
 from stream_app.timeframe import DAY_MS, HOUR_MS, MINUTE_MS
 from stream_app.views import register_views
@@ -67,17 +68,15 @@ class Peers:
     """Another worker owning partition 1 and Bob's link ``c`` (2 clicks from DE)."""
 
     def __init__(self) -> None:
-        self.asked: list[tuple[str, dict[str, str], dict[str, str]]] = []
+        self.asked: list[tuple[str, dict[str, str], str | None]] = []
         self.partitions = [1]
         self.fail = False
 
-    async def gather(
-        self, path: str, params: dict[str, str], headers: dict[str, str]
-    ) -> list[dict[str, Any]] | None:
-        self.asked.append((path, params, headers))
+    async def gather(self, path: str, params: dict[str, str], account_id: str | None) -> list[dict[str, Any]]:
+        self.asked.append((path, params, account_id))
         if self.fail:
-            return None
-        bob = headers.get("Authorization") == BOB
+            raise PeersUnavailableError("another worker did not answer")
+        bob = account_id == "acct-bob"
         group_by = params.get("groupBy", "count")
         if group_by == "countries":
             part: dict[str, Any] = {"groups": {"DE": 2} if bob else {}}
@@ -151,16 +150,16 @@ async def test_the_operator_sees_every_account(client: TestClient[Any, Any]) -> 
     assert [(entry["link_id"], entry["clicks"]) for entry in body["data"]] == [("a", 8), ("b", 4)]
 
 
-async def test_peers_get_the_callers_key_and_a_pinned_plan(
+async def test_peers_get_the_callers_verified_scope_and_a_pinned_plan(
     client: TestClient[Any, Any], peers: Peers
 ) -> None:
     status, _ = await _get(
         client, BOB, groupBy="cities", interval="7d", timezone="Europe/Berlin", country="-FR"
     )
     assert status == 200
-    [(path, params, headers)] = peers.asked
+    [(path, params, account_id)] = peers.asked
     assert path == "/api/analytics"
-    assert headers == {"Authorization": BOB}
+    assert account_id == "acct-bob"  # never the key
     assert params == {
         "groupBy": "cities",
         "start": "2026-11-21T23:00:00Z",
@@ -193,8 +192,9 @@ async def test_an_answer_is_whole_or_a_503(
 
 async def test_a_peer_that_fails_makes_a_503(client: TestClient[Any, Any], peers: Peers) -> None:
     peers.fail = True
-    status, _ = await _get(client, ALICE)
+    status, body = await _get(client, ALICE)
     assert status == 503
+    assert body == {"error": "another worker did not answer"}
 
 
 @pytest.mark.parametrize(

@@ -66,14 +66,12 @@ class Peers:
     """Another worker that owns Bob's link ``c``; records what it was asked."""
 
     def __init__(self) -> None:
-        self.asked: list[tuple[str, dict[str, str], dict[str, str]]] = []
+        self.asked: list[tuple[str, dict[str, str], str | None]] = []
         self.partitions = [1]  # what the other worker answers for
 
-    async def gather(
-        self, path: str, params: dict[str, str], headers: dict[str, str]
-    ) -> list[dict[str, Any]] | None:
-        self.asked.append((path, params, headers))
-        if headers.get("Authorization") != BOB:
+    async def gather(self, path: str, params: dict[str, str], account_id: str | None) -> list[dict[str, Any]]:
+        self.asked.append((path, params, account_id))
+        if account_id != "acct-bob":
             empty = {"links": [], "countries": {}, "totals": _split(0), "series": []}
             return [{**_described(params), **empty, "partitions": self.partitions}]
         link = {"link_id": "c", "slug": "c", "account_id": "acct-bob", **_split(7)}
@@ -146,15 +144,15 @@ async def test_the_operator_sees_every_account(client: TestClient[Any, Any]) -> 
     assert [(link["link_id"], link["total"]) for link in top["links"]] == [("a", 3), ("b", 2)]
 
 
-async def test_other_workers_get_the_callers_key_and_nothing_else(
+async def test_other_workers_get_the_callers_verified_scope_never_the_key(
     client: TestClient[Any, Any], peers: Peers
 ) -> None:
     _, top = await _get(client, "/api/stats/top-links", BOB, account_id="acct-alice", account="acct-alice")
     assert [(link["link_id"], link["total"]) for link in top["links"]] == [("c", 7), ("b", 2)]
-    [(path, params, headers)] = peers.asked
+    [(path, params, account_id)] = peers.asked
     assert path == "/api/stats/top-links"
     assert params == {**RANGE, "scope": "local"}
-    assert headers == {"Authorization": BOB}
+    assert account_id == "acct-bob"
 
 
 async def test_scope_local_does_not_widen_what_a_tenant_sees(
