@@ -207,6 +207,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+CLUSTER_SECRET = "test-cluster-secret-0123456789abcdef"  # noqa: S105  # a test credential: peers sign with it
 OPERATOR_KEY = "test-operator-key-0123456789"  # workers started by start_worker accept it
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
 """Headers that let a test read every account's counts from a worker's stats API."""
@@ -236,6 +237,7 @@ def start_worker(broker: Broker, topics: Topics, services: Services, tmp_path: P
             "CLICKPIPE_WORKER_REPLICATION_FACTOR": str(broker.replication_factor),
             "CLICKPIPE_WORKER_LOG_LEVEL": os.environ.get("CLICKPIPE_TEST_WORKER_LOG_LEVEL", "warning"),
             "CLICKPIPE_WORKER_OPERATOR_KEY": OPERATOR_KEY,
+            "CLICKPIPE_WORKER_CLUSTER_SECRET": CLUSTER_SECRET,
             **{f"CLICKPIPE_WORKER_{key.upper()}": value for key, value in settings.items()},
         }
         return services.start(name, ["worker", "--web-port", str(port)], env, "/healthz", port)
