@@ -22,6 +22,7 @@ from tests.compose.conftest import (
     Stack,
     StackFactory,
     Tenant,
+    clicks_by_country,
     create_link,
     dump,
     new_tenant,
@@ -65,6 +66,7 @@ class Load:
     pace: float = 0.02
     answered: dict[int, tuple[str, float, float]] = field(default_factory=dict)  # number -> country, at, took
     failed: dict[int, str] = field(default_factory=dict)  # not answered: no click is owed for them
+    unsure: Counter[str] = field(default_factory=Counter)  # of those, the ones given up on, by country
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -98,6 +100,7 @@ class Load:
                     response = await client.get(f"{producer}/{self.slug}", headers=headers)
                 except httpx.TransportError as exc:
                     self.failed[number] = repr(exc)
+                    self.unsure[country] += 1  # the producer may have answered (and recorded) it late
                 else:
                     if response.status_code == 302:
                         self.answered[number] = (country, time.monotonic(), time.perf_counter() - began)
@@ -172,9 +175,18 @@ async def test_cluster_shares_links_counts_once_and_survives_a_broker_loss(
     await load.stop()
     want = load.by_country()
     assert sum(want.values()) > 500
+    # Every answered redirect counted (0 lost); at most the ones the client gave up on besides (a request
+    # timed out on our side may still have been answered and recorded), so 0 duplicated.
+    most = {country: count + load.unsure[country] for country, count in want.items()}
     for worker in workers:  # either worker answers for both (each asks the other for its partitions)
         seen = await asyncio.to_thread(wait_for_counts, worker, tenant, want, 180)
-        assert seen == want, f"{worker}: counted {dump(seen)}, answered {dump(want)}"
+        if seen != want:
+            await asyncio.sleep(5)
+            seen = clicks_by_country(worker, tenant)
+        assert all(want[c] <= seen.get(c, 0) <= most[c] for c in want), (
+            f"{worker}: counted {dump(seen)}, answered {dump(want)}, given up on {dump(load.unsure)}"
+        )
+        assert set(seen) == set(want)
     figures.append(
         f"compose cluster failover (kafka-{victim} killed): {sum(want.values())} redirects answered, "
         f"{len(load.failed)} not, 0 lost, 0 duplicated; redirect p99 {load.p99_ms(0, killed_at):.1f} ms "
