@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from crawlerdetect import CrawlerDetect
 
@@ -31,6 +32,30 @@ def bot_reason(user_agent: str | None) -> str | None:
         return detector.get_matches() or "crawler"
     found = _SUPPLEMENT.search(user_agent)
     return found.group(0) if found else None
+
+
+HEAD_REQUEST = "HEAD request"
+"""The bot reason of a ``HEAD``: link checkers and unfurlers ask for the headers only; a person's browser
+never does."""
+
+PURPOSE_HEADERS = ("sec-purpose", "purpose", "x-purpose", "x-moz")
+"""The request headers a browser marks a fetch nobody asked for with: a prefetch, prerender or preview."""
+
+
+def preview_reason(method: str, headers: Mapping[str, str]) -> str | None:
+    """Why a request is no person's click whatever its user agent says: a ``HEAD`` (``HEAD_REQUEST``), or a
+    browser's prefetch, prerender or preview (``"prefetch"``, ``"prerender"``, ``"preview"``, from the
+    ``PURPOSE_HEADERS``, lower-case names); None for an ordinary visit."""
+    if method == "HEAD":
+        return HEAD_REQUEST
+    for name in PURPOSE_HEADERS:
+        value = headers.get(name)
+        if value:
+            value = value.lower()
+            for purpose in ("prerender", "prefetch", "preview"):
+                if purpose in value:
+                    return purpose
+    return None
 
 
 def is_bot(user_agent: str | None) -> bool:

@@ -11,7 +11,7 @@ event is built: off the request path, in the publisher's sender.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from producer.agents import Agent, describe
@@ -19,9 +19,9 @@ from producer.destinations import choose_destination
 from producer.geo import Geo
 from producer.ids import EventIds
 from producer.links import Link, LinkState
-from producer.referers import referer_domain
 from producer.visitors import VisitorKeys
 from schemas.events import EventType, LinkClick
+from schemas.referers import referer_domain
 
 MAX_USER_AGENT = 1024
 """Characters of a User-Agent an event keeps (real ones are well under 512)."""
@@ -54,10 +54,14 @@ class Visit:
     rule: str | None = None  # the country whose destination rule fired
     ip: str | None = field(default=None, repr=False)
     visitors: VisitorKeys | None = field(default=None, repr=False)
+    preview: str | None = None  # a HEAD, prefetch or preview (``producer.bots.preview_reason``): a bot's
 
     def event(self) -> LinkClick:
         """The click event recording this visit."""
         visitor = None if self.visitors is None else self.visitors.key(self.at, self.ip, self.user_agent)
+        agent = describe(self.user_agent)
+        if self.preview is not None and not agent.is_bot:
+            agent = replace(agent, bot_reason=self.preview)
         return click_event(
             self.event_type,
             self.slug,
@@ -67,7 +71,7 @@ class Visit:
             self.at,
             user_agent=self.user_agent,
             referer=self.referer,
-            agent=describe(self.user_agent),
+            agent=agent,
             rule=self.rule,
             visitor=visitor,
         )
@@ -83,22 +87,46 @@ def visit(
     referer: str | None,
     ip: str | None = None,
     visitors: VisitorKeys | None = None,
+    preview: str | None = None,
 ) -> tuple[str | None, Visit]:
     """Return where to send the visitor (None: nowhere, the link is missing or not live) and the visit.
 
     A visit to a live link is a LINK_CLICK; to a missing, disabled or expired one, an event of that type.
-    ``ip`` and ``visitors`` make the visitor key (None without them).
+    ``ip`` and ``visitors`` make the visitor key (None without them). ``preview`` (a HEAD's or a prefetch's
+    reason) records the visit as a bot's with that reason, unless its user agent names a bot already.
     """
     user_agent = cap(user_agent, MAX_USER_AGENT)
     if link is None:
         seen = Visit(
-            EventType.LINK_NOT_FOUND, slug, None, None, geo, now, user_agent, referer, None, ip, visitors
+            EventType.LINK_NOT_FOUND,
+            slug,
+            None,
+            None,
+            geo,
+            now,
+            user_agent,
+            referer,
+            None,
+            ip,
+            visitors,
+            preview,
         )
         return None, seen
     state = link.state(now)
     destination, rule = choose_destination(link, geo.country)
     seen = Visit(
-        _EVENT_TYPE[state], slug, link, destination, geo, now, user_agent, referer, rule, ip, visitors
+        _EVENT_TYPE[state],
+        slug,
+        link,
+        destination,
+        geo,
+        now,
+        user_agent,
+        referer,
+        rule,
+        ip,
+        visitors,
+        preview,
     )
     return (destination if state is LinkState.LIVE else None), seen
 

@@ -21,8 +21,10 @@ from urllib.parse import quote
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from producer.bots import PURPOSE_HEADERS, preview_reason
 from producer.clicks import visit
 from producer.deps import Services
+from producer.destinations import carry_query
 from producer.errors import StoreError
 from producer.geo import UNKNOWN, geo_from_headers, is_trusted
 from producer.security_headers import STRICT
@@ -33,7 +35,9 @@ from schemas.events import EventType
 _SLUG = re.compile(SLUG_PATTERN)
 _GEO_HEADERS = ("cf-ipcountry", "cf-ipcity", "cf-region", "cf-ipcontinent", "cf-iplatitude", "cf-iplongitude")
 _ADDRESS_HEADERS = ("cf-connecting-ip", "x-forwarded-for")
-_WANTED = frozenset(name.encode() for name in ("user-agent", "referer", *_GEO_HEADERS, *_ADDRESS_HEADERS))
+_WANTED = frozenset(
+    name.encode() for name in ("user-agent", "referer", *_GEO_HEADERS, *_ADDRESS_HEADERS, *PURPOSE_HEADERS)
+)
 _LOCATION_SAFE = ":/%#?=@[]!$&'()*+,;"  # as Starlette's RedirectResponse quotes a Location
 _MEMO_MAX = 10_000
 
@@ -89,9 +93,13 @@ class Redirector:
         self._trusted: dict[str | None, bool] = {}
         self._locations: dict[str, Headers] = {}
 
-    async def answer(self, slug: str, client: str | None, headers: Mapping[str, str]) -> Reply:
-        """The reply to a visit of ``slug`` (a well-formed slug) from peer ``client`` with ``headers`` (lower
-        case names). The CF-* visitor-location and address headers count only from a trusted proxy."""
+    async def answer(
+        self, slug: str, client: str | None, headers: Mapping[str, str], query: str = "", method: str = "GET"
+    ) -> Reply:
+        """The reply to a ``method`` (GET or HEAD) visit of ``slug`` (a well-formed slug) from peer
+        ``client`` with ``headers`` (lower case names) and the query string ``query``, which is carried onto
+        the destination (``producer.destinations.carry_query``). The CF-* visitor-location and address
+        headers count only from a trusted proxy. A HEAD, prefetch or preview is recorded as a bot's visit."""
         try:
             link = await self._cache.get(slug)
         except StoreError:
@@ -106,10 +114,13 @@ class Redirector:
             referer=headers.get("referer"),
             ip=client_address(client, headers, trusted),
             visitors=self._visitors,
+            preview=preview_reason(method, headers),
         )
         self._publisher.publish(seen)
         if destination is None:
             return _NOT_LIVE.get(seen.event_type, DISABLED)
+        if query:
+            return Reply(302, _location_headers(carry_query(destination, query)), b"")
         return Reply(302, self._location(destination), b"")
 
     def _is_trusted(self, client: str | None) -> bool:
@@ -125,13 +136,13 @@ class Redirector:
         if headers is None:
             if len(self._locations) >= _MEMO_MAX:
                 self._locations.clear()
-            location = quote(destination, safe=_LOCATION_SAFE).encode("latin-1")
-            headers = self._locations[destination] = [
-                (b"location", location),
-                (b"content-length", b"0"),
-                *_FIXED,
-            ]
+            headers = self._locations[destination] = _location_headers(destination)
         return headers
+
+
+def _location_headers(destination: str) -> Headers:
+    location = quote(destination, safe=_LOCATION_SAFE).encode("latin-1")
+    return [(b"location", location), (b"content-length", b"0"), *_FIXED]
 
 
 class RedirectFront:
@@ -158,7 +169,9 @@ class RedirectFront:
                     if name in _WANTED and (key := name.decode()) not in found:
                         found[key] = value.decode("latin-1")
                 client = scope.get("client")
-                reply = await self.redirector.answer(slug, client[0] if client else None, found)
+                query = scope["query_string"].decode("latin-1")
+                peer = client[0] if client else None
+                reply = await self.redirector.answer(slug, peer, found, query, method)
                 await send({"type": "http.response.start", "status": reply.status, "headers": reply.headers})
                 await send({"type": "http.response.body", "body": b"" if method == "HEAD" else reply.body})
                 return

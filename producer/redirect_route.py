@@ -30,7 +30,10 @@ _SLUG = re.compile(SLUG_PATTERN)
 async def redirect(slug: str, request: Request) -> Response:
     """Answer 302 to the link's destination for the visitor's country; the visit is recorded on the side.
 
-    The CF-* visitor-location headers count only from a trusted proxy. The redirect is never cached.
+    The short link's query string is carried onto the destination: the destination's own parameters keep
+    their place, one the visit also names takes the visit's value, the visit's others follow
+    (``?utm_source=x`` lands on the destination). The CF-* visitor-location headers count only from a
+    trusted proxy. The redirect is never cached.
     ``producer.redirect.RedirectFront`` serves this route ahead of FastAPI; FastAPI sees only paths that are
     not a well-formed slug (404, not recorded), or the route when its app is mounted without the front.
     """
@@ -38,7 +41,7 @@ async def redirect(slug: str, request: Request) -> Response:
     if _SLUG.fullmatch(slug):
         redirector: Redirector = request.app.state.redirector
         client = request.client.host if request.client else None
-        reply = await redirector.answer(slug, client, request.headers)
+        reply = await redirector.answer(slug, client, request.headers, request.url.query, request.method)
     headers = {name.decode(): value.decode("latin-1") for name, value in reply.headers}
     return Response(reply.body, reply.status, headers=headers)
 

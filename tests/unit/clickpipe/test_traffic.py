@@ -7,7 +7,7 @@ from clickpipe.loadgen import LoadReport
 from clickpipe.slots import claim_slot
 from clickpipe.traffic import COUNTRY_MIX, percentile, shuffled_times, visits, zipf_weights
 from producer.agents import describe
-from producer.referers import referer_domain
+from schemas.referers import referer_domain
 
 SLUGS = [f"lg-{i}" for i in range(20)]
 

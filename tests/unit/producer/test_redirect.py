@@ -183,3 +183,74 @@ async def test_an_unreadable_link_store_answers_503_and_records_nothing() -> Non
     assert response.json() == {"detail": "the link database is unavailable; try again"}
     assert "no-store" in response.headers["cache-control"]
     assert front.publisher.events == []
+
+
+@pytest.mark.parametrize(
+    ("destination", "query", "location"),
+    [
+        ("https://shop.example/", "utm_source=x", "https://shop.example/?utm_source=x"),
+        (
+            "https://shop.example/p?id=7",
+            "utm_source=x&utm_campaign=bf",
+            "https://shop.example/p?id=7&utm_source=x&utm_campaign=bf",
+        ),
+        (
+            "https://shop.example/?utm_source=own&id=7",
+            "utm_source=x",
+            "https://shop.example/?utm_source=x&id=7",
+        ),
+        ("https://shop.example/?a=1&b=2&a=3", "a=9", "https://shop.example/?a=9&b=2"),
+        ("https://shop.example/p#top", "q=caf%C3%A9", "https://shop.example/p?q=caf%C3%A9#top"),
+        ("https://shop.example/p", "&&flag&", "https://shop.example/p?flag"),
+    ],
+)
+async def test_the_short_links_query_is_carried_onto_the_destination(
+    front: Front, destination: str, query: str, location: str
+) -> None:
+    await front.link(slug="carry", default_destination=destination)
+    async with front.client() as client:
+        response = await client.get(f"/carry?{query}", headers={"User-Agent": BROWSER})
+    assert response.status_code == 302
+    assert response.headers["location"] == location
+    assert front.publisher.events[-1].destination == destination  # the dimension stays the link's own
+
+
+async def test_a_query_cannot_move_the_destination_elsewhere(front: Front) -> None:
+    await front.link(slug="safe", default_destination="https://shop.example/p")
+    async with front.client() as client:
+        response = await client.get(
+            "/safe?x=1@evil.example/%0d%0aSet-Cookie:a", headers={"User-Agent": BROWSER}
+        )
+    location = httpx.URL(response.headers["location"])
+    assert (location.host, location.path) == ("shop.example", "/p")
+    assert "\r" not in response.headers["location"] and "\n" not in response.headers["location"]
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "reason"),
+    [
+        ("HEAD", {}, "HEAD request"),
+        ("GET", {"Sec-Purpose": "prefetch;prerender"}, "prerender"),
+        ("GET", {"Purpose": "prefetch"}, "prefetch"),
+        ("GET", {"X-Purpose": "preview"}, "preview"),
+        ("GET", {"X-Moz": "prefetch"}, "prefetch"),
+        ("GET", {}, None),
+    ],
+)
+async def test_heads_and_prefetches_are_recorded_as_bots_with_their_reason(
+    front: Front, method: str, headers: dict[str, str], reason: str | None
+) -> None:
+    await front.link(slug="peek")
+    async with front.client() as client:
+        response = await client.request(method, "/peek", headers={"User-Agent": BROWSER, **headers})
+    assert response.status_code == 302
+    event = front.publisher.events[-1]
+    assert (event.type, event.is_bot, event.bot_reason) == (EventType.LINK_CLICK, reason is not None, reason)
+    assert event.browser == "Chrome"  # the device dimensions are still the user agent's
+
+
+async def test_a_named_bot_keeps_its_own_reason_on_head(front: Front) -> None:
+    await front.link(slug="crawl")
+    async with front.client() as client:
+        await client.head("/crawl", headers={"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"})
+    assert front.publisher.events[-1].bot_reason not in (None, "HEAD request")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producer.referers import referer_domain
+from schemas.referers import referer_domain
 
 
 @pytest.mark.parametrize(

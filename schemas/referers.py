@@ -1,4 +1,5 @@
-"""The referer's domain, the dimension analytics group by: a pure function that never raises."""
+"""The referer's domain, the dimension analytics group and filter by (the producer derives it, the worker
+normalises ``referer=`` filters with it): a pure function that never raises."""
 
 from __future__ import annotations
 
