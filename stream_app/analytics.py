@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from stream_app import timeframe
 from stream_app.aggregation import DIMENSIONS
 from stream_app.errors import BadQueryError
+from stream_app.filter_values import normalise
 from stream_app.timeframe import BUCKET_MS, INTERVALS, Source
 from stream_app.windows import Granularity
 
@@ -91,6 +92,11 @@ class Filter:
     def admits(self, value: str) -> bool:
         """True when ``value`` passes."""
         return (not self.include or value in self.include) and value not in self.exclude
+
+    def admits_link(self, link_id: str, slug: str | None) -> bool:
+        """True when a link passes, named by its id or its slug (``link=shoes,-<id>``)."""
+        named = {link_id} if slug is None else {link_id, slug}
+        return (not self.include or not named.isdisjoint(self.include)) and named.isdisjoint(self.exclude)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +183,8 @@ def parse(items: Iterable[tuple[str, str]], windows: Sequence[Granularity], now_
     )
     oldest = now_ms - max((gran.retention_ms for gran in windows), default=0)
     interval, raw_start, raw_end = _raw_range(params, zone, now_ms, oldest)
-    granularity = params.get("granularity", timeframe.auto_granularity(raw_start, raw_end))
+    auto = "month" if interval in timeframe.MONTHLY else timeframe.auto_granularity(raw_start, raw_end)
+    granularity = params.get("granularity", auto)
     if granularity not in GRANULARITIES:
         raise BadQueryError(
             "granularity",
@@ -237,7 +244,9 @@ def parse_limit(raw: str) -> int:
 
 
 def parse_filter(name: str, raw: str) -> Filter:
-    """A comma list of values to keep, ``-X`` for one to leave out (``country=DE,-FR``)."""
+    """A comma list of values to keep, ``-X`` for one to leave out (``country=DE,-FR``), each in the form the
+    windows store it (``stream_app.filter_values``: ``country=de`` is DE, ``referer=https://www.google.com/``
+    is google.com)."""
     if not raw:
         raise BadQueryError(name, f"'{name}' is empty; give values, e.g. {name}=A,-B")
     values = raw.split(",")
@@ -253,7 +262,7 @@ def parse_filter(name: str, raw: str) -> Filter:
                 name,
                 f"'{name}' values must be 1 to {MAX_VALUE_LENGTH} printable characters, not {value[:32]!r}",
             )
-        (exclude if excluded else include).add(value)
+        (exclude if excluded else include).add(normalise(name, value))
     return Filter(frozenset(include), frozenset(exclude))
 
 

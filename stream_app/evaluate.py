@@ -63,7 +63,7 @@ def local_part(plan: Plan, windows: Iterable[tuple[int, Row]]) -> Part:
         if not 0 <= bucket < buckets:
             continue
         for link_id, link in row.links.items():
-            if plan.links is not None and not plan.links.admits(link_id):
+            if plan.links is not None and not plan.links.admits_link(link_id, link.slug):
                 continue
             if plan.group_by == "timeseries":
                 key: Any = bucket
@@ -113,8 +113,16 @@ def _estimate(sketches: list[Uniques]) -> int:
 
 
 def merge(plan: Plan, parts: Iterable[Part]) -> dict[str, Any]:
-    """The whole answer from every worker's part: ``data`` and the resolved query around it."""
-    return {**describe(plan), "data": _merge_data(plan, list(parts))}
+    """The whole answer from every worker's part: ``data`` and the resolved query around it. The time series
+    of ``interval=all`` starts at the bucket of the first click (its ``start`` says so), not at the edge of
+    what the worker keeps."""
+    answer = {**describe(plan), "data": _merge_data(plan, list(parts))}
+    if plan.interval == "all" and plan.group_by == "timeseries":
+        series = answer["data"]
+        first = next((index for index, point in enumerate(series) if point["clicks"]), len(series) - 1)
+        answer["data"] = series[first:]
+        answer["start"] = series[first]["start"]
+    return answer
 
 
 def _merge_data(plan: Plan, parts: list[Part]) -> Any:

@@ -25,8 +25,11 @@ MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 
-BUCKET_MS = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS}
-"""The bucket granularities a query may ask for, with their nominal length."""
+BUCKET_MS = {"minute": MINUTE_MS, "hour": HOUR_MS, "day": DAY_MS, "month": 31 * DAY_MS}
+"""The bucket granularities a query may ask for, with their nominal (longest) length."""
+
+MONTHLY = ("1y", "ytd", "all")
+"""The interval presets bucketed by month unless a granularity is asked for, as Dub buckets them."""
 
 INTERVALS = ("1h", "24h", "7d", "30d", "90d", "1y", "mtd", "qtd", "ytd", "all")
 
@@ -50,8 +53,10 @@ def _midnight(day: date, zone: ZoneInfo) -> int:
 
 
 def floor(ms: int, granularity: str, zone: ZoneInfo) -> int:
-    """The start of the bucket holding ``ms`` (a minute, hour or day of ``zone``'s wall clock)."""
+    """The start of the bucket holding ``ms`` (a minute, hour, day or month of ``zone``'s wall clock)."""
     local = to_local(ms, zone)
+    if granularity == "month":
+        return _midnight(local.date().replace(day=1), zone)
     if granularity == "day":
         return _midnight(local.date(), zone)
     if granularity == "hour":
@@ -61,6 +66,9 @@ def floor(ms: int, granularity: str, zone: ZoneInfo) -> int:
 
 def next_edge(edge: int, granularity: str, zone: ZoneInfo) -> int:
     """The start of the bucket after the one starting at ``edge``."""
+    if granularity == "month":
+        first = to_local(edge, zone).date().replace(day=1)
+        return _midnight(first.replace(year=first.year + first.month // 12, month=first.month % 12 + 1), zone)
     if granularity == "day":
         return _midnight(to_local(edge, zone).date() + timedelta(days=1), zone)
     return edge + BUCKET_MS[granularity]  # minutes and hours are fixed lengths of absolute time

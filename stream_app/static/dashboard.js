@@ -81,7 +81,8 @@ function number(id, value) {
 
 function timeLabel(iso, granularity, timezone) {
   const options = { timeZone: timezone, hourCycle: "h23" };
-  if (granularity === "day") Object.assign(options, { year: "numeric", month: "2-digit", day: "2-digit" });
+  if (granularity === "month") Object.assign(options, { year: "numeric", month: "short" });
+  else if (granularity === "day") Object.assign(options, { year: "numeric", month: "2-digit", day: "2-digit" });
   else if (granularity === "hour") Object.assign(options, { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
   else Object.assign(options, { hour: "2-digit", minute: "2-digit" });
   return new Intl.DateTimeFormat("en-GB", options).format(new Date(iso));

@@ -92,11 +92,11 @@ def test_start_alone_runs_to_now() -> None:
 
 
 def test_filters_take_comma_lists_with_exclusions() -> None:
-    got = plan(country="DE,-FR,US", link="a", device="-bot,-tv")
+    got = plan(country="DE,-FR,US", link="a", device="-other,-tablet")
     assert got.links == Filter(frozenset({"a"}), frozenset())
     assert got.dimensions == (
         (0, Filter(frozenset({"DE", "US"}), frozenset({"FR"}))),
-        (4, Filter(frozenset(), frozenset({"bot", "tv"}))),
+        (4, Filter(frozenset(), frozenset({"other", "tablet"}))),
     )
     assert got.dimensions[0][1].admits("DE")
     assert not got.dimensions[0][1].admits("FR")
@@ -176,3 +176,73 @@ def test_the_bounds_hold_at_their_limits() -> None:
     assert len(plan(link=",".join(str(i) for i in range(100))).links.include) == 100  # type: ignore[union-attr]
     assert plan(city="x" * 512).dimensions
     assert plan(limit="1000").limit == 1000
+
+
+@pytest.mark.parametrize("interval", ["1y", "ytd", "all"])
+def test_a_year_and_all_are_bucketed_by_month(interval: str) -> None:
+    got = plan(interval=interval, groupBy="timeseries")
+    assert got.granularity == "month"
+    assert got.edges[-1] == ms(2026, 12, 1)
+    assert all(datetime.fromtimestamp(edge / 1000, UTC_ZONE).day == 1 for edge in got.edges)
+    assert got.source.granularity == "day"  # UTC months are whole days
+    assert plan(interval=interval, granularity="day").granularity == "day"
+
+
+def test_month_buckets_follow_the_callers_zone_across_a_year_end() -> None:
+    got = plan(
+        start="2025-11-15T00:00:00", end="2026-02-10T00:00:00", timezone="Europe/Berlin", granularity="month"
+    )
+    assert got.edges == (
+        ms(2025, 11, 1, tz=BERLIN),
+        ms(2025, 12, 1, tz=BERLIN),
+        ms(2026, 1, 1, tz=BERLIN),
+        ms(2026, 2, 1, tz=BERLIN),
+        ms(2026, 3, 1, tz=BERLIN),
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "stored"),
+    [
+        ("country", "de,-fr,Unknown", ({"DE", "unknown"}, {"FR"})),
+        ("continent", "eu,-Na", ({"EU"}, {"NA"})),
+        ("device", "Mobile,-TABLET", ({"mobile"}, {"tablet"})),
+        ("rule", "de,default", ({"DE", "default"}, set())),
+        ("referer", "https://www.google.com/search?q=x,-t.co,Direct", ({"google.com", "direct"}, {"t.co"})),
+        ("referer", "WWW.Bücher.de", ({"xn--bcher-kva.de"}, set())),
+        ("city", "berlin", ({"berlin"}, set())),  # free text: compared as given
+    ],
+)
+def test_filter_values_are_read_as_people_write_them(
+    name: str, given: str, stored: tuple[set[str], set[str]]
+) -> None:
+    ((_, got),) = plan(**{name: given}).dimensions
+    assert got == Filter(frozenset(stored[0]), frozenset(stored[1]))
+
+
+@pytest.mark.parametrize(
+    ("name", "given", "shown"),
+    [
+        ("country", "Germany", "ISO 3166-1 alpha-2"),
+        ("country", "D", "ISO 3166-1 alpha-2"),
+        ("continent", "Europe", "AF, AN, AS, EU, NA, OC, SA"),
+        ("device", "bot", "desktop, mobile, tablet, other"),
+        ("referer", "not a domain!", "domains (google.com)"),
+        ("rule", "fallback", "default"),
+    ],
+)
+def test_a_filter_value_no_click_can_have_is_refused_with_the_accepted_form(
+    name: str, given: str, shown: str
+) -> None:
+    error = refused([(name, given)])
+    assert error.parameter == name
+    assert shown in error.reason and repr(given) in error.reason
+
+
+def test_a_link_filter_takes_an_id_or_a_slug() -> None:
+    got = plan(link="shoes,-8f3c").links
+    assert got is not None
+    assert got.admits_link("abc", "shoes")
+    assert not got.admits_link("8f3c", "shoes")  # excluded by its id
+    assert not got.admits_link("abc", "boots")
+    assert plan(link="abc").links.admits_link("abc", None)  # type: ignore[union-attr]

@@ -240,3 +240,25 @@ def test_uniques_merge_across_workers_without_counting_a_visitor_twice() -> None
     data = evaluate.merge(plan, parts)["data"]
     assert data["clicks"] == 1200
     assert abs(data["uniques"] - 900) <= 3 * RELATIVE_STANDARD_ERROR * 900
+
+
+def test_all_is_monthly_and_starts_at_the_first_click() -> None:
+    windows = [
+        (ms(2026, 7, 14), Row(links={"a": link("acct", {DE_CHROME: (3, 0)})})),
+        (ms(2026, 9, 2), Row(links={"a": link("acct", {DE_CHROME: (2, 0)})})),
+        (ms(2026, 11, 27), Row(links={"a": link("acct", {DE_CHROME: (4, 0)})})),
+    ]
+    got = answer(windows, groupBy="timeseries", interval="all")
+    assert (got["granularity"], got["start"]) == ("month", "2026-07-01T00:00:00Z")
+    assert [(point["start"][:7], point["clicks"]) for point in got["data"]] == [
+        ("2026-07", 3),
+        ("2026-08", 0),
+        ("2026-09", 2),
+        ("2026-10", 0),
+        ("2026-11", 4),
+    ]
+    assert answer([], groupBy="timeseries", interval="all")["data"] == [
+        {"start": "2026-11-01T00:00:00Z", "clicks": 0, "uniques": 0}
+    ]
+    year = answer(windows, groupBy="timeseries", interval="1y")
+    assert len(year["data"]) == 12 and year["data"][0]["start"] == "2025-12-01T00:00:00Z"  # this month and 11
