@@ -42,6 +42,12 @@ FILTERS = ("link", *DIMENSIONS)
 """The filter parameters: comma lists, ``-X`` excludes X."""
 
 BOTS = ("exclude", "only", "all")
+EVENTS = ("clicks",)
+"""What ``event`` may name: the events recorded (Dub's default, ``clicks``)."""
+DUB_PARAMETERS = ("event", "domain", "key")
+"""Dub's names, accepted so its clients work: ``event=clicks``; ``key`` (a slug, with its short ``domain``
+optional) for ``link``."""
+_DOMAIN = re.compile(r"[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})*(:[0-9]{1,5})?")
 GRANULARITIES = tuple(BUCKET_MS)
 
 PARAMETERS = (
@@ -54,6 +60,7 @@ PARAMETERS = (
     *FILTERS,
     "bots",
     "limit",
+    *DUB_PARAMETERS,
 )
 """Every parameter ``parse`` accepts (the OpenAPI document is tested against it)."""
 
@@ -177,7 +184,10 @@ def parse(items: Iterable[tuple[str, str]], windows: Sequence[Granularity], now_
         budget += len(params.get(name, ""))
         if budget > MAX_FILTER_LENGTH:
             raise BadQueryError(name, f"the filters hold more than {MAX_FILTER_LENGTH} characters together")
-    links = parse_filter("link", params["link"]) if "link" in params else None
+    if params.get("event", "clicks") not in EVENTS:
+        raise BadQueryError("event", f"'event' can only be {', '.join(EVENTS)}, not {params['event'][:32]!r}")
+    by_key = _dub_link(params)
+    links = parse_filter("link", params["link"]) if "link" in params else by_key
     dimensions = tuple(
         (index, parse_filter(name, params[name])) for index, name in enumerate(DIMENSIONS) if name in params
     )
@@ -203,6 +213,21 @@ def parse(items: Iterable[tuple[str, str]], windows: Sequence[Granularity], now_
     if source is None:
         raise BadQueryError("range", f"the range spans more than {MAX_WINDOWS} of every window kept")
     return Plan(group_by, granularity, zone, tuple(edges), source, bots, limit, links, dimensions, interval)
+
+
+def _dub_link(params: dict[str, str]) -> Filter | None:
+    """Dub's ``key`` (a slug; ``domain``, the short link's host, is optional: one deployment serves one) as
+    a link filter; None when neither is given."""
+    if "domain" in params:
+        if "key" not in params:
+            raise BadQueryError("domain", "'domain' names a short link together with 'key' (its slug)")
+        if not _DOMAIN.fullmatch(params["domain"]):
+            raise BadQueryError("domain", f"'domain' must be a host name, not {params['domain'][:64]!r}")
+    if "key" not in params:
+        return None
+    if "link" in params:
+        raise BadQueryError("key", "give 'link' or 'key', not both")
+    return parse_filter("key", params["key"])
 
 
 def _single(items: Iterable[tuple[str, str]]) -> dict[str, str]:

@@ -12,6 +12,7 @@ from stream_app.aggregation import DIMENSIONS
 from stream_app.analytics import (
     BOTS,
     DEFAULTS,
+    EVENTS,
     GRANULARITIES,
     GROUP_BY,
     MAX_BUCKETS,
@@ -21,7 +22,7 @@ from stream_app.analytics import (
 from stream_app.timeframe import INTERVALS
 
 _FILTER_HELP = {
-    "link": "link ids",
+    "link": "link ids or slugs",
     "country": "ISO 3166-1 alpha-2 codes, `unknown` for none",
     "continent": "continent codes (`EU`, `NA`, ...), `unknown` for none",
     "region": "region codes, `unknown` for none",
@@ -29,7 +30,7 @@ _FILTER_HELP = {
     "device": "`desktop`, `mobile`, `tablet`, `other`, `unknown`",
     "browser": "browser families (`Chrome`, ...), `unknown`",
     "os": "OS families (`iOS`, ...), `unknown`",
-    "referer": "referer domains, `direct` for none",
+    "referer": "referer domains or URLs (`https://www.google.com/` is `google.com`), `direct` for none",
     "rule": "the country whose destination rule fired, `default` for none",
     "url": "destination URLs",
 }
@@ -73,7 +74,8 @@ def analytics_parameters() -> list[dict[str, Any]]:
         ),
         _param(
             "granularity",
-            f"Bucket size; default chosen from the range. At most {MAX_BUCKETS} buckets.",
+            f"Bucket size; default `month` for `1y`, `ytd`, `all`, else chosen from the range. At most "
+            f"{MAX_BUCKETS} buckets.",
             _enum(GRANULARITIES, None),
         ),
         *(
@@ -90,6 +92,11 @@ def analytics_parameters() -> list[dict[str, Any]]:
             "How many groups a top-N answer holds.",
             {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": int(DEFAULTS["limit"])},
         ),
+        _param("event", "Dub's event kind: only `clicks` are recorded.", _enum(EVENTS, "clicks")),
+        _param(
+            "domain", "Dub's short-link domain, beside `key`; one deployment serves one.", {"type": "string"}
+        ),
+        _param("key", "Dub's name for `link`: slugs (not with `link`).", {"type": "string"}),
     ]
 
 

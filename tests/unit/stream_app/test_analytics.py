@@ -246,3 +246,25 @@ def test_a_link_filter_takes_an_id_or_a_slug() -> None:
     assert not got.admits_link("8f3c", "shoes")  # excluded by its id
     assert not got.admits_link("abc", "boots")
     assert plan(link="abc").links.admits_link("abc", None)  # type: ignore[union-attr]
+
+
+def test_dubs_event_key_and_domain_are_accepted() -> None:
+    assert plan(event="clicks") == plan()
+    by_key = plan(key="shoes", domain="go.example.com").links
+    assert by_key is not None and by_key.admits_link("id-1", "shoes")
+    assert plan(key="shoes") == plan(link="shoes")
+
+
+@pytest.mark.parametrize(
+    ("items", "parameter"),
+    [
+        ([("event", "leads")], "event"),
+        ([("domain", "go.example.com")], "domain"),
+        ([("key", "shoes"), ("domain", "not a host")], "domain"),
+        ([("key", "shoes"), ("link", "boots")], "key"),
+    ],
+)
+def test_dubs_parameters_are_refused_when_they_cannot_be_answered(
+    items: list[tuple[str, str]], parameter: str
+) -> None:
+    assert refused(items).parameter == parameter
