@@ -189,6 +189,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     """Run broker, topics, producer and worker together."""
     options = UpOptions(
         host=args.host,
+        data_dir=args.data_dir,
         producer_port=args.producer_port,
         worker_port=args.worker_port,
         partitions=args.partitions,
@@ -219,10 +220,21 @@ def build_parser() -> argparse.ArgumentParser:
         "up",
         help="run the whole pipeline: broker, topics, producer, worker",
         description="Start a broker (unless KAFKA_BOOTSTRAP_SERVERS is set), create the topics, "
-        "then the redirect service with a demo link (slug 'demo') and the stream worker. "
-        "Ctrl-C stops everything.",
+        "then the redirect service with a demo link (slug 'demo') and the stream worker. What you create "
+        "is kept in --data-dir and found again on the next run; up's options set the services' data "
+        "directories, broker and ports over any CLICKPIPE_* variable of the same setting, the other "
+        "variables of the configuration table apply as given. Ctrl-C stops everything.",
     )
     up.add_argument("--host", default="127.0.0.1", help="Address every part listens on (%(default)s).")
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="Where accounts, API keys, links, the demo key and the click spool are kept across runs, and "
+        "with --broker kafka the broker's data and the worker's state too (default: ./%(default)s, the "
+        "directory 'clickpipe accounts create' and 'keys create' use: data/producer). With the embedded "
+        "broker clicks and counts live in memory and start empty each run.",
+    )
     up.add_argument(
         "--broker",
         choices=["embedded", "kafka"],

@@ -69,7 +69,7 @@ class PipelineBroker(Protocol):
         ...
 
 
-#: Builds the broker; gets a working directory that lives as long as ``up`` (for logs and data).
+#: Builds the broker; gets ``up``'s data directory (a broker that keeps data keeps it in a folder of it).
 BrokerFactory = Callable[[Path], PipelineBroker]
 
 
@@ -97,8 +97,9 @@ def embedded_broker(host: str, port: int) -> BrokerFactory:
 
 
 def kafka_broker(host: str, port: int) -> BrokerFactory:
-    """A factory of one Apache Kafka node on ``host:port``, keeping its log in ``up``'s working directory."""
-    return lambda workdir: KafkaCluster(1, host=host, port=port, data_dir=workdir / "kafka")
+    """A factory of one Apache Kafka node on ``host:port``, keeping its data in ``up``'s data directory
+    (``kafka/``), so its clicks and the worker's changelogs outlive ``up``."""
+    return lambda data_dir: KafkaCluster(1, host=host, port=port, data_dir=data_dir / "kafka")
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,7 @@ class UpOptions:
     """Where the services listen, and how ``up`` behaves."""
 
     host: str = "127.0.0.1"
+    data_dir: Path = Path("data")  # accounts, keys, links, spool (and with Kafka its data, worker state)
     producer_port: int = 8000
     worker_port: int = 6066
     partitions: int = DEFAULT_PARTITIONS
@@ -132,6 +134,23 @@ class UpOptions:
     def worker_url(self) -> str:
         """The worker's HTTP API base URL."""
         return f"http://{self.host}:{self.worker_port}"
+
+
+DEMO_KEY_FILE = "demo-api-key"
+"""The demo account's API key, in the producer's data directory (mode 0600): the same key every run."""
+
+
+def demo_key(producer_dir: Path) -> str:
+    """The demo account's API key kept in ``producer_dir``, made and written on the first run."""
+    path = producer_dir / DEMO_KEY_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    producer_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = new_api_key()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
+    return key
 
 
 class _Stop(Exception):
@@ -167,7 +186,7 @@ class Up:
         self._options = options
         self._broker_factory = broker_factory
         self._out = out
-        self._token = new_api_key()
+        self._token = ""
         self._broker: PipelineBroker | None = None
         self._services: dict[str, ChildProcess] = {}
 
@@ -175,6 +194,8 @@ class Up:
         """Run until Ctrl-C, SIGTERM or SIGHUP (exit code 0); a part that dies raises ``ServiceError``."""
         workdir = Path(tempfile.mkdtemp(prefix="clickpipe-up-"))
         guard = Guard(grace=self._options.orphan_grace)
+        # Ctrl-C stops ``up`` even when it was started with SIGINT ignored (a shell script's background job).
+        previous_sigint = signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             with _signals(_raise_stop):
                 broker = self._start(workdir, guard)
@@ -188,25 +209,33 @@ class Up:
                 self._stop(guard)
             guard.close()
             shutil.rmtree(workdir, ignore_errors=True)
+            signal.signal(signal.SIGINT, previous_sigint)
 
     def _start(self, workdir: Path, guard: Guard) -> PipelineBroker:
         options = self._options
         for name, port in (("producer", options.producer_port), ("worker", options.worker_port)):
             if port_answers(options.host, port):
                 raise PortInUseError(name, options.host, port)
-        self._broker = broker = self._broker_factory(workdir)
+        data_dir = options.data_dir
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._token = demo_key(data_dir / "producer")
+        self._broker = broker = self._broker_factory(data_dir)
         bootstrap = broker.start().bootstrap_servers
+        # The worker's state follows the broker's: kept beside Kafka's data; with the embedded broker, which
+        # starts empty, a state of its own each run (state kept from clicks the broker no longer has would
+        # show counts no topic holds).
+        worker_dir = data_dir / "worker" if broker.full_kafka else workdir / "worker"
         asyncio.run(ensure_topics(bootstrap, pipeline_topics(options.partitions)))
         level = "INFO" if options.verbose else "WARNING"
         env = {
             **os.environ,
             "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": bootstrap,
             "CLICKPIPE_PRODUCER_DEMO_API_KEY": self._token,
-            "CLICKPIPE_PRODUCER_DATA_DIR": str(workdir / "producer"),
+            "CLICKPIPE_PRODUCER_DATA_DIR": str(data_dir / "producer"),
             "CLICKPIPE_PRODUCER_DRAIN_SECONDS": str(options.stop.producer_drain),
             "CLICKPIPE_WORKER_BOOTSTRAP_SERVERS": bootstrap,
             "CLICKPIPE_WORKER_PARTITIONS": str(options.partitions),
-            "CLICKPIPE_WORKER_DATA_DIR": str(workdir / "worker"),
+            "CLICKPIPE_WORKER_DATA_DIR": str(worker_dir),
             "CLICKPIPE_WORKER_LOG_LEVEL": level,
             "CLICKPIPE_WORKER_AUTH_URL": options.producer_url,  # stats callers' keys are the link API's
         }
@@ -277,9 +306,16 @@ class Up:
 
     def _print_banner(self, broker: PipelineBroker) -> None:
         producer, worker = self._options.producer_url, self._options.worker_url
+        data_dir = self._options.data_dir.resolve()
+        kept = (
+            "accounts, keys, links, clicks and counts"
+            if broker.full_kafka
+            else "accounts, keys and links; clicks and counts are in memory (embedded broker): gone at Ctrl-C"
+        )
         print(
             f"""
 clickpipe is up
+  data        {data_dir}   ({kept})
   broker      {broker.bootstrap_servers} ({broker.kind})
   redirects   {producer}/demo
               try: curl -i -H 'CF-IPCountry: DE' {producer}/demo

@@ -68,7 +68,7 @@ def _alive(pids: set[int]) -> set[int]:
 class Terminal:
     """``clickpipe up`` on a pseudo-terminal that is its controlling terminal; the output is collected."""
 
-    def __init__(self, ports: dict[str, int], log: Path, *options: str) -> None:
+    def __init__(self, ports: dict[str, int], log: Path, *options: str, cwd: Path | None = None) -> None:
         primary, secondary = os.openpty()
         self._primary = primary
         self._log = log
@@ -81,6 +81,7 @@ class Terminal:
             ],
             stdin=secondary, stdout=secondary, stderr=secondary,
             start_new_session=True,
+            cwd=cwd,
             # After setsid: the terminal becomes the controlling one, with ``up`` in its foreground group.
             preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
         )  # fmt: skip
@@ -149,10 +150,13 @@ def terminals(tmp_path: Path) -> Iterator[list[Terminal]]:
 
 
 def _up(
-    terminals: list[Terminal], ports: dict[str, int], log: Path, *options: str
+    terminals: list[Terminal], ports: dict[str, int], log: Path, *options: str, cwd: Path | None = None
 ) -> tuple[Terminal, set[int]]:
-    """Start ``up``, wait for its banner; return it and its processes."""
-    terminal = Terminal(ports, log, *options)
+    """Start ``up``, wait for its banner; return it and its processes. Its data directory is the test's
+    (``data`` beside the log), unless the options or ``cwd`` (where ``up``'s default ``./data`` is) say."""
+    if cwd is None and "--data-dir" not in options:
+        options = ("--data-dir", str(log.parent / "data"), *options)
+    terminal = Terminal(ports, log, *options, cwd=cwd)
     terminals.append(terminal)
     terminal.wait_for(BANNER, 120)
     processes = _descendants(terminal.process.pid)
@@ -256,3 +260,76 @@ async def test_up_on_apache_kafka_serves_the_demo_link_and_counts_its_clicks(
         f"Ctrl-C took {elapsed:.1f}s with Kafka:\n{terminal.text[-3000:]}"
     )  # its shutdown is slower
     assert _alive(processes) == set()
+
+
+def _clickpipe(cwd: Path, *args: str) -> str:
+    """A ``clickpipe`` command as the README shows it, run in ``cwd``; what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "clickpipe", *args], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+async def test_what_a_user_made_outlives_a_restart(
+    ports: dict[str, int], terminals: list[Terminal], tmp_path: Path
+) -> None:
+    # As the README says it: ``up``, then the accounts and keys commands in the same directory, then a link.
+    home = tmp_path / "checkout"
+    home.mkdir()
+    first, processes = _up(terminals, ports, tmp_path / "up-1.log", cwd=home)
+    assert f"data        {home / 'data'}" in first.text
+    assert "clicks and counts are in memory" in first.text
+    demo_key = re.search(r"cpk_[A-Za-z0-9_-]+", first.text)
+    assert demo_key is not None
+    account = re.search(r"account (\S+)", _clickpipe(home, "accounts", "create", "acme"))
+    assert account is not None
+    key = _clickpipe(home, "keys", "create", account.group(1)).strip()
+    producer = f"http://127.0.0.1:{ports['producer']}"
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=producer, headers=headers) as client:
+        body = {"slug": "keep", "default_destination": "https://example.com/kept"}
+        created = await client.post("/api/links", json=body)
+        assert created.status_code == 201, created.text
+    first.ctrl_c()
+    assert await asyncio.to_thread(first.process.wait, 30) == 0
+    assert _alive(processes) == set()
+
+    second, _ = _up(terminals, ports, tmp_path / "up-2.log", cwd=home)
+    assert demo_key.group() in second.text  # the same demo key
+    async with httpx.AsyncClient(base_url=producer, headers=headers) as client:
+        links = await client.get("/api/links")
+        assert links.status_code == 200, links.text
+        assert [link["slug"] for link in links.json()["items"]] == ["keep"]
+        redirect = await client.get("/keep")
+        assert (redirect.status_code, redirect.headers["location"]) == (302, "https://example.com/kept")
+        demo = await client.get("/api/links", headers={"Authorization": f"Bearer {demo_key.group()}"})
+        assert demo.status_code == 200, demo.text
+
+
+async def test_sigint_stops_up_started_with_sigint_ignored(ports: dict[str, int], tmp_path: Path) -> None:
+    # A background job of a shell script starts with SIGINT ignored; ``kill -INT`` must still stop ``up``.
+    log = tmp_path / "up.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "clickpipe", "up", "--data-dir", str(tmp_path / "data"),
+                "--broker-port", str(ports["broker"]), "--producer-port", str(ports["producer"]),
+                "--worker-port", str(ports["worker"]),
+            ],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while BANNER not in log.read_text() and process.poll() is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert BANNER in log.read_text(), log.read_text()[-3000:]
+        processes = _descendants(process.pid)
+        process.send_signal(signal.SIGINT)
+        assert await asyncio.to_thread(process.wait, 30) == 0, log.read_text()[-3000:]
+        assert _alive(processes) == set()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
