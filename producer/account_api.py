@@ -8,9 +8,9 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel
 
-from producer.deps import AccountDep, ServicesDep
+from producer.deps import UNAUTHORIZED, AccountDep, ServicesDep
 
-router = APIRouter(prefix="/api/account", tags=["account"])
+router = APIRouter(prefix="/api/account", tags=["account"], responses={**UNAUTHORIZED})
 
 
 class AccountOut(BaseModel):

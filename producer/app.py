@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.routing import BaseRoute, Match, Route
+from starlette.types import Scope
 
 from producer import account_api, agents, health, ingest_api, links_api, redirect_route
 from producer.broker_features import supports_idempotence
@@ -134,14 +136,29 @@ def create_app(
     routers = (account_api.router, links_api.router, ingest_api.router, health.router, redirect_route.router)
     for router in routers:
         app.include_router(router)
+    every_route = [*app.routes, *(route for router in routers for route in router.routes)]
 
     @app.exception_handler(StoreError)
     async def store_unavailable(request: Request, exc: StoreError) -> JSONResponse:
         return JSONResponse({"detail": "the link database is unavailable; try again"}, status_code=503)
 
-    return RedirectFront(
-        app, redirector, own_paths([*app.routes, *(route for router in routers for route in router.routes)])
-    )
+    @app.exception_handler(405)
+    async def method_not_allowed(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette's Allow names only the first route of the path; every method of the path's routes is.
+        allowed = sorted(allowed_methods(every_route, request.scope))
+        detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return JSONResponse({"detail": detail}, status_code=405, headers={"Allow": ", ".join(allowed)})
+
+    return RedirectFront(app, redirector, own_paths(every_route))
+
+
+def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> set[str]:
+    """Every method some route of ``routes`` answers for the path of ``scope``."""
+    found: set[str] = set()
+    for route in routes:
+        if isinstance(route, Route) and route.matches(scope)[0] is not Match.NONE:
+            found |= route.methods or set()
+    return found
 
 
 def _visitor_keys(settings: ProducerSettings, *, owns_data_dir: bool) -> VisitorKeys:

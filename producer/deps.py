@@ -79,15 +79,51 @@ async def read_json(request: Request, model: type[Model]) -> Model:
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:
-        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
-        raise RequestValidationError(errors, body=body) from exc
+        errors = [
+            {**error, "loc": ("body", *error["loc"]), "input": _shown(error.get("input"))}
+            for error in exc.errors(include_url=False)
+        ]
+        raise RequestValidationError(errors) from exc
+
+
+def invalid(field: str, message: str, value: object = None) -> RequestValidationError:
+    """A 422 for one body field, in the shape FastAPI gives every other (``HTTPValidationError``)."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", field), "msg": message, "input": value}]
+    )
+
+
+MAX_SHOWN = 256
+"""Characters of a refused body an error shows back."""
+
+
+def _shown(value: object) -> object:
+    """What an error may show of the input: raw bytes (a body that is not JSON, perhaps not UTF-8) as text,
+    cut to ``MAX_SHOWN`` characters (FastAPI's encoder decodes bytes as UTF-8 and fails with a 500)."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value[:MAX_SHOWN]).decode("utf-8", "replace")
+    return value
 
 
 def json_body(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` describing a route's JSON body read with ``read_json``."""
+    """``openapi_extra`` describing a route's JSON body read with ``read_json``, and its 422."""
     return {
         "requestBody": {
             "required": True,
             "content": {"application/json": {"schema": model.model_json_schema()}},
-        }
+        },
+        "responses": {
+            "422": {
+                "description": "The body is not JSON or not valid (each error names its field)",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+                },
+            }
+        },
     }
+
+
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "No API key, or an unknown or revoked one"}
+}
+"""The answer every route behind an API key may give (``responses=`` of their routers)."""

@@ -25,14 +25,14 @@ from pydantic import (
 
 from producer.agents import Agent, describe
 from producer.clicks import MAX_REFERER, MAX_USER_AGENT, click_event, future_error
-from producer.deps import AccountDep, ServicesDep, json_body, read_json
+from producer.deps import UNAUTHORIZED, AccountDep, ServicesDep, json_body, read_json
 from producer.destinations import choose_destination
 from producer.geo import Geo, parse_country
 from producer.links import Link
 from producer.visitors import VisitorKeys
 from schemas.events import EventType, LinkClick
 
-router = APIRouter(prefix="/api/clicks", tags=["clicks"])
+router = APIRouter(prefix="/api/clicks", tags=["clicks"], responses={**UNAUTHORIZED})
 
 MAX_BATCH = 1_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from producer.deps import AccountDep, ServicesDep, json_body, read_json
+from producer.deps import UNAUTHORIZED, AccountDep, ServicesDep, invalid, json_body, read_json
 from producer.errors import LinkExistsError
 from producer.links import Link, new_id, new_slug
 from producer.validation import check_country, check_destination, check_slug
 
-router = APIRouter(prefix="/api/links", tags=["links"])
+router = APIRouter(prefix="/api/links", tags=["links"], responses={**UNAUTHORIZED})
 
 Destination = Annotated[str, Field(description="An absolute http(s) URL.", examples=["https://example.com/"])]
 CountryDestinations = Annotated[
@@ -42,7 +42,10 @@ class LinkIn(BaseModel):
     default_destination: Destination
     country_destinations: CountryDestinations = Field(default_factory=dict)
     disabled: bool = Field(False, description="A disabled link answers 410 instead of redirecting.")
-    expires_at: AwareDatetime | None = Field(None, description="From this time on the link answers 410.")
+    # strict: an ISO 8601 string with an offset, as the document says, not a number read as epoch seconds
+    expires_at: AwareDatetime | None = Field(
+        None, strict=True, description="From this time on the link answers 410 (ISO 8601 with an offset)."
+    )
 
     _slug = field_validator("slug")(lambda value: None if value is None else check_slug(value))
     _default = field_validator("default_destination")(check_destination)
@@ -58,7 +61,7 @@ class LinkPatch(BaseModel):
     default_destination: Destination | None = None
     country_destinations: CountryDestinations | None = None
     disabled: bool | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: AwareDatetime | None = Field(None, strict=True)
 
     _slug = field_validator("slug")(lambda value: None if value is None else check_slug(value))
     _default = field_validator("default_destination")(
@@ -178,7 +181,7 @@ async def update_link(link_id: str, account: AccountDep, services: ServicesDep, 
         changes["country_destinations"] = MappingProxyType(dict(changes["country_destinations"] or {}))
     for required in ("slug", "default_destination", "disabled"):
         if required in changes and changes[required] is None:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"{required} cannot be null")
+            raise invalid(required, f"{required} cannot be null")
     updated = link.changed(datetime.now(UTC), **changes)
     try:
         await services.links.update(updated)

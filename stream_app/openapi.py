@@ -141,8 +141,11 @@ def _schemas() -> dict[str, Any]:
     group = {
         "type": "object",
         "description": "One value of the grouped dimension (named after it: `country`, `city`, ...).",
+        "required": ["clicks", "uniques"],
         "properties": {"clicks": {"type": "integer"}, "uniques": {"type": "null"}},
         "additionalProperties": {"type": "string"},
+        "minProperties": 3,
+        "maxProperties": 3,
     }
     return {
         "Error": {
@@ -150,9 +153,16 @@ def _schemas() -> dict[str, Any]:
             "required": ["error"],
             "properties": {"error": {"type": "string"}, "parameter": {"type": "string"}},
         },
-        "Count": {"type": "object", "properties": {"clicks": {"type": "integer"}, "uniques": _COUNT}},
+        "Count": {
+            "type": "object",
+            "required": ["clicks", "uniques"],
+            "properties": {"clicks": {"type": "integer"}, "uniques": _COUNT},
+            "additionalProperties": False,
+        },
         "Bucket": {
             "type": "object",
+            "required": ["start", "clicks", "uniques"],
+            "additionalProperties": False,
             "properties": {
                 "start": {"type": "string", "format": "date-time"},
                 "clicks": {"type": "integer"},
@@ -162,6 +172,8 @@ def _schemas() -> dict[str, Any]:
         "Group": group,
         "TopLink": {
             "type": "object",
+            "required": ["link_id", "slug", "clicks", "uniques"],
+            "additionalProperties": False,
             "properties": {
                 "link_id": {"type": "string"},
                 "slug": {"type": ["string", "null"]},
@@ -171,6 +183,8 @@ def _schemas() -> dict[str, Any]:
         },
         "TopUrl": {
             "type": "object",
+            "required": ["url", "clicks"],
+            "additionalProperties": False,
             "properties": {"url": {"type": "string"}, "clicks": {"type": "integer"}},
         },
         "Analytics": {
@@ -202,13 +216,13 @@ def _schemas() -> dict[str, Any]:
                     "format": "date-time",
                     "description": "Set when the windows kept start after `start`.",
                 },
-                "data": {
-                    "oneOf": [
+                "data": {  # anyOf: which shape is told by groupBy (a bucket without uniques is a group too)
+                    "anyOf": [
                         {"$ref": "#/components/schemas/Count"},
                         {
                             "type": "array",
                             "items": {
-                                "oneOf": [
+                                "anyOf": [
                                     {"$ref": "#/components/schemas/Bucket"},
                                     {"$ref": "#/components/schemas/Group"},
                                     {"$ref": "#/components/schemas/TopLink"},

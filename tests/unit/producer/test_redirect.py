@@ -254,3 +254,21 @@ async def test_a_named_bot_keeps_its_own_reason_on_head(front: Front) -> None:
     async with front.client() as client:
         await client.head("/crawl", headers={"User-Agent": "Googlebot/2.1 (+http://www.google.com/bot.html)"})
     assert front.publisher.events[-1].bot_reason not in (None, "HEAD request")
+
+
+async def test_a_wrong_method_gets_405_naming_every_allowed_one(front: Front) -> None:
+    async with front.client() as client:
+        response = await client.request("OPTIONS", "/api/links/some-id")
+    assert response.status_code == 405
+    assert set(response.headers["allow"].split(", ")) == {"GET", "PATCH", "DELETE"}
+    assert "allowed: " in response.json()["detail"]
+
+
+async def test_a_body_that_is_not_utf8_json_gets_422_not_500(front: Front) -> None:
+    await front.link(slug="bytes")
+    async with front.client() as client:
+        response = await client.post(
+            "/api/links", content=b"JlC\xa9\x1f", headers={"Authorization": f"Bearer {KEY}"}
+        )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
