@@ -207,3 +207,14 @@ def future_error(at: datetime, now: datetime, max_skew: timedelta) -> str | None
             f"service's clock ({now.isoformat()})"
         )
     return None
+
+
+def past_error(at: datetime, now: datetime, max_age: timedelta) -> str | None:
+    """Why a click at ``at`` cannot be counted at ``now`` (it lies more than ``max_age`` back, past every
+    window the worker keeps), or None."""
+    if now - at > max_age:
+        return (
+            f"timestamp {at.isoformat()} is more than {max_age.days} days before the service's clock "
+            f"({now.isoformat()}): no window keeps it"
+        )
+    return None

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from producer.agents import Agent, describe
-from producer.clicks import MAX_REFERER, MAX_USER_AGENT, click_event, future_error
+from producer.clicks import MAX_REFERER, MAX_USER_AGENT, click_event, future_error, past_error
 from producer.deps import UNAUTHORIZED, AccountDep, ServicesDep, json_body, read_json
 from producer.destinations import choose_destination
 from producer.geo import Geo, parse_country
@@ -129,6 +129,7 @@ async def ingest(account: AccountDep, services: ServicesDep, request: Request) -
     accepted: list[tuple[ClickIn, Link, Geo]] = []
     errors: list[RecordError] = []
     now, max_skew = services.clock(), timedelta(seconds=services.settings.max_clock_skew_seconds)
+    max_age = timedelta(days=services.settings.max_backfill_days)
     for index, raw in enumerate(batch.clicks):
         try:
             click = _CLICK.validate_python(raw)
@@ -137,6 +138,9 @@ async def ingest(account: AccountDep, services: ServicesDep, request: Request) -
             continue
         if (ahead := future_error(click.timestamp, now, max_skew)) is not None:
             errors.append(RecordError(index=index, error=ahead))
+            continue
+        if (old := past_error(click.timestamp, now, max_age)) is not None:
+            errors.append(RecordError(index=index, error=old))
             continue
         if click.link_id not in links:
             links[click.link_id] = await services.links.get(account, click.link_id)

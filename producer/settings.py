@@ -72,7 +72,11 @@ class ProducerSettings(BaseSettings):
     )
     linger_ms: int = Field(10, ge=0, description="How long the Kafka producer waits to fill a batch.")
     request_timeout_ms: int = Field(
-        5_000, ge=100, description="How long a send may wait for the broker before clicks go to the spool."
+        30_000,
+        ge=100,
+        description="How long a send may wait for the broker before clicks go to the spool. Longer than a "
+        "leader election (a broker lost: ~10 s), so the idempotent producer's own retries carry a failover "
+        "and no click of unknown outcome is spooled and sent twice.",
     )
     queue_size: int = Field(100_000, ge=1, description="Clicks held in memory before the spool takes them.")
     send_batch_size: int = Field(2_000, ge=1, description="Clicks taken from the queue per send round.")
@@ -111,6 +115,12 @@ class ProducerSettings(BaseSettings):
         ge=0,
         description="Batch ingest refuses a click timestamped more than this ahead of the service's clock "
         "(a click from the future would move the worker's watermark).",
+    )
+    max_backfill_days: float = Field(
+        400.0,
+        gt=0,
+        description="Batch ingest refuses a click older than this, per item with its reason: no window keeps "
+        "it (the worker's longest retention, day windows, is 400 days by default; keep the two equal).",
     )
     drain_seconds: float = Field(
         20.0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -117,3 +117,17 @@ async def test_a_time_off_the_utc_range_is_its_own_error_and_its_mates_are_kept(
     assert (result["accepted"], [error["index"] for error in result["errors"]]) == (2, [0, 2])
     assert all(error["error"].startswith("timestamp:") for error in result["errors"])
     assert [event.timestamp for event in ingest.publisher.events] == [AT, AT]
+
+
+async def test_a_click_older_than_every_window_is_refused_with_its_reason_and_its_mates_kept(
+    ingest: Ingest,
+) -> None:
+    now = datetime.now(UTC)
+    result = await ingest.send(
+        {"timestamp": (now - timedelta(days=401)).isoformat()},
+        {"timestamp": (now - timedelta(days=2)).isoformat()},
+        {"timestamp": (now - timedelta(hours=3)).isoformat()},
+    )
+    assert (result["accepted"], [error["index"] for error in result["errors"]]) == (2, [0])
+    assert "more than 400 days before" in result["errors"][0]["error"]
+    assert "no window keeps it" in result["errors"][0]["error"]
