@@ -100,9 +100,19 @@ class Stack:
         """The container id of a service (its one replica)."""
         return self.compose("ps", "-q", service).stdout.strip()
 
-    def logs(self, tail: int = 60) -> str:
-        """The last lines of every service's log (for a failure's report)."""
-        return self.compose("logs", "--no-color", "--tail", str(tail), check=False).stdout
+    def restarts(self, service: str) -> int:
+        """How often the engine restarted the service's container (its restart policy)."""
+        out = subprocess.run(
+            ["docker", "inspect", "-f", "{{.RestartCount}}", self.container(service)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return int(out.strip())
+
+    def logs(self, tail: int = 60, *services: str) -> str:
+        """The last lines of the services' logs (all when none is named), for a failure's report."""
+        return self.compose("logs", "--no-color", "--tail", str(tail), *services, check=False).stdout
 
     def leftovers(self) -> list[str]:
         """Containers, networks and volumes of this project still present (after ``down`` there are none)."""
@@ -184,25 +194,69 @@ def create_link(producer: str, tenant: Tenant, slug: str, countries: dict[str, s
     return link
 
 
-def clicks_by_country(worker: str, tenant: Tenant) -> dict[str, int]:
-    """The tenant's clicks of the last 24 hours by country, from a worker's analytics API."""
-    params = {"groupBy": "countries", "bots": "all", "interval": "24h"}
-    response = httpx.get(f"{worker}/api/analytics", params=params, headers=tenant.headers, timeout=30)
+def clicks_by_country(worker: str, tenant: Tenant, link: str | None = None) -> dict[str, int]:
+    """The tenant's clicks (of one link, by its slug, when given) of the last 24 hours by country, from a
+    worker's analytics API."""
+    params = {"groupBy": "countries", "bots": "all", "interval": "24h", **({"link": link} if link else {})}
+    try:
+        response = httpx.get(f"{worker}/api/analytics", params=params, headers=tenant.headers, timeout=30)
+    except httpx.TransportError:  # a worker restarting (its restart policy): not whole yet
+        return {}
     if response.status_code == 503:  # partitions moving between workers: not whole yet
         return {}
     assert response.status_code == 200, response.text
     return {row["country"]: row["clicks"] for row in response.json()["data"]}
 
 
-def wait_for_counts(worker: str, tenant: Tenant, want: dict[str, int], timeout: float = 90) -> dict[str, int]:
+def wait_for_counts(
+    worker: str, tenant: Tenant, want: dict[str, int], timeout: float = 90, link: str | None = None
+) -> dict[str, int]:
     """Poll the analytics API until it answers ``want`` (returned), or the last answer after ``timeout``."""
     deadline = time.monotonic() + timeout
-    seen = clicks_by_country(worker, tenant)
+    seen = clicks_by_country(worker, tenant, link)
     while seen != want and time.monotonic() < deadline:
         time.sleep(0.5)
-        seen = clicks_by_country(worker, tenant)
+        seen = clicks_by_country(worker, tenant, link)
     return seen
 
 
 def dump(value: object) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+# Read inside a worker's container (the brokers of "cluster" publish no port): every click of one link on the
+# click topic, from the start to the end offsets it finds, as {country: [event ids]}.
+_READ_TOPIC = """
+import asyncio, collections, json, sys
+from aiokafka import AIOKafkaConsumer
+from schemas.codec import LinkClickCodec
+
+async def main(link_id):
+    consumer = AIOKafkaConsumer(  # no group: every partition, from the start
+        "link-clicks", bootstrap_servers="kafka:9092", auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        while not consumer.assignment():
+            await asyncio.sleep(0.1)
+        parts = sorted(consumer.assignment())
+        ends = await consumer.end_offsets(parts)
+        codec, found = LinkClickCodec(), collections.defaultdict(list)
+        while [p for p in parts if await consumer.position(p) < ends[p]]:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                for record in records:
+                    click = codec.decode(record.value)
+                    if click.link_id == link_id:
+                        found[click.country].append(click.event_id)
+        print(json.dumps(found))
+    finally:
+        await consumer.stop()
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def clicks_on_topic(stack: Stack, link_id: str) -> dict[str, list[str]]:
+    """Every click of ``link_id`` on the stack's click topic, as {country: event ids} (duplicates kept)."""
+    found: dict[str, list[str]] = json.loads(stack.exec("worker", "python", "-c", _READ_TOPIC, link_id))
+    return found

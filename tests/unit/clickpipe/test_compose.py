@@ -164,3 +164,10 @@ def test_without_secrets_compose_says_which_is_missing() -> None:
         cwd=COMPOSE_DIR, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode != 0 and "new-env" in result.stderr
+
+
+def test_workers_count_exactly_once() -> None:
+    # A broker lost under load made at_least_once workers count a batch twice (compose failover test).
+    for name in ("worker", "worker-2"):
+        environment = SERVICES[name]["environment"]
+        assert environment["CLICKPIPE_WORKER_PROCESSING_GUARANTEE"] == "exactly_once", name
