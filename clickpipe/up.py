@@ -310,13 +310,19 @@ class Up:
         kept = (
             "accounts, keys, links, clicks and counts"
             if broker.full_kafka
-            else "accounts, keys and links; clicks and counts are in memory (embedded broker): gone at Ctrl-C"
+            else "accounts, keys and links; clicks and counts are in memory, with the broker: gone at Ctrl-C"
+        )
+        open_note = (
+            ""
+            if isinstance(broker, ExternalBroker)
+            else "; no authentication, for development:\n              any process that reaches "
+            "this port can read and write the topics"
         )
         print(
             f"""
 clickpipe is up
   data        {data_dir}   ({kept})
-  broker      {broker.bootstrap_servers} ({broker.kind})
+  broker      {broker.bootstrap_servers} ({broker.kind}{open_note})
   redirects   {producer}/demo
               try: curl -i -H 'CF-IPCountry: DE' {producer}/demo
   link API    {producer}/docs   (demo account's API key: {self._token})
