@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from producer.security_headers import SecurityHeaders
 from producer.settings import ProducerSettings
 from producer.spool import Spool
 from producer.spool_slots import SpoolSlot, claim_slot
-from producer.visitors import VisitorKeys, load_or_create_secret
+from producer.visitors import DailySalts, VisitorKeys, remove_old_secret, rotate
 from schemas.codec import LinkClickCodec
 from schemas.confluent import SchemaRegistryClient, link_click_codec
 
@@ -66,9 +65,8 @@ def create_app(
         keys: where accounts and API keys live; ``store`` when None.
         publisher: where clicks go; Kafka with the on-disk spool when None.
         clock: the time now (aware, UTC); the system clock when None.
-        visitors: makes the visitor keys; when None, from the secret in the settings, else the one in the
-            data directory (created if need be), else, when the app keeps nothing there (store and
-            publisher given, as in tests), a random one of its own.
+        visitors: makes the visitor keys; when None, with daily random salts kept in the key store and
+            rotated by the app while it runs (``producer.visitors``).
     """
     settings = settings or ProducerSettings()
     metrics = ProducerMetrics()
@@ -93,8 +91,10 @@ def create_app(
         metrics=metrics,
         trusted_proxies=parse_networks(settings.trusted_proxies),
         clock=clock or (lambda: datetime.now(UTC)),
-        visitors=visitors or _visitor_keys(settings, owns_data_dir=store is None or publisher is None),
+        visitors=visitors or VisitorKeys(salts := DailySalts()),
     )
+    rotating = visitors is None  # the salts are ours to keep: made, rotated and destroyed while we run
+    owns_data_dir = store is None or publisher is None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,6 +107,11 @@ def create_app(
                 await seed_demo(links, key_store, None if api_key is None else api_key.get_secret_value())
                 await view.refresh(DEMO_LINK.slug)
             await asyncio.to_thread(agents.warm)  # not on the first click
+            if rotating:
+                if owns_data_dir and remove_old_secret(settings.data_dir):
+                    log.warning("removed the visitor secret of an earlier version: salts are random now")
+                await rotate(key_store, salts, services.clock().date())  # before the first visit
+                salt_keeper = asyncio.create_task(_keep_salts(key_store, salts, services.clock))
             await services.publisher.start()
         except BaseException:
             if backend is not None:
@@ -115,6 +120,8 @@ def create_app(
         try:
             yield
         finally:
+            if rotating:
+                salt_keeper.cancel()
             await services.publisher.stop()
             if slot is not None:
                 slot.release()
@@ -161,12 +168,19 @@ def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> set[str]:
     return found
 
 
-def _visitor_keys(settings: ProducerSettings, *, owns_data_dir: bool) -> VisitorKeys:
-    if settings.visitor_secret is not None:
-        return VisitorKeys(settings.visitor_secret.get_secret_value().encode())
-    if owns_data_dir:
-        return VisitorKeys(load_or_create_secret(settings.visitor_secret_path))
-    return VisitorKeys(secrets.token_bytes(32))
+SALT_CHECK_SECONDS = 60.0
+"""How often the day salts are checked: a new day's is known a day ahead, an old one destroyed."""
+
+
+async def _keep_salts(store: KeyStore, salts: DailySalts, clock: Callable[[], datetime]) -> None:
+    """Rotate the salts every ``SALT_CHECK_SECONDS``; a database that does not answer is tried again (the
+    salts known go on serving: yesterday's to tomorrow's)."""
+    while True:
+        await asyncio.sleep(SALT_CHECK_SECONDS)
+        try:
+            await rotate(store, salts, clock().date())
+        except StoreError as exc:
+            log.warning("could not rotate the visitor salts (%s): trying again", exc)
 
 
 def _default_publisher(

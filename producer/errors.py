@@ -8,7 +8,6 @@ Tree::
         ├── StoreError           the link database failed (retriable: answer 503)
         ├── SpoolError           the spool's directory could not be read or written
         ├── PublishError         the broker refused or could not take events (retriable)
-        ├── SecretError          the visitor secret could not be read, created, or is invalid
         └── SettingsError        a setting's file could not be read, or holds no valid value
 """
 
@@ -51,10 +50,6 @@ class PublishError(ProducerError):
     """Events could not be published; retry later, the events are kept."""
 
     retriable = True
-
-
-class SecretError(ProducerError):
-    """The visitor secret could not be read or created in the data directory, or is not a valid secret."""
 
 
 class SettingsError(ProducerError):

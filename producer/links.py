@@ -10,7 +10,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Protocol
 
@@ -127,6 +127,16 @@ class KeyStore(Protocol):
 
     async def revoke_key(self, key: str) -> bool:
         """Forget the API key; return whether it was stored. The next call with it is refused."""
+        ...
+
+    async def day_salt(self, day: date, fresh: bytes) -> bytes:
+        """The visitor-key salt of ``day``: the stored one, else ``fresh``, stored first (the first store
+        wins, so every producer on the database uses one salt a day; ``producer.visitors``)."""
+        ...
+
+    async def forget_salts(self, before: date) -> int:
+        """Destroy the salts of the days before ``before`` (so they can be made again by nobody); return
+        how many."""
         ...
 
 

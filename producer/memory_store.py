@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from producer.errors import LinkExistsError
 from producer.keys import hash_api_key
 from producer.links import Account, Link
@@ -15,6 +17,7 @@ class InMemoryStore:
         self._retired: dict[str, str] = {}  # slug -> the account it stays reserved to
         self._accounts: dict[str, Account] = {}
         self._keys: dict[str, str] = {}
+        self._salts: dict[date, bytes] = {}
 
     async def get_by_slug(self, slug: str) -> Link | None:
         """Return the link with this slug, or None."""
@@ -73,6 +76,17 @@ class InMemoryStore:
     async def revoke_key(self, key: str) -> bool:
         """Forget the key; return whether it was stored."""
         return self._keys.pop(hash_api_key(key), None) is not None
+
+    async def day_salt(self, day: date, fresh: bytes) -> bytes:
+        """The salt of ``day``, ``fresh`` when it had none."""
+        return self._salts.setdefault(day, fresh)
+
+    async def forget_salts(self, before: date) -> int:
+        """Drop the salts of the days before ``before``."""
+        old = [day for day in self._salts if day < before]
+        for day in old:
+            del self._salts[day]
+        return len(old)
 
     def _check_slug_free(self, link: Link) -> None:
         if self._retired.get(link.slug, link.account_id) != link.account_id:

@@ -97,6 +97,16 @@ CREATE TRIGGER link_destinations_notify AFTER INSERT OR UPDATE OR DELETE ON link
     FOR EACH ROW EXECUTE FUNCTION notify_destination_change();
 """,
     ),
+    Migration(
+        2,
+        "visitor-key salts: one random salt a day, shared by every producer, destroyed after two days",
+        """
+CREATE TABLE visitor_salts (
+    day   DATE PRIMARY KEY,
+    salt  BYTEA NOT NULL
+);
+""",
+    ),
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -260,6 +260,32 @@ class PostgresStore:
         async def work(db: Connection) -> bool:
             cursor = await db.execute("DELETE FROM api_keys WHERE key_hash = %s", (hash_api_key(key),))
             return cursor.rowcount > 0
+
+        return await self._run(work)
+
+    async def day_salt(self, day: date, fresh: bytes) -> bytes:
+        """The salt of ``day``; ``fresh`` is stored first when it has none (the first producer wins)."""
+
+        async def work(db: Connection) -> bytes:
+            # One statement: the row inserted now, or (ON CONFLICT) the one stored before.
+            cursor = await db.execute(
+                "INSERT INTO visitor_salts (day, salt) VALUES (%s, %s) "
+                "ON CONFLICT (day) DO UPDATE SET salt = visitor_salts.salt RETURNING salt",
+                (day, fresh),
+            )
+            row = await cursor.fetchone()
+            if row is None:
+                raise StoreError(f"no salt stored for {day}")
+            return bytes(row[0])
+
+        return await self._run(work)
+
+    async def forget_salts(self, before: date) -> int:
+        """Delete the salts of the days before ``before``."""
+
+        async def work(db: Connection) -> int:
+            cursor = await db.execute("DELETE FROM visitor_salts WHERE day < %s", (before,))
+            return cursor.rowcount
 
         return await self._run(work)
 

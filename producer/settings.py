@@ -11,7 +11,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from producer.errors import SettingsError
 from producer.geo import parse_networks
 from producer.header_limit import DEFAULT_MAX_HEADER_BYTES
-from producer.visitors import MAX_SECRET, MIN_SECRET, SECRET_FILE
 from schemas.topics import CLICKS
 
 
@@ -135,13 +134,6 @@ class ProducerSettings(BaseSettings):
         ["127.0.0.1/32", "::1/128"],
         description="Peers whose CF-* visitor-location headers are believed (JSON list of CIDRs).",
     )
-    visitor_secret: SecretStr | None = Field(
-        None,
-        description=f"Secret of the visitor keys ({MIN_SECRET} to {MAX_SECRET} bytes; their salt rotates "
-        f"daily). Unset: a random one, created once in DATA_DIR/{SECRET_FILE} and shared by every process "
-        "on that directory. Give every producer of one deployment the same secret, or a visitor counts "
-        "once per producer.",
-    )
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body accepted.")
     max_header_bytes: int = Field(
         DEFAULT_MAX_HEADER_BYTES,
@@ -161,13 +153,6 @@ class ProducerSettings(BaseSettings):
     @classmethod
     def _valid_networks(cls, value: list[str]) -> list[str]:
         parse_networks(value)
-        return value
-
-    @field_validator("visitor_secret")
-    @classmethod
-    def _valid_secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not MIN_SECRET <= len(value.get_secret_value().encode()) <= MAX_SECRET:
-            raise ValueError(f"the visitor secret must have {MIN_SECRET} to {MAX_SECRET} bytes")
         return value
 
     @field_validator("database_url")
@@ -219,11 +204,6 @@ class ProducerSettings(BaseSettings):
         """Where clicks wait on disk while the broker is unreachable: one directory per process below it
         (``producer.spool_slots``)."""
         return self.data_dir / "spool"
-
-    @property
-    def visitor_secret_path(self) -> Path:
-        """Where the visitor secret is kept when the setting gives none."""
-        return self.data_dir / SECRET_FILE
 
     @property
     def rejected_dir(self) -> Path:

@@ -13,7 +13,7 @@ import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS retired_slugs (
     account_id  TEXT NOT NULL,
     retired_at  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS visitor_salts (
+    day   TEXT PRIMARY KEY,
+    salt  BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS link_destinations (
     link_id      TEXT NOT NULL REFERENCES links (link_id) ON DELETE CASCADE,
     country      TEXT NOT NULL,
@@ -84,6 +88,7 @@ class SqliteStore:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA secure_delete=ON")  # a deleted salt is overwritten, not left in a free page
         db.executescript(SCHEMA)
         self._db = db
 
@@ -229,6 +234,28 @@ class SqliteStore:
             lambda db: db.execute("DELETE FROM api_keys WHERE key_hash = ?", (hash_api_key(key),))
         )
         return cursor.rowcount > 0
+
+    async def day_salt(self, day: date, fresh: bytes) -> bytes:
+        """The salt of ``day``; ``fresh`` is stored first when it has none (the first process wins)."""
+
+        def work(db: sqlite3.Connection) -> bytes:
+            key = day.isoformat()
+            db.execute("INSERT OR IGNORE INTO visitor_salts (day, salt) VALUES (?, ?)", (key, fresh))
+            row = db.execute("SELECT salt FROM visitor_salts WHERE day = ?", (key,)).fetchone()
+            return bytes(row[0])
+
+        return await self._run(work)
+
+    async def forget_salts(self, before: date) -> int:
+        """Delete the salts of the days before ``before``, and the WAL frames that still held them."""
+
+        def work(db: sqlite3.Connection) -> int:
+            cursor = db.execute("DELETE FROM visitor_salts WHERE day < ?", (before.isoformat(),))
+            if cursor.rowcount:
+                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return cursor.rowcount
+
+        return await self._run(work)
 
 
 class _transaction:

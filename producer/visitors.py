@@ -1,57 +1,119 @@
 """Visitor keys for unique-visitor counts: a keyed hash of (the day's salt, IP, user agent), as in Plausible.
 
-``salt(day) = BLAKE2b(key=secret, data=UTC date)``, rotated at 00:00 UTC by the visit's time, and
-``visitor = signed 64-bit BLAKE2b(key=salt(day), data=ip + "\\0" + user_agent)`` (docs/analytics.md). The IP
-is used here only, in memory: it is never stored, spooled, logged or sent. Without the secret a key cannot be
-traced back to an IP; with it, only by trying every address for that day.
+``visitor = signed 64-bit BLAKE2b(key=salt(day), data=ip + "\\0" + user_agent)``, the day UTC's by the
+visit's time (docs/analytics.md). Each day's salt is 32 random bytes, made once by whichever producer needs it
+first and kept in the link database (``SaltStore``), so every producer of a deployment (and every
+``--workers`` process) counts a visitor once; it is destroyed two days later (``rotate``). Nothing stored can
+make a salt again, so once it is gone a day's keys cannot be traced back to an IP, not even by trying every
+address. The IP is used here only, in memory: it is never stored, spooled, logged or sent.
 
-The secret is the setting ``CLICKPIPE_PRODUCER_VISITOR_SECRET``, or else a random one created once in the
-data directory (``SECRET_FILE``, mode 0600), which restarts and every ``--workers`` process share.
+A visit on a day whose salt is not (or no longer) known gets no key: a click backfilled from before
+yesterday counts as a click, not as a visitor.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 import socket
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
-from producer.errors import SecretError
-
-SECRET_FILE = "visitor-secret"  # noqa: S105 - the file's name, not a secret
-MIN_SECRET, MAX_SECRET = 16, 64
-"""Bytes a secret may have (BLAKE2b takes keys of up to 64 bytes)."""
+SALT_BYTES = 32
+KEPT_DAYS = 1
+"""Days before today whose salt is kept (yesterday's: visits of its last minutes still being sent)."""
+AHEAD_DAYS = 1
+"""Days after today whose salt is made ahead (a producer whose clock runs ahead, midnight passing)."""
+OLD_SECRET_FILE = "visitor-secret"  # noqa: S105 - the file's name, not a secret
+"""Where an earlier version kept the secret every salt was derived from; removed at start."""
 _IPV4_MAPPED = bytes(10) + b"\xff\xff"
 
 
+class SaltSource(Protocol):
+    """The salts visitor keys are made with, by UTC day."""
+
+    def salt(self, day: date) -> bytes | None:
+        """The salt of ``day``, or None when none is known (no key for that day)."""
+        ...
+
+
+class DailySalts:
+    """The salts of the days around today, as the last ``rotate`` left them; thread-safe reads (the
+    sender may run on a thread of its own; the set is replaced as one object)."""
+
+    def __init__(self) -> None:
+        self._salts: dict[date, bytes] = {}
+
+    def salt(self, day: date) -> bytes | None:
+        return self._salts.get(day)
+
+    def replace(self, salts: Mapping[date, bytes]) -> None:
+        """Know exactly these salts from now on."""
+        self._salts = dict(salts)
+
+    @property
+    def days(self) -> list[date]:
+        """The days a salt is known for."""
+        return sorted(self._salts)
+
+
+class StaticSalt:
+    """One salt for every day: for tests and benchmarks only (keys never rotate)."""
+
+    def __init__(self, salt: bytes) -> None:
+        self._salt = salt
+
+    def salt(self, day: date) -> bytes | None:
+        return self._salt
+
+
+class SaltStore(Protocol):
+    """Where the day salts live, shared by every producer of a deployment (the link database)."""
+
+    async def day_salt(self, day: date, fresh: bytes) -> bytes:
+        """The salt of ``day``: the stored one, else ``fresh``, stored first (whoever stores first wins)."""
+        ...
+
+    async def forget_salts(self, before: date) -> int:
+        """Destroy the salts of the days before ``before``; return how many."""
+        ...
+
+
+async def rotate(store: SaltStore, salts: DailySalts, today: date) -> None:
+    """Make sure the salts from yesterday to tomorrow exist, know those, and destroy the older ones."""
+    days = [today + timedelta(days=offset) for offset in range(-KEPT_DAYS, AHEAD_DAYS + 1)]
+    salts.replace({day: await store.day_salt(day, secrets.token_bytes(SALT_BYTES)) for day in days})
+    await store.forget_salts(days[0])
+
+
+def remove_old_secret(data_dir: Path) -> bool:
+    """Delete the secret an earlier version derived every salt from (it could remake past days' salts);
+    True when there was one."""
+    path = data_dir / OLD_SECRET_FILE
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 class VisitorKeys:
-    """Computes visitor keys from a secret; thread-safe (the sender may run on a thread of its own)."""
+    """Computes visitor keys with the salts of ``salts``; thread-safe."""
 
-    def __init__(self, secret: bytes) -> None:
-        if not MIN_SECRET <= len(secret) <= MAX_SECRET:
-            raise SecretError(f"a visitor secret has {MIN_SECRET} to {MAX_SECRET} bytes, not {len(secret)}")
-        self._secret = secret
-        self._today: tuple[date, bytes] | None = None  # the last day's salt, replaced as one object
-
-    def salt(self, day: date) -> bytes:
-        """The salt of ``day`` (a UTC date)."""
-        today = self._today
-        if today is not None and today[0] == day:
-            return today[1]
-        salt = hashlib.blake2b(day.isoformat().encode(), key=self._secret).digest()
-        self._today = (day, salt)
-        return salt
+    def __init__(self, salts: SaltSource) -> None:
+        self._salts = salts
 
     def key(self, at: datetime, ip: str | None, user_agent: str | None) -> int | None:
         """The visitor key of a visit at ``at`` (aware) from ``ip`` with ``user_agent``; None without a
-        well-formed IP."""
+        well-formed IP, or without a salt for the visit's day."""
         address = normalize_ip(ip)
         if address is None:
             return None
-        salt = self.salt(at.astimezone(UTC).date())
+        salt = self._salts.salt(at.astimezone(UTC).date())
+        if salt is None:
+            return None
         data = f"{address}\0{user_agent or ''}".encode("utf-8", "surrogatepass")
         digest = hashlib.blake2b(data, key=salt, digest_size=8).digest()
         return int.from_bytes(digest, "big", signed=True)
@@ -83,42 +145,3 @@ def client_address(peer: str | None, headers: Mapping[str, str], trusted: bool) 
         if forwarded.strip():
             return forwarded
     return peer
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The secret in ``path``; created first (random, mode 0600) when there is none. Processes racing to
-    create it agree: each writes a file of its own and links it into place, and the first link wins."""
-    try:
-        return _read(path)
-    except FileNotFoundError:
-        pass
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(descriptor, secrets.token_hex(MAX_SECRET // 2).encode())
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-        try:
-            os.link(draft, path)  # atomic, and refused when another process was first
-        except FileExistsError:
-            pass
-        finally:
-            draft.unlink()
-        return _read(path)
-    except OSError as exc:
-        raise SecretError(f"cannot create the visitor secret {path}: {exc}") from exc
-
-
-def _read(path: Path) -> bytes:
-    try:
-        secret = path.read_bytes().strip()
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise SecretError(f"cannot read the visitor secret {path}: {exc}") from exc
-    if not MIN_SECRET <= len(secret) <= MAX_SECRET:
-        raise SecretError(f"the visitor secret {path} must hold {MIN_SECRET} to {MAX_SECRET} bytes")
-    return secret

@@ -138,7 +138,6 @@ def stack(compose_available: None, tmp_path: Path) -> Iterator[StackFactory]:
     def make(profile: str) -> Stack:
         values = {
             "CLICKPIPE_DB_PASSWORD": secrets.token_hex(16),
-            "CLICKPIPE_VISITOR_SECRET": secrets.token_hex(24),
             "CLICKPIPE_CLUSTER_SECRET": secrets.token_hex(24),
             "CLICKPIPE_OPERATOR_KEY": secrets.token_hex(24),
         }

@@ -81,10 +81,11 @@ async def test_migrations_are_applied_once_when_producers_start_together(postgre
     stores = [PostgresStore(postgres_url) for _ in range(8)]
     try:
         applied = await asyncio.gather(*(store.open() for store in stores))
-        assert sorted(applied) == [[]] * 7 + [[1]]
+        every = [migration.version for migration in MIGRATIONS]
+        assert sorted(applied) == [[]] * 7 + [every]
         async with await psycopg.AsyncConnection.connect(postgres_url) as connection:
-            cursor = await connection.execute("SELECT version FROM schema_migrations")
-            assert await cursor.fetchall() == [(1,)]
+            cursor = await connection.execute("SELECT version FROM schema_migrations ORDER BY version")
+            assert await cursor.fetchall() == [(version,) for version in every]
     finally:
         for store in stores:
             await store.close()
@@ -94,9 +95,13 @@ async def test_a_new_migration_is_applied_to_a_migrated_database(postgres_url: s
     from producer.postgres_schema import migrate
 
     await (await opened(postgres_url)).close()
-    later = (*MIGRATIONS, Migration(2, "a note on links", "ALTER TABLE links ADD COLUMN note TEXT"))
+    next_version = MIGRATIONS[-1].version + 1
+    later = (
+        *MIGRATIONS,
+        Migration(next_version, "a note on links", "ALTER TABLE links ADD COLUMN note TEXT"),
+    )
     async with await psycopg.AsyncConnection.connect(postgres_url) as connection:
-        assert await migrate(connection, later) == [2]
+        assert await migrate(connection, later) == [next_version]
         assert await migrate(connection, later) == []
 
 
@@ -325,3 +330,25 @@ async def test_a_bulk_change_is_seen_whole_within_a_second(
         f"notified view: {count} links disabled in one statement, all seen in {took * 1000:.0f} ms"
     )
     assert took < PROPAGATION_LIMIT
+
+
+async def test_producers_on_one_database_share_each_days_salt_and_old_ones_are_destroyed(
+    postgres_url: str, writer: PostgresStore
+) -> None:
+    from datetime import date, timedelta
+
+    from producer.visitors import DailySalts, rotate
+
+    other = await opened(postgres_url)
+    try:
+        first, second = DailySalts(), DailySalts()
+        today = date(2026, 3, 1)
+        await asyncio.gather(rotate(writer, first, today), rotate(other, second, today))
+        assert first.days == second.days and len(first.days) == 3
+        assert all(first.salt(day) == second.salt(day) for day in first.days)
+        await rotate(writer, first, today + timedelta(days=3))
+        async with await psycopg.AsyncConnection.connect(postgres_url) as connection:
+            cursor = await connection.execute("SELECT day FROM visitor_salts ORDER BY day")
+            assert [row[0] for row in await cursor.fetchall()] == first.days  # the older ones are gone
+    finally:
+        await other.close()

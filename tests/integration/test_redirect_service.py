@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import AsyncIterator
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -16,7 +19,7 @@ from aiokafka import AIOKafkaConsumer
 
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import free_port
-from producer.visitors import SECRET_FILE, VisitorKeys, load_or_create_secret
+from producer.visitors import DailySalts, VisitorKeys
 from schemas.codec import LinkClickCodec
 from schemas.events import EventType, LinkClick
 from schemas.topics import TopicSpec
@@ -164,7 +167,12 @@ async def test_a_redirect_records_the_dimensions_and_a_visitor_key_never_the_ip(
             assert response.status_code == 302
     raw: list[bytes] = []
     events = await _events(broker.bootstrap_servers, topics.clicks, set(visits), raw=raw)
-    keys = VisitorKeys(load_or_create_secret(tmp_path / "producer" / SECRET_FILE))
+    # The producer's day salts, from its link database (it made them at start).
+    with contextlib.closing(sqlite3.connect(tmp_path / "producer" / "links.db")) as db:
+        stored = db.execute("SELECT day, salt FROM visitor_salts").fetchall()
+    salts = DailySalts()
+    salts.replace({date.fromisoformat(day): bytes(salt) for day, salt in stored})
+    keys = VisitorKeys(salts)
     for referer, (headers, dimensions, address) in visits.items():
         event = events[referer]
         got = (event.device, event.browser, event.os, event.referer_domain, event.rule, event.bot_reason)

@@ -113,7 +113,7 @@ def test_data_lives_in_named_volumes() -> None:
     assert SERVICES["worker"]["volumes"] != SERVICES["worker-2"]["volumes"]  # table state each
 
 
-SECRETS = ("CLICKPIPE_DB_PASSWORD", "CLICKPIPE_VISITOR_SECRET", "CLICKPIPE_CLUSTER_SECRET")
+SECRETS = ("CLICKPIPE_DB_PASSWORD", "CLICKPIPE_CLUSTER_SECRET")
 
 
 def test_every_variable_is_documented_and_secrets_have_no_default() -> None:

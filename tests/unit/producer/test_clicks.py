@@ -14,7 +14,7 @@ from producer.destinations import Choice, choose_destination
 from producer.geo import UNKNOWN, Geo
 from producer.links import Link
 from producer.spool import Spool
-from producer.visitors import VisitorKeys
+from producer.visitors import StaticSalt, VisitorKeys
 from schemas.codec import LinkClickCodec
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -49,7 +49,7 @@ IPHONE = (
     "Version/17.0 Mobile/15E148 Safari/604.1"
 )
 ROUTED = Link("l2", "acct", "r", "https://example.com/", {"DE": "https://example.de/"})
-KEYS = VisitorKeys(b"k" * 32)
+KEYS = VisitorKeys(StaticSalt(b"k" * 32))
 
 
 def test_a_visit_records_its_dimensions_when_its_event_is_built() -> None:

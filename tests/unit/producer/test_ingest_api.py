@@ -15,11 +15,11 @@ from producer.links import Account
 from producer.memory_store import InMemoryStore
 from producer.publisher import InMemoryClickPublisher
 from producer.settings import ProducerSettings
-from producer.visitors import VisitorKeys
+from producer.visitors import StaticSalt, VisitorKeys
 
 KEY = "key-alice"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-KEYS = VisitorKeys(b"k" * 32)
+KEYS = VisitorKeys(StaticSalt(b"k" * 32))
 AT = datetime(2026, 11, 1, 10, tzinfo=UTC)
 IPAD = (
     "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "

@@ -8,17 +8,17 @@ from pydantic import SecretStr
 from producer.main import settings_environment
 from producer.settings import ProducerSettings
 
-SHARED = SecretStr("a-visitor-secret-shared-by-every-host")
+SHARED = SecretStr("postgresql://clickpipe:a-password@db.example:5432/clickpipe")
 
 
 def test_the_environment_gives_back_the_same_settings_secrets_included(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     settings = ProducerSettings(
-        visitor_secret=SHARED, demo_api_key=SecretStr("cpk_demo"), trusted_proxies=["10.0.0.0/8"], port=8123
+        database_url=SHARED, demo_api_key=SecretStr("cpk_demo"), trusted_proxies=["10.0.0.0/8"], port=8123
     )
     environment = settings_environment(settings)
-    assert environment["CLICKPIPE_PRODUCER_VISITOR_SECRET"] == SHARED.get_secret_value()
+    assert environment["CLICKPIPE_PRODUCER_DATABASE_URL"] == SHARED.get_secret_value()
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert ProducerSettings() == settings

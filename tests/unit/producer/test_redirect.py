@@ -17,13 +17,13 @@ from producer.memory_store import InMemoryStore
 from producer.publisher import InMemoryClickPublisher
 from producer.redirect import RedirectFront
 from producer.settings import ProducerSettings
-from producer.visitors import VisitorKeys
+from producer.visitors import StaticSalt, VisitorKeys
 from schemas.events import EventType
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 KEY = "key-alice"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
-KEYS = VisitorKeys(b"k" * 32)
+KEYS = VisitorKeys(StaticSalt(b"k" * 32))
 
 
 class Front:

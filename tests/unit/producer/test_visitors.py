@@ -1,22 +1,26 @@
-"""Visitor keys: the documented keyed BLAKE2b, a salt that rotates at 00:00 UTC, one secret per data dir."""
+"""Visitor keys: the documented keyed BLAKE2b, a random salt a day shared through the store, destroyed after
+two days."""
 
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
-from pydantic import ValidationError
 
-from producer.app import create_app
-from producer.errors import SecretError
 from producer.memory_store import InMemoryStore
-from producer.publisher import InMemoryClickPublisher
-from producer.settings import ProducerSettings
-from producer.visitors import SECRET_FILE, VisitorKeys, client_address, load_or_create_secret, normalize_ip
+from producer.sqlite_store import SqliteStore
+from producer.visitors import (
+    OLD_SECRET_FILE,
+    DailySalts,
+    StaticSalt,
+    VisitorKeys,
+    client_address,
+    normalize_ip,
+    remove_old_secret,
+    rotate,
+)
 
 SECRET = b"s" * 32
 AGENT = "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"
@@ -24,15 +28,16 @@ NOON = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def test_the_key_is_the_documented_keyed_hash_as_a_signed_64_bit_integer() -> None:
-    salt = hashlib.blake2b(b"2026-03-01", key=SECRET).digest()
-    digest = hashlib.blake2b(f"198.51.100.7\0{AGENT}".encode(), key=salt, digest_size=8).digest()
-    key = VisitorKeys(SECRET).key(NOON, "198.51.100.7", AGENT)
+    digest = hashlib.blake2b(f"198.51.100.7\0{AGENT}".encode(), key=SECRET, digest_size=8).digest()
+    key = VisitorKeys(StaticSalt(SECRET)).key(NOON, "198.51.100.7", AGENT)
     assert key == int.from_bytes(digest, "big", signed=True)
     assert key is not None and -(2**63) <= key < 2**63
 
 
 def test_one_visitor_one_key_a_day_and_a_new_one_from_00_00_utc() -> None:
-    keys = VisitorKeys(SECRET)
+    salts = DailySalts()
+    salts.replace({date(2026, 3, 1): b"a" * 32, date(2026, 3, 2): b"b" * 32})
+    keys = VisitorKeys(salts)
     last = datetime(2026, 3, 1, 23, 59, 59, 999_000, tzinfo=UTC)
     same_day = [keys.key(last - timedelta(hours=hours), "198.51.100.7", AGENT) for hours in range(24)]
     assert len(set(same_day)) == 1
@@ -45,26 +50,28 @@ def test_one_visitor_one_key_a_day_and_a_new_one_from_00_00_utc() -> None:
     assert keys.key(datetime(2026, 3, 2, 0, 30, tzinfo=berlin), "198.51.100.7", AGENT) == same_day[0]
 
 
-def test_the_ip_the_agent_and_the_secret_each_change_the_key() -> None:
-    keys = VisitorKeys(SECRET)
+def test_the_ip_the_agent_and_the_salt_each_change_the_key() -> None:
+    keys = VisitorKeys(StaticSalt(SECRET))
     base = keys.key(NOON, "198.51.100.7", AGENT)
     assert keys.key(NOON, "198.51.100.8", AGENT) != base
     assert keys.key(NOON, "198.51.100.7", AGENT + " ") != base
-    assert VisitorKeys(b"t" * 32).key(NOON, "198.51.100.7", AGENT) != base
+    assert VisitorKeys(StaticSalt(b"t" * 32)).key(NOON, "198.51.100.7", AGENT) != base
     assert keys.key(NOON, " ::ffff:198.51.100.7 ", AGENT) == base  # one address, one key
     assert keys.key(NOON, "2001:DB8::1", None) == keys.key(NOON, "2001:db8:0::1", "")
 
 
 @pytest.mark.parametrize("ip", [None, "", "unknown", "198.51.100.7:443", "1.2.3.4, 5.6.7.8", "\x00"])
 def test_no_key_without_a_well_formed_ip(ip: str | None) -> None:
-    assert VisitorKeys(SECRET).key(NOON, ip, AGENT) is None
+    assert VisitorKeys(StaticSalt(SECRET)).key(NOON, ip, AGENT) is None
     assert normalize_ip(ip) is None
 
 
-@pytest.mark.parametrize("secret", [b"", b"x" * 15, b"x" * 65])
-def test_a_secret_has_16_to_64_bytes(secret: bytes) -> None:
-    with pytest.raises(SecretError):
-        VisitorKeys(secret)
+def test_no_key_for_a_day_without_a_salt() -> None:
+    salts = DailySalts()
+    salts.replace({date(2026, 3, 1): SECRET})
+    keys = VisitorKeys(salts)
+    assert keys.key(NOON, "198.51.100.7", AGENT) is not None
+    assert keys.key(NOON - timedelta(days=1), "198.51.100.7", AGENT) is None  # its salt is gone
 
 
 @pytest.mark.parametrize(
@@ -94,65 +101,34 @@ def test_the_client_address_comes_from_headers_of_trusted_proxies_only(
     assert client_address(peer, headers, trusted) == address
 
 
-def test_the_secret_is_created_once_private_and_then_reused(tmp_path: Path) -> None:
-    path = tmp_path / "data" / SECRET_FILE
-    first = load_or_create_secret(path)
-    assert len(first) == 64 and path.stat().st_mode & 0o777 == 0o600
-    assert load_or_create_secret(path) == first
-    assert VisitorKeys(first).key(NOON, "198.51.100.7", AGENT) == VisitorKeys(
-        load_or_create_secret(path)
-    ).key(NOON, "198.51.100.7", AGENT)
-    assert [entry.name for entry in path.parent.iterdir()] == [SECRET_FILE]  # no draft left behind
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_rotation_makes_random_salts_shares_them_and_destroys_old_ones(
+    kind: str, tmp_path: Path
+) -> None:
+    store = InMemoryStore() if kind == "memory" else SqliteStore(tmp_path / "links.db")
+    first, second = DailySalts(), DailySalts()  # two producers on one store
+    today = date(2026, 3, 1)
+    await rotate(store, first, today)
+    await rotate(store, second, today)
+    assert first.days == second.days == [date(2026, 2, 28), today, date(2026, 3, 2)]
+    assert all(first.salt(day) == second.salt(day) for day in first.days)  # one salt a day for all
+    assert len({first.salt(day) for day in first.days}) == 3  # random: no two days share one
+    yesterday = first.salt(date(2026, 2, 28))
+
+    await rotate(store, first, today + timedelta(days=2))
+    assert first.days == [date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 4)]
+    assert await store.forget_salts(date(2026, 3, 2)) == 0  # the old ones are gone already
+    assert await store.day_salt(date(2026, 2, 28), b"n" * 32) == b"n" * 32  # not the old one: destroyed
+    assert yesterday != b"n" * 32
+    if isinstance(store, SqliteStore):
+        store.close()
+        assert yesterday not in (tmp_path / "links.db").read_bytes()  # not even in a free page or the WAL
+        wal = tmp_path / "links.db-wal"
+        assert not wal.exists() or yesterday not in wal.read_bytes()
 
 
-def _create(path: Path, start: Any, out: Any) -> None:
-    start.wait()
-    out.send(load_or_create_secret(path))
-
-
-def test_processes_starting_together_agree_on_one_secret(tmp_path: Path) -> None:
-    path = tmp_path / SECRET_FILE
-    context = multiprocessing.get_context("fork")  # as ``--workers N`` processes start on one data dir
-    start = context.Barrier(4)
-    pipes = [context.Pipe(duplex=False) for _ in range(4)]
-    processes = [context.Process(target=_create, args=(path, start, sender)) for _, sender in pipes]
-    for process in processes:
-        process.start()
-    secrets = {receiver.recv() for receiver, _ in pipes}
-    for process in processes:
-        process.join(timeout=30)
-    assert [process.exitcode for process in processes] == [0] * 4
-    assert secrets == {path.read_bytes()}
-
-
-@pytest.mark.parametrize("content", [b"", b"short"])
-def test_a_damaged_secret_file_is_an_error_not_a_new_secret(tmp_path: Path, content: bytes) -> None:
-    path = tmp_path / SECRET_FILE
-    path.write_bytes(content)
-    with pytest.raises(SecretError):
-        load_or_create_secret(path)
-    assert path.read_bytes() == content
-
-
-def _keys_of(settings: ProducerSettings) -> VisitorKeys:
-    app = create_app(settings, store=InMemoryStore(), publisher=InMemoryClickPublisher())
-    keys: VisitorKeys = app.app.state.services.visitors
-    return keys
-
-
-def test_apps_given_one_secret_agree_and_those_given_none_keep_theirs() -> None:
-    shared = "a-deployment-wide-value-of-32-by"
-    first, second = (_keys_of(ProducerSettings(visitor_secret=shared)) for _ in range(2))
-    assert first.key(NOON, "198.51.100.7", AGENT) == second.key(NOON, "198.51.100.7", AGENT)
-    assert first.key(NOON, "198.51.100.7", AGENT) == VisitorKeys(shared.encode()).key(
-        NOON, "198.51.100.7", AGENT
-    )
-    # Given its store and publisher, an app keeps nothing in DATA_DIR: a secret of its own, in memory.
-    alone = _keys_of(ProducerSettings(data_dir=Path("/nonexistent/never-created")))
-    assert alone.key(NOON, "198.51.100.7", AGENT) != first.key(NOON, "198.51.100.7", AGENT)
-
-
-@pytest.mark.parametrize("secret", ["too-short", "x" * 65, "ü" * 33])
-def test_the_secret_setting_is_checked(secret: str) -> None:
-    with pytest.raises(ValidationError, match="16 to 64 bytes"):
-        ProducerSettings(visitor_secret=secret)
+def test_the_secret_of_an_earlier_version_is_removed(tmp_path: Path) -> None:
+    (tmp_path / OLD_SECRET_FILE).write_text("an old secret that could remake past salts")
+    assert remove_old_secret(tmp_path)
+    assert not (tmp_path / OLD_SECRET_FILE).exists()
+    assert not remove_old_secret(tmp_path)
