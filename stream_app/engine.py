@@ -8,6 +8,11 @@ which alone moves the watermark (``stream_app.windows``).
 A closed window's aggregates are sent first and recorded as emitted after (``mark_emitted``): a crash in
 between sends them again after the restart (same keys and values; the aggregates topic is compacted), and
 never loses them. A window's rows are deleted at expiry only once its aggregates are recorded as emitted.
+
+A late click (its window closed) is counted in its window while the window is kept (within its retention):
+the closed window's rows are read back from the store, amended, and let go of again once its aggregates
+have been sent again (the meta row lists the amended windows until then). Only a click for a window past
+its retention is returned as late (``Output.late``). On-time clicks never take that path.
 """
 
 from __future__ import annotations
@@ -53,7 +58,12 @@ class Output:
     expiring: list[tuple[str, int]] = field(default_factory=list)
     """(granularity, window start) of the windows past retention, forgotten by ``mark_emitted``."""
     late: list[tuple[Click, tuple[str, ...]]] = field(default_factory=list)
+    """Clicks for windows past their retention (not counted there), with those windows' granularities."""
     future: list[FutureClick] = field(default_factory=list)
+    amending: int = 0
+    """(click, granularity) pairs counted in windows that had closed: those windows' aggregates are in
+    ``aggregates`` again, amended."""
+    amended_windows: int = 0
     replayed: int = 0
     closed_windows: int = 0
     expired_windows: int = 0
@@ -117,6 +127,11 @@ class PartitionEngine:
             event_time_driven="wm" in meta and "clock" not in meta,
         )
         self._emitted: dict[str, int] = {name: meta.get("emitted", {}).get(name, 0) for name in self._grans}
+        # Closed windows that late clicks amended and whose aggregates are still to be sent again (kept in
+        # the meta row: a crash before they are sent sends them after the restart).
+        self._amended: dict[str, set[int]] = {
+            name: set(meta.get("amended", {}).get(name, ())) for name in self._grans
+        }
         # Window starts, sorted; rows before the split into windows|... keys kept them in the meta row.
         self._windows: dict[str, list[int]] = {
             name: sorted(store.get(windows_key(partition, name)) or meta.get("windows", {}).get(name, []))
@@ -179,6 +194,8 @@ class PartitionEngine:
         # the changelog's end) would never be listed again.
         for name in added:
             self._save_windows(name)
+        for name, start in batch.amended:
+            self._amended[name].add(start)
         # Stored forms shared by the batch's windows (``rows.encode_delta``). A bucket's windows that hold
         # the same clicks come one after the other (the fold adds a fine delta to each coarser window at
         # once), so the store, which remembers the value it last encoded, encodes their segment once.
@@ -190,6 +207,7 @@ class PartitionEngine:
         output = self._closing(wall_ms)
         output.late = batch.late
         output.future = future
+        output.amending = batch.amending
         output.replayed = batch.replayed
         self._save_meta()
         return output
@@ -213,8 +231,10 @@ class PartitionEngine:
         gone: set[str] = set()
         for name, start in output.closing:
             self._emitted[name] = max(self._emitted[name], self._grans[name].end(start))
-            self._rows.seal(name, start, range(self._buckets))
+            self._amended[name].discard(start)
+            self._rows.seal(name, start, range(self._buckets))  # rewritten whole, and out of memory
         for name, start in output.expiring:
+            self._amended[name].discard(start)
             self._rows.drop(name, start, range(self._buckets))
             starts = self._windows[name]
             at = bisect_left(starts, start)
@@ -259,6 +279,12 @@ class PartitionEngine:
         watermark = self.watermark.tick(wall_ms)
         for name, gran in self._grans.items():
             starts = self._windows[name]
+            # Amended closed windows first: their aggregates again, with the late clicks counted.
+            for start in sorted(self._amended[name]):
+                if start + gran.size_ms <= self._emitted[name] and not gran.is_expired(start, watermark):
+                    output.aggregates.extend(self._aggregates(gran, start))
+                    output.closing.append((name, start))
+                    output.amended_windows += 1
             # Not yet emitted: windows ending after the emitted mark, i.e. starting after mark - size.
             for start in starts[bisect_left(starts, self._emitted[name] - gran.size_ms + 1) :]:
                 if not gran.is_closed(start, watermark):
@@ -304,6 +330,7 @@ class PartitionEngine:
                 "clock": self.watermark.max_clock_ms,
                 "wm": self.watermark.value_ms,
                 "emitted": dict(self._emitted),
+                "amended": {name: sorted(starts) for name, starts in self._amended.items() if starts},
             },
         )
 

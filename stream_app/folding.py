@@ -2,8 +2,9 @@
 
 The per-click work is done once, into the finest window: coarser windows' deltas are derived from the fine
 deltas (their cells and visitor sets merged), so a click costs the same whatever the number of windows, and
-the merge cost is per distinct cell. Clicks late for the finest window but not for a coarser one, and
-batches that may replay clicks already applied (after a crash), take the per-window path.
+the merge cost is per distinct cell. Clicks late for the finest window (they amend closed windows, or are
+set aside past retention), and batches that may replay clicks already applied (after a crash), take the
+per-window path: on-time traffic never does.
 """
 
 from __future__ import annotations
@@ -94,7 +95,11 @@ class Batch:
     deltas: dict[tuple[str, int, int], Delta] = field(default_factory=dict)
     """Per (granularity, window start, bucket): the counts to add to that row."""
     late: list[tuple[Click, tuple[str, ...]]] = field(default_factory=list)
-    """Clicks whose window had closed, with the granularities they were late for."""
+    """Clicks whose window is gone (past its retention), with the granularities they were late for."""
+    amended: set[tuple[str, int]] = field(default_factory=set)
+    """(granularity, window start) of closed windows the batch's late clicks are counted in."""
+    amending: int = 0
+    """(click, granularity) pairs counted in a window that had closed (its aggregate is sent again)."""
     replayed: int = 0
     """(click, granularity) pairs skipped because their row had applied them already."""
 
@@ -130,8 +135,10 @@ def fold(
     ``applied=None`` when no click of the batch can have been applied (every offset is above any row's).
     With ``applied``, the batch is folded the fast way first and checked once per row it touches; only a
     batch that may replay (after a crash) is folded again click by click and window by window. A
-    click whose window had closed at ``watermark_ms`` is not counted in it, and is reported as late. The
-    watermark is fixed for the batch: clicks of one batch do not close windows for each other.
+    click whose window had closed at ``watermark_ms`` but is kept (within its retention) is counted in it
+    all the same, and the window is listed in ``Batch.amended`` (its aggregate is sent again); one whose
+    window is past retention is not counted in it, and is reported as late. The watermark is fixed for the
+    batch: clicks of one batch do not close windows for each other.
     """
     batch = Batch()
     if not clicks:
@@ -243,8 +250,11 @@ def _fold_each(
                 batch.replayed += 1
                 continue
             if gran.is_closed(start, watermark_ms):
-                late.append(gran.name)
-                continue
+                if gran.is_expired(start, watermark_ms):  # gone: set aside, counted as late
+                    late.append(gran.name)
+                    continue
+                batch.amended.add((gran.name, start))  # closed but kept: the click amends it
+                batch.amending += 1
             batch.delta(gran.name, start, bucket).add(click)
         if late:
             batch.late.append((click, tuple(late)))

@@ -14,9 +14,17 @@ class WorkerMetrics:
         self.processed = Counter("clickpipe_worker_events_processed", "Click messages processed.", registry=r)
         self.late = Counter(
             "clickpipe_worker_events_late",
-            "Clicks that arrived after a window closed.",
+            "Clicks for a window past its retention (not counted in it; on the late topic).",
             ["window"],
             registry=r,
+        )
+        self.amending = Counter(
+            "clickpipe_worker_events_amending",
+            "(click, window) pairs counted in a window that had closed: its aggregate was sent again.",
+            registry=r,
+        )
+        self.windows_amended = Counter(
+            "clickpipe_worker_windows_amended", "Closed windows whose aggregates were sent again.", registry=r
         )
         self.dead_lettered = Counter(
             "clickpipe_worker_events_dead_lettered", "Messages moved to the dead-letter topic.", registry=r

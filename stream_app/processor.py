@@ -239,6 +239,8 @@ class ClickProcessor:
             await self.dead_letter(sources[future.click.offset], future.reason)
             self._metrics.future.inc()
         self._metrics.replayed.inc(output.replayed)
+        self._metrics.amending.inc(output.amending)
+        self._metrics.windows_amended.inc(output.amended_windows)
         self._metrics.windows_closed.inc(output.closed_windows)
         self._metrics.windows_expired.inc(output.expired_windows)
         return acks

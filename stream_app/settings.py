@@ -60,7 +60,9 @@ class WorkerSettings(BaseSettings):
         description="How long a schema id the registry does not have (or not as Avro) is remembered.",
     )
     dlq_topic: str = Field(CLICKS_DLQ, description="Topic undecodable messages are moved to.")
-    late_topic: str = Field(CLICKS_LATE, description="Topic clicks that missed their window go to.")
+    late_topic: str = Field(
+        CLICKS_LATE, description="Topic clicks go to whose window is past its retention (not counted there)."
+    )
     aggregates_topic: str = Field(AGGREGATES, description="Topic final window aggregates go to.")
     windows: dict[str, int] = Field(
         {"minute": 60, "hour": 3600, "day": 86_400},
@@ -87,7 +89,12 @@ class WorkerSettings(BaseSettings):
         description="Most dimension cells per link and window; past it, a new combination counts with its "
         "region, city, referer and url as '(other)' (totals and the other dimensions stay exact).",
     )
-    grace_seconds: float = Field(10.0, ge=0, description="How late a click may arrive and still count.")
+    grace_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How long a window waits for late clicks before its first aggregate is sent; later ones "
+        "amend it while it is kept (RETENTION).",
+    )
     max_skew_seconds: float = Field(
         300.0,
         ge=0,

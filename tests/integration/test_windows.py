@@ -10,13 +10,14 @@ import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from clickpipe.admin import ensure_topics
-from schemas.aggregates import WindowAggregateCodec
+from schemas.aggregates import WindowAggregate, WindowAggregateCodec
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
 from schemas.topics import TopicSpec
@@ -116,11 +117,13 @@ async def output_topics(broker: Broker, topics: Topics) -> dict[str, str]:
     return names
 
 
-async def test_closed_windows_are_emitted_and_late_clicks_set_aside(
+async def test_late_clicks_amend_closed_windows_and_past_retention_are_set_aside(
     broker: Broker, topics: Topics, output_topics: dict[str, str], start_worker: StartWorker
 ) -> None:
-    worker = start_worker(grace_seconds="2", idle_seconds="3600", **output_topics)
+    # Minute windows are kept 15 minutes after they close here, hour windows as always.
+    worker = start_worker(grace_seconds="2", idle_seconds="3600", retention_minute="900", **output_topics)
     window = _minute_start(datetime.now(UTC)) - 10 * MINUTE
+    start_ms = int(window.timestamp() * 1000)
     on_time = [
         _click("x", window + timedelta(seconds=1), "DE"),
         _click("x", window + timedelta(seconds=20), "FR", bot=True),
@@ -131,27 +134,37 @@ async def test_closed_windows_are_emitted_and_late_clicks_set_aside(
     await _produce(broker, topics.clicks, on_time)
     await _produce(broker, topics.clicks, [closer])
     await _wait_for_total(worker, window, 4)
-    await _produce(broker, topics.clicks, [late])
+    await _produce(broker, topics.clicks, [late])  # the minute closed, and is kept: the click amends it
 
-    [late_message] = await consume(broker, output_topics["late_topic"], 1)
-    assert CODEC.decode(late_message.value).event_id == late.event_id
-    assert dict(late_message.headers)["late.windows"] == b"minute"
+    def minutes(found: list[Any]) -> list[WindowAggregate]:
+        decoded = [WindowAggregateCodec().decode(m.value) for m in found]
+        return [a for a in decoded if a.granularity == "minute" and a.window_start_ms == start_ms]
 
-    aggregates = [
-        WindowAggregateCodec().decode(m.value)
-        for m in await consume(broker, output_topics["aggregates_topic"], 1)
-    ]
-    [minute] = [a for a in aggregates if a.granularity == "minute"]
-    assert minute.window_start_ms == int(window.timestamp() * 1000)
-    assert (minute.link_id, minute.clicks, minute.human, minute.bot) == ("x", 3, 2, 1)
-    assert minute.countries == {"DE": (1, 0), "FR": (1, 1), None: (1, 0)}
+    first, amended = minutes(await consume(broker, output_topics["aggregates_topic"], 2))
+    assert (first.link_id, first.clicks, first.human, first.bot) == ("x", 3, 2, 1)
+    assert first.countries == {"DE": (1, 0), "FR": (1, 1), None: (1, 0)}
+    assert (amended.key, amended.clicks) == (first.key, 4)  # the same key: a compacted topic keeps this one
+    assert amended.countries == {**first.countries, "JP": (1, 0)}
 
     async with httpx.AsyncClient(base_url=worker.url, headers=OPERATOR) as client:
-        series = (await get_stats(client, "/api/stats/links/x", _range(window, "minute"))).json()["series"]
+        deadline = time.monotonic() + 30
+        while True:
+            series = (await get_stats(client, "/api/stats/links/x", _range(window, "minute"))).json()[
+                "series"
+            ]
+            if series[0]["total"] == 4 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
+        assert (series[0]["total"], series[0]["closed"]) == (4, True)  # the late click is in its minute
         hourly = (await get_stats(client, "/api/stats/links/x", _range(window, "hour"))).json()["totals"]
-    first = series[0]
-    assert (first["total"], first["closed"]) == (3, True)  # the late click is not in the closed minute
-    assert hourly["total"] == 5  # but it is in the hour, still open
+        assert hourly["total"] == 5  # and in its hour
+
+    # A click for a minute past its retention (30 minutes back) is set aside on the late topic, said so.
+    gone = _click("x", window - 20 * MINUTE, "BR")
+    await _produce(broker, topics.clicks, [gone])
+    [late_message] = await consume(broker, output_topics["late_topic"], 1)
+    assert CODEC.decode(late_message.value).event_id == gone.event_id
+    assert dict(late_message.headers)["late.windows"] == b"minute"
 
 
 def _traffic(center: datetime, count: int, links: int = 200) -> list[LinkClick]:
@@ -220,6 +233,58 @@ async def test_restart_mid_stream_counts_every_click_once(
     counted = await _wait_for_total(restarted, center, len(clicks))
     await asyncio.sleep(2)  # a double count would show up after the total is reached
     assert await _top_links(restarted, center) == counted == dict(expected)
+
+
+@pytest.mark.parametrize(
+    "guarantee", ["at_least_once", pytest.param("exactly_once", marks=EXACTLY_ONCE, id="exactly_once")]
+)
+async def test_a_worker_killed_amid_amendments_counts_every_late_click_once(
+    broker: Broker,
+    topics: Topics,
+    output_topics: dict[str, str],
+    start_worker: StartWorker,
+    guarantee: str,
+    tmp_path: Path,
+) -> None:
+    # Every click of the backfill is for a window that closed (minutes, and hours up to three back): each one
+    # amends a closed window, read back from the state store. The worker is SIGKILLed in the middle.
+    now = datetime.now(UTC)
+    settings = {"grace_seconds": "1", "batch_size": "500", "processing_guarantee": guarantee, **output_topics}
+    worker = start_worker(**settings)
+    await _produce(broker, topics.clicks, [_click("closer", now)])  # the watermark: now, less the grace
+    await _wait_for_total(worker, now, 1)
+    center = now - timedelta(hours=2)
+    rng = random.Random(5)
+    clicks = [
+        _click(f"link-{rng.randrange(100)}", center + timedelta(seconds=rng.uniform(-3_600, 3_600)))
+        for _ in range(20_000)
+    ]
+    expected = Counter(click.link_id for click in clicks) + Counter(closer=1)
+    await _produce(broker, topics.clicks, clicks)
+    deadline = time.monotonic() + 120
+    while await _processed(worker) < 5_000 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert await _processed(worker) < len(clicks), "the worker finished before it could be killed"
+    os.kill(worker.process.pid, signal.SIGKILL)
+    worker.process.wait(timeout=60)
+
+    restarted = start_worker("restarted", data_dir=str(tmp_path / "worker"), **settings)
+    await _wait_for_total(restarted, center, len(clicks) + 1)
+    await asyncio.sleep(2)  # a double count would show up after the total is reached
+    counted = await _top_links(restarted, center)
+    assert {link: n - expected[link] for link, n in counted.items() if n != expected[link]} == {}
+    assert counted == dict(expected)
+    async with httpx.AsyncClient(base_url=restarted.url, headers=OPERATOR, timeout=30) as client:
+        minutes = await get_stats(
+            client, "/api/stats/top-links", {**_range(center, "minute"), "limit": "1000"}
+        )
+    assert {link["link_id"]: link["total"] for link in minutes.json()["links"]} == dict(expected)
+    assert "amending" in (await _metrics(restarted))
+
+
+async def _metrics(worker: Service) -> str:
+    async with httpx.AsyncClient(base_url=worker.url, timeout=15) as client:
+        return (await client.get("/metrics")).text
 
 
 @EXACTLY_ONCE

@@ -88,18 +88,47 @@ def test_a_late_click_within_grace_still_counts() -> None:
     assert minute_totals(part, T0) == {"a": 1}
 
 
-def test_a_click_after_its_window_closed_goes_to_late_and_is_not_counted() -> None:
+def test_a_click_after_its_window_closed_amends_it_and_its_aggregate_is_sent_again() -> None:
     part = engine(DictRowStore())
-    sent(part, [click(0, T0 + MINUTE_MS + GRACE + 1)], wall_ms=T0)  # closes minute T0
-    out = sent(part, [click(1, T0 + 30_000)], wall_ms=T0)
-    assert [(late.offset, windows) for late, windows in out.late] == [(1, ("minute",))]
-    assert minute_totals(part, T0) == {}
+    closing = sent(part, [click(0, T0 + 1), click(1, T0 + MINUTE_MS + GRACE + 1)], wall_ms=T0)
+    part.mark_emitted(closing)  # minute T0 closed, and its aggregate was sent
+    out = sent(part, [click(2, T0 + 30_000)], wall_ms=T0)
+    assert out.late == [] and (out.amending, out.amended_windows) == (1, 1)
+    assert [(a.granularity, a.window_start_ms, a.clicks) for a in out.aggregates] == [("minute", T0, 2)]
+    assert minute_totals(part, T0) == {"a": 2}
+    part.mark_emitted(out)
+    assert sent(part, [click(3, T0 + MINUTE_MS + 2)], wall_ms=T0).aggregates == []  # sent once, not again
     hour = {
         link_id: link.total
         for _, row in part.windows("hour", T0, T0 + 1)
         for link_id, link in row.links.items()
     }
-    assert hour == {"a": 2}  # the hour window was still open
+    assert hour == {"a": 4}  # the hour window was still open
+
+
+def test_a_click_for_a_window_past_its_retention_goes_to_late_and_is_not_counted_there() -> None:
+    part = engine(DictRowStore())
+    now = T0 + 20 * MINUTE_MS
+    part.mark_emitted(sent(part, [click(0, now)], wall_ms=now))  # minute T0: past its 10 minutes' retention
+    out = sent(part, [click(1, T0 + 30_000)], wall_ms=now)
+    assert [(late.offset, windows) for late, windows in out.late] == [(1, ("minute",))]
+    assert out.amending == 0 and minute_totals(part, T0) == {}
+    hour = {
+        link_id: link.total
+        for _, row in part.windows("hour", T0, T0 + 1)
+        for link_id, link in row.links.items()
+    }
+    assert hour == {"a": 2}  # the hour window is open: counted there
+
+
+def test_an_amendment_not_yet_sent_is_sent_after_a_restart() -> None:
+    store = DictRowStore()
+    part = engine(store)
+    part.mark_emitted(sent(part, [click(0, T0 + 1), click(1, T0 + MINUTE_MS + GRACE + 1)], wall_ms=T0))
+    out = part.process([click(2, T0 + 30_000)], T0, clock_ms=T0 + MINUTE_MS + GRACE + 1)
+    assert out.amended_windows == 1  # ... and the worker dies before sending it
+    again = engine(store).tick(T0)
+    assert [(a.window_start_ms, a.clicks) for a in again.aggregates] == [(T0, 2)]
 
 
 def test_a_closed_window_is_emitted_once_with_its_final_counts() -> None:
@@ -196,7 +225,7 @@ def test_the_watermark_survives_a_restart() -> None:
     store = DictRowStore()
     sent(engine(store), [click(0, T0 + MINUTE_MS + GRACE)], wall_ms=T0)
     out = sent(engine(store), [click(1, T0 + 1_000)], wall_ms=T0)
-    assert [windows for _, windows in out.late] == [("minute",)]
+    assert out.amending == 1  # minute T0 was closed: the click amended it
 
 
 def test_rows_are_written_once_per_batch_not_per_click() -> None:
@@ -317,12 +346,13 @@ def test_a_tenants_event_time_never_moves_the_watermark() -> None:
     ]
 
 
-def test_a_backfill_dated_in_the_past_is_late_where_its_windows_closed_and_moves_nothing() -> None:
+def test_a_backfill_dated_in_the_past_amends_its_closed_windows_and_moves_nothing() -> None:
     part = engine(DictRowStore())
     sent(part, [click(0, T0 + 2 * MINUTE_MS)], wall_ms=T0 + 2 * MINUTE_MS)
     mark = part.watermark.value_ms
     out = part.process([click(1, T0 + 1_000, "old")], T0 + 2 * MINUTE_MS, clock_ms=T0 + 2 * MINUTE_MS)
-    assert [(late.offset, windows) for late, windows in out.late] == [(1, ("minute",))]
+    assert out.late == [] and out.amending == 1
+    assert minute_totals(part, T0) == {"old": 1}
     assert part.watermark.value_ms == mark
     hour = {
         link_id: link.total

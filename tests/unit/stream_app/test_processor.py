@@ -142,7 +142,8 @@ async def test_the_timer_closes_an_idle_partitions_windows(clock: Clock) -> None
 async def test_late_and_future_clicks_go_to_their_topics(clock: Clock) -> None:
     send = InMemorySend()
     worker = Worker(DictRowStore(), clock, send)
-    await worker.processor.handle([click(0, T0 + timedelta(minutes=1))])  # closes minute T0
+    clock.now_ms = T0_MS + 20 * MINUTE_MS
+    await worker.processor.handle([click(0, T0 + timedelta(minutes=20))])  # minute T0 past its retention
 
     await worker.processor.handle([click(1, T0), click(2, T0 + timedelta(days=1))])
 
@@ -152,6 +153,22 @@ async def test_late_and_future_clicks_go_to_their_topics(clock: Clock) -> None:
     assert future.header("source.offset") == b"2"
     assert b"ahead of the worker clock" in (future.header("error") or b"")
     assert worker.metrics.future._value.get() == 1
+
+
+async def test_a_late_click_amends_its_closed_window_and_its_aggregate_is_sent_again(clock: Clock) -> None:
+    send = InMemorySend()
+    worker = Worker(DictRowStore(), clock, send)
+    await worker.processor.handle([click(0, T0), click(1, T0 + timedelta(minutes=1))])  # minute T0 closes
+    first = [a for a in aggregates(send) if a.window_start_ms == T0_MS]
+    assert [a.clicks for a in first] == [1]
+
+    await worker.processor.handle([click(2, T0 + timedelta(seconds=30))])  # late for minute T0
+
+    again = [a for a in aggregates(send) if a.window_start_ms == T0_MS]
+    assert [a.clicks for a in again] == [1, 2]  # the amended aggregate, same key, the late click counted
+    assert send.to(TOPICS.late) == []
+    assert worker.metrics.amending._value.get() == 1
+    assert worker.metrics.windows_amended._value.get() == 1
 
 
 async def test_a_fetch_is_split_by_partition(clock: Clock) -> None:
