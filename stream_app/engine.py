@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.aggregates import WindowAggregate
-from stream_app.aggregation import BOT_SHIFT, CLICK_MASK, MAX_CELLS, UNKNOWN_COUNTRY, Click, Row
+from stream_app.aggregation import BOT_SHIFT, CLICK_MASK, MAX_CELLS, UNKNOWN_COUNTRY, Click, Row, bucket_of
 from stream_app.folding import Batch, fold
 from stream_app.rows import RowLog, RowStore
 from stream_app.windows import DEFAULT_MAX_SKEW_MS, Granularity, Watermark
@@ -55,6 +55,8 @@ class Output:
     """Final aggregates of windows that closed: send them, then ``PartitionEngine.mark_emitted``."""
     closing: list[tuple[str, int]] = field(default_factory=list)
     """(granularity, window start) of the windows whose aggregates these are."""
+    resent: list[tuple[str, int, frozenset[str]]] = field(default_factory=list)
+    """(granularity, window start, links) of closed windows whose amended links' aggregates are sent again."""
     expiring: list[tuple[str, int]] = field(default_factory=list)
     """(granularity, window start) of the windows past retention, forgotten by ``mark_emitted``."""
     late: list[tuple[Click, tuple[str, ...]]] = field(default_factory=list)
@@ -129,8 +131,9 @@ class PartitionEngine:
         self._emitted: dict[str, int] = {name: meta.get("emitted", {}).get(name, 0) for name in self._grans}
         # Closed windows that late clicks amended and whose aggregates are still to be sent again (kept in
         # the meta row: a crash before they are sent sends them after the restart).
-        self._amended: dict[str, set[int]] = {
-            name: set(meta.get("amended", {}).get(name, ())) for name in self._grans
+        self._amended: dict[str, dict[int, set[str]]] = {
+            name: {start: set(links) for start, links in meta.get("amended", {}).get(name, ())}
+            for name in self._grans
         }
         # Window starts, sorted; rows before the split into windows|... keys kept them in the meta row.
         self._windows: dict[str, list[int]] = {
@@ -194,8 +197,8 @@ class PartitionEngine:
         # the changelog's end) would never be listed again.
         for name in added:
             self._save_windows(name)
-        for name, start in batch.amended:
-            self._amended[name].add(start)
+        for name, start, link_id in batch.amended:
+            self._amended[name].setdefault(start, set()).add(link_id)
         # Stored forms shared by the batch's windows (``rows.encode_delta``). A bucket's windows that hold
         # the same clicks come one after the other (the fold adds a fine delta to each coarser window at
         # once), so the store, which remembers the value it last encoded, encodes their segment once.
@@ -226,15 +229,22 @@ class PartitionEngine:
 
         Call it only once the aggregates are acknowledged; until then, every step returns them again.
         """
-        if not (output.closing or output.expiring):
+        if not (output.closing or output.expiring or output.resent):
             return
         gone: set[str] = set()
         for name, start in output.closing:
             self._emitted[name] = max(self._emitted[name], self._grans[name].end(start))
-            self._amended[name].discard(start)
+            self._amended[name].pop(start, None)
             self._rows.seal(name, start, range(self._buckets))  # rewritten whole, and out of memory
+        for name, start, links in output.resent:
+            left = self._amended[name].get(start, set()) - links  # amended again meanwhile: still to send
+            if left:
+                self._amended[name][start] = left
+            else:
+                self._amended[name].pop(start, None)
+            self._rows.seal(name, start, {bucket_of(link_id, self._buckets) for link_id in links})
         for name, start in output.expiring:
-            self._amended[name].discard(start)
+            self._amended[name].pop(start, None)
             self._rows.drop(name, start, range(self._buckets))
             starts = self._windows[name]
             at = bisect_left(starts, start)
@@ -279,11 +289,11 @@ class PartitionEngine:
         watermark = self.watermark.tick(wall_ms)
         for name, gran in self._grans.items():
             starts = self._windows[name]
-            # Amended closed windows first: their aggregates again, with the late clicks counted.
-            for start in sorted(self._amended[name]):
+            # Amended closed windows first: their amended links' aggregates again, the late clicks counted.
+            for start, links in sorted(self._amended[name].items()):
                 if start + gran.size_ms <= self._emitted[name] and not gran.is_expired(start, watermark):
-                    output.aggregates.extend(self._aggregates(gran, start))
-                    output.closing.append((name, start))
+                    output.aggregates.extend(self._aggregates(gran, start, links))
+                    output.resent.append((name, start, frozenset(links)))
                     output.amended_windows += 1
             # Not yet emitted: windows ending after the emitted mark, i.e. starting after mark - size.
             for start in starts[bisect_left(starts, self._emitted[name] - gran.size_ms + 1) :]:
@@ -299,12 +309,19 @@ class PartitionEngine:
                 output.expired_windows += 1
         return output
 
-    def _aggregates(self, gran: Granularity, start: int) -> Iterable[WindowAggregate]:
-        for bucket in range(self._buckets):
+    def _aggregates(
+        self, gran: Granularity, start: int, only: set[str] | None = None
+    ) -> Iterable[WindowAggregate]:
+        """The window's aggregates: of every link, or of the links ``only`` names."""
+        count = self._buckets
+        buckets = range(count) if only is None else sorted({bucket_of(link, count) for link in only})
+        for bucket in buckets:
             found = self._rows.peek(gran.name, start, bucket)
             if found is None:
                 continue
             for link_id, link in sorted(found.links.items()):
+                if only is not None and link_id not in only:
+                    continue
                 yield WindowAggregate(
                     granularity=gran.name,
                     window_start_ms=start,
@@ -330,7 +347,11 @@ class PartitionEngine:
                 "clock": self.watermark.max_clock_ms,
                 "wm": self.watermark.value_ms,
                 "emitted": dict(self._emitted),
-                "amended": {name: sorted(starts) for name, starts in self._amended.items() if starts},
+                "amended": {
+                    name: [[start, sorted(links)] for start, links in sorted(starts.items())]
+                    for name, starts in self._amended.items()
+                    if starts
+                },
             },
         )
 

@@ -96,8 +96,9 @@ class Batch:
     """Per (granularity, window start, bucket): the counts to add to that row."""
     late: list[tuple[Click, tuple[str, ...]]] = field(default_factory=list)
     """Clicks whose window is gone (past its retention), with the granularities they were late for."""
-    amended: set[tuple[str, int]] = field(default_factory=set)
-    """(granularity, window start) of closed windows the batch's late clicks are counted in."""
+    amended: set[tuple[str, int, str]] = field(default_factory=set)
+    """(granularity, window start, link id) of the closed windows' links the batch's late clicks are
+    counted in."""
     amending: int = 0
     """(click, granularity) pairs counted in a window that had closed (its aggregate is sent again)."""
     replayed: int = 0
@@ -253,7 +254,7 @@ def _fold_each(
                 if gran.is_expired(start, watermark_ms):  # gone: set aside, counted as late
                     late.append(gran.name)
                     continue
-                batch.amended.add((gran.name, start))  # closed but kept: the click amends it
+                batch.amended.add((gran.name, start, click.link_id))  # closed but kept: it amends it
                 batch.amending += 1
             batch.delta(gran.name, start, bucket).add(click)
         if late:
