@@ -188,7 +188,7 @@ async def test_cluster_shares_links_counts_once_and_survives_a_broker_loss(
     assert all(want[c] <= written.get(c, 0) <= want[c] + load.unsure[c] for c in want), (
         f"on the topic {dump(written)}, answered {dump(want)}, given up on {dump(load.unsure)}"
     )
-    # Each written click counted once by the workers (exactly-once processing through the broker's loss).
+    # Each written click counted once by the workers through the broker's loss (rows skip what they applied).
     for worker in workers:  # either worker answers for both (each asks the other for its partitions)
         seen = await asyncio.to_thread(wait_for_counts, worker, tenant, written, 180, "shoes")
         if seen != written:
