@@ -108,6 +108,16 @@ async def _processed(worker: Service) -> float:
     return 0.0
 
 
+async def _stop_mid_stream(worker: Service, total: int, stop: signal.Signals) -> None:
+    """Send ``stop`` to the worker once it has processed 5,000 of ``total`` clicks, and wait for its exit."""
+    deadline = time.monotonic() + 120
+    while await _processed(worker) < 5_000 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert await _processed(worker) < total, "the worker finished before it could be stopped mid-stream"
+    os.kill(worker.process.pid, stop)
+    worker.process.wait(timeout=60)
+
+
 @pytest.fixture
 async def output_topics(broker: Broker, topics: Topics) -> dict[str, str]:
     names = {"late_topic": f"{topics.clicks}.late", "aggregates_topic": f"{topics.clicks}.aggregates"}
@@ -221,12 +231,7 @@ async def test_restart_mid_stream_counts_every_click_once(
     }
     worker = start_worker(**settings)
     await _produce(broker, topics.clicks, clicks)
-    deadline = time.monotonic() + 120
-    while await _processed(worker) < 5_000 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert await _processed(worker) < len(clicks), "the worker finished before it could be stopped mid-stream"
-    os.kill(worker.process.pid, stop)
-    worker.process.wait(timeout=60)
+    await _stop_mid_stream(worker, len(clicks), stop)
 
     data_dir = tmp_path / ("worker" if machine == "same" else "another-machine")
     restarted = start_worker("restarted", data_dir=str(data_dir), **settings)
@@ -270,12 +275,7 @@ async def test_a_worker_killed_amid_amendments_counts_every_late_click_once(
     ]
     expected = Counter(click.link_id for click in clicks) + Counter(closer=1)
     await _produce(broker, topics.clicks, clicks)
-    deadline = time.monotonic() + 120
-    while await _processed(worker) < 5_000 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert await _processed(worker) < len(clicks), "the worker finished before it could be killed"
-    os.kill(worker.process.pid, signal.SIGKILL)
-    worker.process.wait(timeout=60)
+    await _stop_mid_stream(worker, len(clicks), signal.SIGKILL)
 
     restarted = start_worker("restarted", data_dir=str(tmp_path / "worker"), **settings)
     await _wait_for_total(restarted, center, len(clicks) + 1)
