@@ -60,7 +60,7 @@ class PostgresBackend:
 
     def __init__(self, url: str, metrics: ProducerMetrics | None = None) -> None:
         self.store = PostgresStore(url)
-        self.view = NotifiedLinks(self.store, lambda: connect(url))
+        self.view = NotifiedLinks(self.store, lambda: connect(url), on_lost=self.store.lost)
         self.description = redacted(url)
         if metrics is not None:
             metrics.follow_link_view(self.view)

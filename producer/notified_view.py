@@ -56,6 +56,8 @@ class NotifiedLinks:
         heartbeat: seconds of quiet after which the connection is pinged.
         backoff: the first and the longest pause between reconnection attempts, in seconds (each pause
             is jittered down to half).
+        on_lost: called when the listening connection is lost (the store's pool can then stop waiting
+            long for a server the listener already knows is gone).
     """
 
     def __init__(
@@ -65,8 +67,10 @@ class NotifiedLinks:
         *,
         heartbeat: float = 5.0,
         backoff: tuple[float, float] = (0.1, 5.0),
+        on_lost: Callable[[], None] = lambda: None,
     ) -> None:
         self._source = source
+        self._on_lost = on_lost
         self._connect = connect
         self._heartbeat = heartbeat
         self._backoff = backoff
@@ -136,6 +140,7 @@ class NotifiedLinks:
             except (psycopg.Error, StoreError, OSError, TimeoutError) as exc:
                 log.warning("lost the link database (%s); answering the %d links known", _why(exc), len(self))
             self.state = "reconnecting"
+            self._on_lost()
             self.listening.clear()
             await self._close()
             await self._reconnect()

@@ -31,6 +31,7 @@ Connection = AsyncConnection[tuple[Any, ...]]
 
 SLUG_LOCK = 0x736C7567  # the advisory lock class of slugs ("slug"), with the slug's hash as the key
 _SLUG_CONSTRAINT = "links_slug_key"
+_WAIT_WHILE_DOWN = 0.5  # seconds a request waits for a connection while the database is known to be down
 _LINK_COLUMNS = "link_id, account_id, slug, default_destination, disabled, expires_at, created_at, updated_at"
 
 
@@ -67,6 +68,7 @@ class PostgresStore:
         self._max = max_connections
         self._timeout = timeout
         self._pool: AsyncConnectionPool[Connection] | None = None
+        self._reachable = True  # False from a connection failure until a connection is had again
 
     def __repr__(self) -> str:
         return f"PostgresStore({redacted(self.url)!r})"
@@ -99,6 +101,11 @@ class PostgresStore:
         self._pool = pool
         return applied
 
+    def lost(self) -> None:
+        """The database was found unreachable elsewhere (the link view's listener): until a connection is
+        had again, requests wait only a moment for one."""
+        self._reachable = False
+
     async def close(self) -> None:
         """Close the pool. Safe to call more than once."""
         pool, self._pool = self._pool, None
@@ -111,9 +118,16 @@ class PostgresStore:
         one being written) hit the slugs' UNIQUE constraint."""
         if self._pool is None:
             raise StoreError("the link database is not open")
+        # While the database is known to be down, a request waits a moment for the pool's reconnection, not
+        # the whole timeout: an API call then answers 503 at once instead of hanging for seconds.
+        wait = self._timeout if self._reachable else min(self._timeout, _WAIT_WHILE_DOWN)
         try:
-            async with self._pool.connection() as connection:
+            async with self._pool.connection(timeout=wait) as connection:
+                self._reachable = True
                 yield connection
+        except psycopg.OperationalError as exc:  # connection refused, lost, or none within ``wait``
+            self._reachable = False
+            raise StoreError(f"link database error: {_reason(exc)}") from exc
         except UniqueViolation as exc:
             if slug is not None and exc.diag.constraint_name == _SLUG_CONSTRAINT:
                 raise LinkExistsError(slug) from exc
