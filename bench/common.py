@@ -13,6 +13,7 @@ from pathlib import Path
 
 from clickpipe.broker import EmbeddedBroker
 from clickpipe.kafka import KafkaCluster
+from schemas.broker_auth import exported
 from schemas.events import LinkClick
 
 COUNTRIES = [
@@ -47,8 +48,8 @@ def broker(kind: str = "embedded") -> Iterator[str]:
         with EmbeddedBroker() as embedded:
             yield embedded.bootstrap_servers
         return
-    with KafkaCluster(1) as kafka:
-        print(f"Apache Kafka on {kafka.bootstrap_servers}", flush=True)
+    with KafkaCluster(1) as kafka, exported(kafka.auth()):  # every client of the run logs in as admin
+        print(f"Apache Kafka on {kafka.bootstrap_servers} ({kafka.auth().describe()})", flush=True)
         yield kafka.bootstrap_servers
 
 

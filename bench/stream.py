@@ -36,6 +36,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from bench.common import add_broker_option, broker, peak_rss_mib, realistic_clicks
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import free_port
+from schemas.broker_auth import BrokerAuth
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
 from schemas.topics import TopicSpec
@@ -62,7 +63,12 @@ async def preload(
         [TopicSpec(f"{topic}{suffix}", partitions) for suffix in ("", ".dlq", ".late", ".aggregates")],
     )
     codec = LinkClickCodec()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        linger_ms=20,
+        max_batch_size=512 * 1024,
+        **BrokerAuth().aiokafka_options(),
+    )
     await producer.start()
     try:
         # Each record stamped with its click's time, as the redirect that recorded it would have sent it
@@ -122,6 +128,7 @@ async def raw_consumer(bootstrap: str, topic: str, count: int, decode: bool) -> 
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
+        **BrokerAuth().aiokafka_options(),
         group_id=f"bench-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=8 * 1024 * 1024,

@@ -11,6 +11,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from clickpipe.errors import TopicAdminError
+from schemas.broker_auth import BrokerAuth
 from schemas.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -22,16 +23,18 @@ async def ensure_topics(
     *,
     replication_factor: int = 1,
     connect_timeout: float = 30.0,
+    auth: BrokerAuth | None = None,
 ) -> list[str]:
     """Create the topics in ``specs`` that do not exist yet; return the names created.
 
     Existing topics are left as they are (a topic's partition count is never changed here). A
-    ``replication_factor`` of -1 is the brokers' own ``default.replication.factor``.
+    ``replication_factor`` of -1 is the brokers' own ``default.replication.factor``. ``auth``: how to
+    authenticate (``CLICKPIPE_KAFKA_*`` by default; on a secured broker, a user allowed to create topics).
 
     Raises:
         TopicAdminError: the broker could not be reached or refused a topic.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = _admin(bootstrap_servers, auth)
     try:
         await asyncio.wait_for(_start(admin), connect_timeout)
         existing = set(await admin.list_topics())
@@ -57,6 +60,11 @@ async def ensure_topics(
         await admin.close()
 
 
+def _admin(bootstrap_servers: str, auth: BrokerAuth | None) -> AIOKafkaAdminClient:
+    options = (auth or BrokerAuth()).aiokafka_options()
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000, **options)
+
+
 async def _start(admin: AIOKafkaAdminClient) -> None:
     """Start the admin client, retrying while the broker is not reachable yet."""
     while True:
@@ -67,13 +75,15 @@ async def _start(admin: AIOKafkaAdminClient) -> None:
             await asyncio.sleep(0.5)
 
 
-async def default_replication_factor(bootstrap_servers: str, *, connect_timeout: float = 30.0) -> int:
+async def default_replication_factor(
+    bootstrap_servers: str, *, connect_timeout: float = 30.0, auth: BrokerAuth | None = None
+) -> int:
     """The brokers' ``default.replication.factor``: what a topic created with replication factor -1 gets.
 
     Raises:
         TopicAdminError: the broker could not be reached, or did not answer the setting.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10_000)
+    admin = _admin(bootstrap_servers, auth)
     try:
         await asyncio.wait_for(_start(admin), connect_timeout)
         broker_id = (await admin.describe_cluster())["brokers"][0]["node_id"]

@@ -17,6 +17,7 @@ from typing import IO, Self
 
 from clickpipe.errors import BrokerStartError, PortInUseError
 from clickpipe.process import ChildProcess
+from schemas.broker_auth import BrokerAuth
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,10 @@ class EmbeddedBroker:
     def pid(self) -> int | None:
         """The broker's process id while it runs."""
         return self._process.pid if self._process is not None else None
+
+    def auth(self, user: str) -> BrokerAuth:
+        """PLAINTEXT for every user: the embedded broker takes no authentication (development only)."""
+        return BrokerAuth(security_protocol="PLAINTEXT")
 
     def start(self) -> Self:
         """Start the broker and wait until it accepts connections.

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker
 from clickpipe.kafka import KafkaCluster
+from clickpipe.kafka_acls import USERS
 from clickpipe.logs import logging_config
 from clickpipe.up import BrokerFactory, ExternalBroker, Up, UpOptions, embedded_broker, kafka_broker
 from schemas.errors import ClickpipeError
@@ -42,17 +43,33 @@ def cmd_broker(args: argparse.Namespace) -> int:
     """Run a broker in the foreground: the embedded one, or a real Apache Kafka node."""
     broker: EmbeddedBroker | KafkaCluster
     if args.kind == "kafka":
-        broker = KafkaCluster(1, host=args.host, port=args.port, data_dir=args.data_dir)
+        broker = KafkaCluster(
+            1, host=args.host, port=args.port, data_dir=args.data_dir, secured=not args.no_auth
+        )
         name, keeps = "Apache Kafka", f"data in {args.data_dir}" if args.data_dir else "data removed on stop"
     else:
         broker = EmbeddedBroker(args.host, args.port)
         name, keeps = "embedded broker", "in memory"
     with broker:
         print(f"{name}: {broker.bootstrap_servers} ({keeps}; Ctrl-C stops it)", flush=True)  # noqa: T201
+        if isinstance(broker, KafkaCluster) and broker.secured:
+            print(_secured_note(broker), flush=True)  # noqa: T201
+        else:
+            print("no authentication: any process that reaches it may read and write every topic", flush=True)  # noqa: T201
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         with contextlib.suppress(KeyboardInterrupt):
             broker.wait()
     return 0
+
+
+def _secured_note(broker: KafkaCluster) -> str:
+    users = ", ".join(USERS)
+    lines = [
+        f"SASL/SCRAM-SHA-512 and ACLs: users {users}; no anonymous client. Each user's settings, for a shell:"
+    ]
+    lines += [f"  {user:<9} set -a; . {broker.client_settings(user)}; set +a" for user in USERS]
+    lines.append("(admin creates topics: `clickpipe topics`; producer and worker may do only their part)")
+    return "\n".join(lines)
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
@@ -268,6 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir",
         type=Path,
         help="With --kind kafka: keep the node's data here across runs (default: a temporary directory).",
+    )
+    broker.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="With --kind kafka: PLAINTEXT and no ACLs, anyone may do anything (development only; by default "
+        "clients log in with SASL/SCRAM as admin, producer or worker, and ACLs allow each only its part).",
     )
     broker.set_defaults(handler=cmd_broker)
 

@@ -7,6 +7,12 @@ producers, replication, changelog recovery with its consistency check, broker fa
 
 Every node is both broker and controller. A cluster of three has replication factor 3 and
 ``min.insync.replicas=2`` by default, so it keeps accepting ``acks=all`` writes with one node down.
+
+Secured (the default), clients authenticate with SASL/SCRAM-SHA-512 and the brokers' authorizer allows only
+what ``clickpipe.kafka_acls`` grants: the users' passwords are made at format time, bootstrapped into the
+cluster's metadata (``--add-scram``) and kept in ``credentials.json`` (0600) beside the nodes; the ACLs are
+added with Kafka's ``AclCommand`` on the first start. The controllers' listener (loopback, brokers only)
+takes SASL/PLAIN as the admin user: KRaft does not take SCRAM there.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -31,11 +38,16 @@ from typing import IO, Self
 
 from clickpipe.broker import free_port, port_answers
 from clickpipe.errors import BrokerStartError, KafkaSetupError
+from clickpipe.kafka_acls import ADMIN, USERS, acl_commands, pipeline_grants
 from clickpipe.process import die_with_parent
+from schemas.broker_auth import BrokerAuth
 
 log = logging.getLogger(__name__)
 
 _NODES_FILE = "nodes.json"  # the nodes' ids and ports, so a kept data dir comes back on the same ones
+CREDENTIALS_FILE = "credentials.json"  # each user's password, for a secured cluster (0600)
+_ACLS_FILE = "acls.done"  # written once the ACLs are added (they live in the cluster's metadata after)
+_SCRAM = "SCRAM-SHA-512"
 REPO_POM = Path(__file__).resolve().parents[1] / "kafka" / "pom.xml"
 JVM_OPTIONS = (
     "-Xms128m",
@@ -153,20 +165,26 @@ class KafkaNode:
         return f"{self.host}:{self.controller_port}"
 
 
-def node_properties(node: KafkaNode, nodes: list[KafkaNode]) -> str:
-    """The ``server.properties`` of ``node`` in a quorum of ``nodes`` (all of them combined nodes)."""
+def node_properties(node: KafkaNode, nodes: list[KafkaNode], admin_password: str | None = None) -> str:
+    """The ``server.properties`` of ``node`` in a quorum of ``nodes`` (all of them combined nodes).
+
+    With ``admin_password`` the node is secured: SASL/SCRAM on the client listener (the brokers talk to each
+    other on it as ``admin``), SASL/PLAIN on the controllers' one, and an authorizer that refuses whatever no
+    ACL allows; ``admin`` is the super user.
+    """
     cluster = len(nodes) > 1
     replicas, min_isr = (3, 2) if cluster else (1, 1)
     replicas = min(replicas, len(nodes))
+    client = "SASL_PLAINTEXT" if admin_password is not None else "PLAINTEXT"
     lines = [
         "process.roles=broker,controller",
         f"node.id={node.node_id}",
         "controller.quorum.bootstrap.servers=" + ",".join(n.controller for n in nodes),
-        f"listeners=PLAINTEXT://{node.address},CONTROLLER://{node.controller}",
-        f"advertised.listeners=PLAINTEXT://{node.address},CONTROLLER://{node.controller}",
-        "inter.broker.listener.name=PLAINTEXT",
+        f"listeners={client}://{node.address},CONTROLLER://{node.controller}",
+        f"advertised.listeners={client}://{node.address},CONTROLLER://{node.controller}",
+        f"inter.broker.listener.name={client}",
         "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"listener.security.protocol.map={client}:{client},CONTROLLER:{client}",
         f"log.dirs={node.directory / 'data'}",
         f"default.replication.factor={replicas}",
         f"min.insync.replicas={min_isr}",
@@ -183,6 +201,21 @@ def node_properties(node: KafkaNode, nodes: list[KafkaNode]) -> str:
         "num.io.threads=2",
         "auto.create.topics.enable=false",  # clickpipe creates its topics with their partition counts
     ]
+    if admin_password is not None:
+        scram = f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN}" '
+        plain = f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{ADMIN}" '
+        lines += [
+            f"sasl.enabled.mechanisms={_SCRAM}",
+            f"sasl.mechanism.inter.broker.protocol={_SCRAM}",
+            f'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={scram}password="{admin_password}";',
+            "sasl.mechanism.controller.protocol=PLAIN",
+            "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+            f'listener.name.controller.plain.sasl.jaas.config={plain}password="{admin_password}" '
+            f'user_{ADMIN}="{admin_password}";',
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            f"super.users=User:{ADMIN}",
+            "allow.everyone.if.no.acl.found=false",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -196,6 +229,8 @@ class KafkaCluster:
         data_dir: where nodes keep their logs; kept when given (a formatted directory is reused, so a
             single node keeps its topics across runs), a temporary one removed on stop otherwise.
         start_timeout: seconds for every node to accept connections.
+        secured: SASL/SCRAM and ACLs (see the module's doc); False: PLAINTEXT, anyone may do anything.
+        passwords: each user's password for a new secured cluster (default: random ones).
     """
 
     def __init__(
@@ -206,6 +241,8 @@ class KafkaCluster:
         port: int = 0,
         data_dir: Path | None = None,
         start_timeout: float = 90.0,
+        secured: bool = True,
+        passwords: dict[str, str] | None = None,
     ) -> None:
         if nodes not in (1, 3):
             raise ValueError("a Kafka cluster here has 1 or 3 nodes")
@@ -214,6 +251,9 @@ class KafkaCluster:
         self._owns_dir = data_dir is None
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="clickpipe-kafka-"))
         self._start_timeout = start_timeout
+        self.secured = secured
+        self._passwords: dict[str, str] = {}
+        self._given_passwords = passwords
         self.nodes = self._kept_nodes(host, nodes, port) or [
             KafkaNode(n, host, port or free_port(host), free_port(host), self.data_dir / f"node-{n}")
             for n in range(1, nodes + 1)
@@ -234,6 +274,29 @@ class KafkaCluster:
     def kind(self) -> str:
         """What it is, for banners."""
         return "Apache Kafka, one node" if len(self.nodes) == 1 else f"Apache Kafka, {len(self.nodes)} nodes"
+
+    @property
+    def credentials_path(self) -> Path:
+        """The file with each user's password (secured clusters; made when the nodes are formatted)."""
+        return self.data_dir / CREDENTIALS_FILE
+
+    def client_settings(self, user: str) -> Path:
+        """A file of ``user``'s ``CLICKPIPE_KAFKA_*`` settings (0600): ``set -a; . FILE; set +a`` in a shell
+        gives a clickpipe command that user's login (secured clusters, once formatted)."""
+        return self.data_dir / "clients" / f"{user}.env"
+
+    def auth(self, user: str = ADMIN) -> BrokerAuth:
+        """How ``user`` (``admin``, ``producer`` or ``worker``) connects: PLAINTEXT when not secured.
+
+        Raises:
+            KafkaSetupError: the cluster is secured and has not been formatted yet (no passwords).
+        """
+        if not self.secured:
+            return BrokerAuth(security_protocol="PLAINTEXT")
+        passwords = self._passwords or _read_credentials(self.credentials_path)
+        if user not in passwords:
+            raise KafkaSetupError(f"no password for Kafka user {user!r} in {self.credentials_path}")
+        return BrokerAuth.scram(user, passwords[user])
 
     @property
     def running(self) -> bool:
@@ -269,6 +332,8 @@ class KafkaCluster:
             for node in self.nodes:
                 self._spawn(node)
             self.wait_ready([node.node_id for node in self.nodes])
+            if self.secured and not (self.data_dir / _ACLS_FILE).is_file():
+                self._grant()
         except BaseException:
             self.stop()
             raise
@@ -364,6 +429,11 @@ class KafkaCluster:
             return None
         if len(kept) != count or any(entry["host"] != host for entry in kept):
             raise KafkaSetupError(f"{self.data_dir} holds a different Kafka cluster: {kept}")
+        if self.secured and not all(entry.get("secured") for entry in kept):
+            raise KafkaSetupError(
+                f"the Kafka data in {self.data_dir} was made without authentication (by an older clickpipe); "
+                "remove that directory to start a secured broker in it"
+            )
         if port and kept[0]["port"] != port:
             raise KafkaSetupError(
                 f"the Kafka node in {self.data_dir} listens on {kept[0]['port']}, not {port}"
@@ -390,20 +460,29 @@ class KafkaCluster:
 
     def _format(self) -> None:
         """Write each node's configuration and format its storage, all nodes at once."""
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         (self.data_dir / "log4j2.properties").write_text(_LOG4J2)
+        scram: list[str] = []
+        if self.secured:
+            self._passwords = _credentials(self.credentials_path, self._given_passwords)
+            (self.data_dir / "clients").mkdir(mode=0o700, exist_ok=True)
+            for user, password in self._passwords.items():
+                scram += ["--add-scram", f"{_SCRAM}=[name={user},password={password}]"]
+                settings = self.auth(user).environment()
+                _write_private(self.client_settings(user), "".join(f"{k}={v}\n" for k, v in settings.items()))
+        admin_password = self._passwords.get(ADMIN)
         directory_ids = {node.node_id: kafka_uuid() for node in self.nodes}
         voters = ",".join(f"{n.node_id}@{n.controller}:{directory_ids[n.node_id]}" for n in self.nodes)
         cluster_id = kafka_uuid()
         formatting: list[tuple[KafkaNode, subprocess.Popen[str]]] = []
         for node in self.nodes:
-            node.directory.mkdir(parents=True, exist_ok=True)
+            node.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             config = node.directory / "server.properties"
-            config.write_text(node_properties(node, self.nodes))
+            _write_private(config, node_properties(node, self.nodes, admin_password))
             if (node.directory / "data" / "meta.properties").is_file():
                 continue  # formatted on an earlier run: keep its data
             quorum = ["--standalone"] if len(self.nodes) == 1 else ["--initial-controllers", voters]
-            args = ["format", "-t", cluster_id, "-c", str(config), *quorum]
+            args = ["format", "-t", cluster_id, "-c", str(config), *quorum, *scram]
             formatting.append(
                 (
                     node,
@@ -420,10 +499,37 @@ class KafkaCluster:
             if process.returncode != 0:
                 raise BrokerStartError(f"formatting Kafka node {node.node_id} failed:\n{output[-3000:]}")
         kept = [
-            {"node_id": n.node_id, "host": n.host, "port": n.port, "controller_port": n.controller_port}
+            {
+                "node_id": n.node_id,
+                "host": n.host,
+                "port": n.port,
+                "controller_port": n.controller_port,
+                "secured": self.secured,
+            }
             for n in self.nodes
         ]
         (self.data_dir / _NODES_FILE).write_text(json.dumps(kept))
+
+    def _grant(self) -> None:
+        """Add the pipeline's ACLs with Kafka's AclCommand as ``admin``, every command at once."""
+        config = self.data_dir / "admin.properties"
+        _write_private(config, self.auth(ADMIN).java_properties())
+        commands = acl_commands(pipeline_grants(), self.bootstrap_servers, str(config))
+        running = [
+            subprocess.Popen(  # noqa: S603 - our own java command
+                self._command("org.apache.kafka.tools.AclCommand", *args),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for args in commands
+        ]
+        for args, process in zip(commands, running, strict=True):
+            output, _ = process.communicate(timeout=120)
+            if process.returncode != 0:
+                raise BrokerStartError(f"adding Kafka ACLs ({' '.join(args)}) failed:\n{output[-3000:]}")
+        (self.data_dir / _ACLS_FILE).write_text(f"{len(commands)} grants\n")
+        log.info("Kafka ACLs added: %d grants", len(commands))
 
     def _spawn(self, node: KafkaNode) -> None:
         if threading.current_thread() is not threading.main_thread():
@@ -445,6 +551,33 @@ class KafkaCluster:
         out = self._logs.pop(node_id, None)
         if out is not None:
             out.close()
+
+
+def _credentials(path: Path, given: dict[str, str] | None = None) -> dict[str, str]:
+    """Each user's password: those kept in ``path``, else ``given`` or random ones, written there (0600)."""
+    if path.is_file():
+        return _read_credentials(path)
+    passwords = {user: (given or {}).get(user) or secrets.token_urlsafe(24) for user in USERS}
+    _write_private(path, json.dumps(passwords, indent=1) + "\n")
+    return passwords
+
+
+def _read_credentials(path: Path) -> dict[str, str]:
+    try:
+        passwords = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise KafkaSetupError(f"cannot read the Kafka users' passwords in {path}: {exc}") from exc
+    if not isinstance(passwords, dict) or set(passwords) != set(USERS):
+        raise KafkaSetupError(f"{path} does not hold the passwords of {', '.join(USERS)}")
+    return {str(user): str(password) for user, password in passwords.items()}
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by this user only (it may hold passwords)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)
+    path.chmod(0o600)
 
 
 def _stop_processes(processes: list[subprocess.Popen[bytes]], timeout: float) -> None:

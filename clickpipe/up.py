@@ -31,8 +31,10 @@ from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker, port_answers
 from clickpipe.errors import PortInUseError, ServiceError, ServiceExitedError, ServiceNotReadyError
 from clickpipe.kafka import KafkaCluster
+from clickpipe.kafka_acls import ADMIN, PRODUCER, WORKER
 from clickpipe.process import ChildProcess, Guard
 from producer.keys import new_api_key
+from schemas.broker_auth import ENV_NAMES, BrokerAuth
 from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
 
 
@@ -60,6 +62,10 @@ class PipelineBroker(Protocol):
         offsets fail the worker's changelog check, which ``up`` then turns off)."""
         ...
 
+    def auth(self, user: str) -> BrokerAuth:
+        """How ``user`` (``admin``, ``producer``, ``worker``) connects (PLAINTEXT where no one logs in)."""
+        ...
+
     def start(self) -> Self:
         """Start it and wait until it answers; return it."""
         ...
@@ -82,6 +88,10 @@ class ExternalBroker:
 
     def __init__(self, bootstrap_servers: str) -> None:
         self.bootstrap_servers = bootstrap_servers
+
+    def auth(self, user: str) -> BrokerAuth:
+        """``CLICKPIPE_KAFKA_*`` as given, for every part."""
+        return BrokerAuth()
 
     def start(self) -> Self:
         """Nothing to start."""
@@ -225,10 +235,10 @@ class Up:
         # starts empty, a state of its own each run (state kept from clicks the broker no longer has would
         # show counts no topic holds).
         worker_dir = data_dir / "worker" if broker.full_kafka else workdir / "worker"
-        asyncio.run(ensure_topics(bootstrap, pipeline_topics(options.partitions)))
+        asyncio.run(ensure_topics(bootstrap, pipeline_topics(options.partitions), auth=broker.auth(ADMIN)))
         level = "INFO" if options.verbose else "WARNING"
         env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name not in ENV_NAMES},
             "CLICKPIPE_PRODUCER_BOOTSTRAP_SERVERS": bootstrap,
             "CLICKPIPE_PRODUCER_DEMO_API_KEY": self._token,
             "CLICKPIPE_PRODUCER_DATA_DIR": str(data_dir / "producer"),
@@ -243,16 +253,17 @@ class Up:
             env["CLICKPIPE_WORKER_RECOVERY_CONSISTENCY_CHECK"] = "false"
         command = [sys.executable, "-m", "clickpipe", "--log-level", level]
         host = options.host
+        # Each part logs in to the broker as its own user (a secured Kafka lets each do only its part).
         self._services["worker"] = ChildProcess(
             "worker",
             [*command, "worker", "--web-host", host, "--web-port", str(options.worker_port)],
-            env=env,
+            env=env | broker.auth(WORKER).environment(),
         )
         guard.watch(self._services["worker"])
         self._services["producer"] = ChildProcess(
             "producer",
             [*command, "producer", "--demo", "--host", host, "--port", str(options.producer_port)],
-            env=env,
+            env=env | broker.auth(PRODUCER).environment(),
         )
         guard.watch(self._services["producer"])
         self._wait_ready("producer", f"{options.producer_url}/readyz")
@@ -312,12 +323,19 @@ class Up:
             if broker.full_kafka
             else "accounts, keys and links; clicks and counts are in memory, with the broker: gone at Ctrl-C"
         )
-        open_note = (
-            ""
-            if isinstance(broker, ExternalBroker)
-            else "; no authentication, for development:\n              any process that reaches "
-            "this port can read and write the topics"
-        )
+        admin = broker.auth(ADMIN)
+        if isinstance(broker, ExternalBroker):
+            open_note = f"; {admin.describe()}"
+        elif isinstance(broker, KafkaCluster) and broker.secured:
+            open_note = (
+                f"; {admin.sasl_mechanism} and ACLs:\n              each part logs in as its own user, "
+                f"passwords in {broker.credentials_path}"
+            )
+        else:
+            open_note = (
+                "; no authentication, for development:\n              any process that reaches "
+                "this port can read and write the topics"
+            )
         print(
             f"""
 clickpipe is up

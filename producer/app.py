@@ -33,6 +33,7 @@ from producer.settings import ProducerSettings
 from producer.spool import Spool
 from producer.spool_slots import SpoolSlot, claim_slot
 from producer.visitors import DailySalts, VisitorKeys, remove_old_secret, rotate
+from schemas.broker_auth import BrokerAuth
 from schemas.codec import LinkClickCodec
 from schemas.confluent import SchemaRegistryClient, link_click_codec
 
@@ -194,15 +195,18 @@ def _default_publisher(
         registry = SchemaRegistryClient(settings.schema_registry_url)
         codec = LinkClickCodec(link_click_codec(registry, settings.clicks_topic))
 
+    auth = BrokerAuth()  # CLICKPIPE_KAFKA_*: read now, so a bad setting fails the start
+
     async def connect() -> AIOKafkaProducer:
         idempotent = settings.enable_idempotence
         if idempotent == "auto":
-            idempotent = await supports_idempotence(settings.bootstrap_servers)
+            idempotent = await supports_idempotence(settings.bootstrap_servers, auth=auth)
         return kafka_producer(
             settings.bootstrap_servers,
             enable_idempotence=idempotent,
             linger_ms=settings.linger_ms,
             request_timeout_ms=settings.request_timeout_ms,
+            auth=auth,
         )
 
     slot = claim_slot(settings.spool_dir)

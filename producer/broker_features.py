@@ -9,12 +9,16 @@ from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError, NoError, for_code
 from aiokafka.protocol.transaction import InitProducerIdRequest
 
+from schemas.broker_auth import BrokerAuth
+
 log = logging.getLogger(__name__)
 
 _RETRY_SECONDS = 0.5
 
 
-async def supports_idempotence(bootstrap_servers: str, wait_seconds: float = 30.0) -> bool:
+async def supports_idempotence(
+    bootstrap_servers: str, wait_seconds: float = 30.0, auth: BrokerAuth | None = None
+) -> bool:
     """Return True when the broker hands out producer ids (``InitProducerId``), as Apache Kafka does.
 
     The embedded broker (Tansu) answers ``InitProducerId`` with an error, and an idempotent producer would
@@ -25,7 +29,11 @@ async def supports_idempotence(bootstrap_servers: str, wait_seconds: float = 30.
     Raises:
         KafkaError: the broker could not be reached, or gave only retriable answers, within ``wait_seconds``.
     """
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, client_id="clickpipe-probe")
+    client = AIOKafkaClient(
+        bootstrap_servers=bootstrap_servers,
+        client_id="clickpipe-probe",
+        **(auth or BrokerAuth()).aiokafka_options(),
+    )
     error: type[KafkaError] = KafkaError
     try:
         async with asyncio.timeout(wait_seconds):

@@ -42,6 +42,7 @@ from producer.rejected import RejectedRecord, RejectedSink, RejectReason
 from producer.sender_thread import Handoff, LoopThread
 from producer.spool import Spool, SpoolBatch
 from producer.spool_io import SpoolIO
+from schemas.broker_auth import BrokerAuth
 from schemas.codec import LinkClickCodec
 from schemas.errors import InvalidRecordError
 from schemas.events import LinkClick
@@ -476,11 +477,18 @@ def _event(item: LinkClick | Visit) -> LinkClick:
 
 
 def kafka_producer(
-    bootstrap_servers: str, *, enable_idempotence: bool, linger_ms: int, request_timeout_ms: int
+    bootstrap_servers: str,
+    *,
+    enable_idempotence: bool,
+    linger_ms: int,
+    request_timeout_ms: int,
+    auth: BrokerAuth | None = None,
 ) -> AIOKafkaProducer:
-    """Return an unstarted aiokafka producer configured for loss-free click publishing."""
+    """Return an unstarted aiokafka producer configured for loss-free click publishing (``auth``: how it
+    authenticates, ``CLICKPIPE_KAFKA_*`` by default)."""
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap_servers,
+        **(auth or BrokerAuth()).aiokafka_options(),
         acks="all",
         enable_idempotence=enable_idempotence,
         linger_ms=linger_ms,

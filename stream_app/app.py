@@ -12,11 +12,14 @@ from typing import Any
 
 import faust
 from aiokafka.structs import ConsumerRecord
+from faust.auth import SASLCredentials, SSLCredentials
 from faust.types import Message, StreamT
+from faust.types.auth import CredentialsT, SASLMechanism
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
 from schemas.avro_schemas import link_click_schema
+from schemas.broker_auth import BrokerAuth
 from schemas.confluent import ConfluentCodec, SchemaRegistryClient
 from stream_app.auth import Authenticator, CachingKeyResolver, HttpKeyResolver
 from stream_app.cluster import WorkerPeers
@@ -44,11 +47,26 @@ from stream_app.views import register_views
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
 
 
-def faust_config(settings: WorkerSettings) -> dict[str, Any]:
-    """Return the Faust app options for ``settings`` (and nothing from Faust's own env variables)."""
+def faust_credentials(auth: BrokerAuth) -> CredentialsT | None:
+    """Faust's form of ``auth`` (None: PLAINTEXT)."""
+    if auth.sasl:
+        return SASLCredentials(
+            username=auth.username,
+            password=auth.secret(),
+            mechanism=SASLMechanism(auth.sasl_mechanism),
+            ssl_context=auth.ssl_context(),
+        )
+    context = auth.ssl_context()
+    return SSLCredentials(context) if context is not None else None
+
+
+def faust_config(settings: WorkerSettings, auth: BrokerAuth | None = None) -> dict[str, Any]:
+    """Return the Faust app options for ``settings`` (and nothing from Faust's own env variables); ``auth``
+    is how it authenticates to Kafka (``CLICKPIPE_KAFKA_*`` by default)."""
     return {
         "env": {},
         "broker": [f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
+        "broker_credentials": faust_credentials(auth or BrokerAuth()),
         "datadir": str(settings.data_dir),
         "store": settings.store,
         "topic_partitions": settings.partitions,

@@ -37,7 +37,9 @@ import pytest
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker, free_port
 from clickpipe.kafka import KafkaCluster
+from clickpipe.kafka_acls import ADMIN, USERS
 from clickpipe.process import terminate
+from schemas.broker_auth import BrokerAuth, exported
 from schemas.topics import TopicSpec
 from tests.conftest import broker_kind
 from tests.containers import KafkaContainer, docker_answers
@@ -63,6 +65,17 @@ class Broker:
     cluster: KafkaCluster | None = None  # the real Kafka nodes, when the tests started them
 
     @property
+    def auth(self) -> BrokerAuth:
+        """How the tests log in: ``admin`` on the Kafka nodes the tests start (SASL/SCRAM, ACLs), and on any
+        other broker what ``CLICKPIPE_KAFKA_*`` says (PLAINTEXT unless set)."""
+        return self.cluster.auth(ADMIN) if self.cluster is not None else BrokerAuth()
+
+    @property
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments that let a test's own aiokafka client in."""
+        return self.auth.aiokafka_options()
+
+    @property
     def embedded(self) -> bool:
         """True for the embedded broker, which lacks idempotence and has wrong end offsets."""
         return self.kind == "embedded"
@@ -77,7 +90,8 @@ class Broker:
         if self.kind == "embedded":
             return EmbeddedBroker(port=free_port(), log_file=tmp_path / "own-broker.log")
         if self.kind in ("kafka", "cluster"):
-            return KafkaCluster(1, data_dir=tmp_path / "own-kafka", port=free_port())
+            passwords = {user: self.cluster.auth(user).secret() for user in USERS} if self.cluster else None
+            return KafkaCluster(1, data_dir=tmp_path / "own-kafka", port=free_port(), passwords=passwords)
         if self.kind == "testcontainers":
             return KafkaContainer()
         pytest.skip(f"a test of its own broker needs the embedded broker or Kafka, not {self.kind}")
@@ -92,7 +106,9 @@ def broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         yield Broker(external, "external")
     elif kind in ("kafka", "cluster"):
         nodes = 3 if kind == "cluster" else 1
-        with KafkaCluster(nodes, data_dir=tmp_path_factory.mktemp(kind)) as cluster:
+        # The tests log in as the cluster's admin: every clickpipe process and client they start, here or as a
+        # child, reads CLICKPIPE_KAFKA_*. What the other users may do: tests/security/test_kafka_acls.py.
+        with KafkaCluster(nodes, data_dir=tmp_path_factory.mktemp(kind)) as cluster, exported(cluster.auth()):
             yield Broker(cluster.bootstrap_servers, kind, cluster)
     elif kind == "testcontainers" or (kind is None and docker_answers()):
         with KafkaContainer() as kafka:

@@ -28,7 +28,9 @@ def click_at(link: str, at: datetime, *, account: str = "acct", slug: str | None
 
 async def produce(broker: Broker, topic: str, values: Sequence[bytes], *, key: bytes) -> None:
     """Write ``values`` to ``topic`` under one key (so one partition), in order."""
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=broker.bootstrap_servers, **broker.client_options, linger_ms=5
+    )
     await producer.start()
     try:
         futures = [await producer.send(topic, value, key=key) for value in values]
@@ -40,7 +42,11 @@ async def produce(broker: Broker, topic: str, values: Sequence[bytes], *, key: b
 async def consume(broker: Broker, topic: str, count: int, timeout: float = 60) -> list[Any]:
     """Read ``topic`` from the start until ``count`` messages arrived (or the timeout)."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=broker.bootstrap_servers, auto_offset_reset="earliest", group_id=None
+        topic,
+        bootstrap_servers=broker.bootstrap_servers,
+        **broker.client_options,
+        auto_offset_reset="earliest",
+        group_id=None,
     )
     await consumer.start()
     messages: list[Any] = []

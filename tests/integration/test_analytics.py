@@ -84,7 +84,9 @@ def _clicks(now: datetime) -> list[LinkClick]:
 
 async def _produce(broker: Broker, topic: str, clicks: list[LinkClick]) -> None:
     codec = LinkClickCodec()
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=broker.bootstrap_servers, **broker.client_options, linger_ms=5
+    )
     await producer.start()
     try:
         # In event-time order, each under its link's key: no click reaches a partition after a later one.

@@ -31,7 +31,7 @@ async def test_the_log_end_offset_counts_every_record_and_the_embedded_broker_fa
     read = await consume(broker, topics.dlq, len(values))
     assert len(read) == len(values)
     tp = TopicPartition(topics.dlq, read[0].partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap_servers, **broker.client_options)
     await consumer.start()
     try:
         end = (await consumer.end_offsets([tp]))[tp]

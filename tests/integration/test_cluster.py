@@ -24,6 +24,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import UnknownTopicOrPartitionError
 
 from clickpipe.kafka import KafkaCluster
+from schemas.broker_auth import BrokerAuth
 from schemas.codec import LinkClickCodec
 from tests.integration.conftest import BROWSER, Broker, StartProducer, StartWorker, Topics
 from tests.integration.test_windows import _processed, _produce, _top_links, _traffic, _wait_for_total
@@ -88,7 +89,7 @@ async def _wait_until(condition: Callable[[], bool], timeout: float, what: str) 
 
 async def _partition_leaders(bootstrap: str, topic: str) -> dict[int, tuple[int, int]]:
     """partition -> (leader node id, in-sync replicas)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **BrokerAuth().aiokafka_options())
     await admin.start()
     try:
         [description] = await admin.describe_topics([topic])
@@ -123,7 +124,11 @@ async def _arrived(bootstrap: str, topic: str, want: set[int], timeout: float = 
     deadline = time.monotonic() + timeout
     while True:
         consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            group_id=None,
+            **BrokerAuth().aiokafka_options(),
         )
         try:
             await consumer.start()

@@ -109,7 +109,7 @@ async def test_undecodable_message_goes_to_dead_letter_topic(
     broker: Broker, topics: Topics, start_worker: StartWorker
 ) -> None:
     worker = start_worker()
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, **broker.client_options)
     await producer.start()
     try:
         metadata = await producer.send_and_wait(topics.clicks, b"not avro at all", key=b"link-x")
@@ -119,6 +119,7 @@ async def test_undecodable_message_goes_to_dead_letter_topic(
     consumer = AIOKafkaConsumer(
         topics.dlq,
         bootstrap_servers=broker.bootstrap_servers,
+        **broker.client_options,
         auto_offset_reset="earliest",
         group_id=None,
     )

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import free_port
 from producer.visitors import DailySalts, VisitorKeys
+from schemas.broker_auth import BrokerAuth
 from schemas.codec import LinkClickCodec
 from schemas.events import EventType, LinkClick
 from schemas.topics import TopicSpec
@@ -59,7 +60,11 @@ async def _events(
     """Consume ``topic`` until every event whose referer is in ``want`` has arrived (or the timeout); the
     messages' bytes go to ``raw`` when given."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        **BrokerAuth().aiokafka_options(),
     )
     await consumer.start()
     seen: dict[str, LinkClick] = {}

@@ -44,7 +44,9 @@ def _click(link: str, at: datetime, country: str | None = "DE", *, bot: bool = F
 
 
 async def _produce(broker: Broker, topic: str, clicks: list[LinkClick]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers, linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=broker.bootstrap_servers, **broker.client_options, linger_ms=5
+    )
     await producer.start()
     try:
         # Each sent as a redirect sends its click, as it happens: the record's timestamp (the producer's

@@ -17,6 +17,7 @@ from producer.metrics import ProducerMetrics
 from producer.publisher import KafkaClickPublisher, kafka_producer
 from producer.rejected import FileRejectedSink
 from producer.spool import Spool
+from schemas.broker_auth import BrokerAuth
 from schemas.codec import LinkClickCodec
 from schemas.events import LinkClick
 from tests.integration.conftest import BROWSER, Broker, StartProducer, Topics
@@ -31,7 +32,11 @@ async def _until_sentinel(bootstrap: str, topic: str) -> list[LinkClick]:
     """Every event up to the sentinel. All of a test's clicks share one link, so one partition, in order:
     once the sentinel is read, everything sent before it (and any re-send of it) has been read too."""
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        **BrokerAuth().aiokafka_options(),
     )
     await consumer.start()
     events: list[LinkClick] = []
@@ -81,7 +86,7 @@ async def test_a_record_the_broker_refuses_is_set_aside_and_its_mates_arrive_onc
     if broker.embedded:
         pytest.skip("the embedded broker (Tansu 0.6) enforces no record size: it refuses nothing")
     topic = f"clicks-small-{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers, **broker.client_options)
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, 1, 1, topic_configs={"max.message.bytes": "10000"})])

@@ -27,7 +27,7 @@ async def test_replication_factor_minus_one_is_the_brokers_default(broker: Broke
 
 async def _replicas(broker: Broker, topic: str) -> list[int]:
     """Replicas of each partition of ``topic``, once the brokers' metadata lists both partitions."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers)
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap_servers, **broker.client_options)
     await admin.start()
     try:
         deadline = time.monotonic() + 30

@@ -27,8 +27,11 @@ def _pid_alive(pid: int) -> bool:
 
 async def test_broker_serves_kafka_and_stops_cleanly() -> None:
     with EmbeddedBroker() as broker:
-        assert await ensure_topics(broker.bootstrap_servers, [TopicSpec("t", 2)]) == ["t"]
-        assert await ensure_topics(broker.bootstrap_servers, [TopicSpec("t", 2)]) == []
+        auth = broker.auth(
+            "admin"
+        )  # PLAINTEXT, whatever CLICKPIPE_KAFKA_* the session has (a secured Kafka's)
+        assert await ensure_topics(broker.bootstrap_servers, [TopicSpec("t", 2)], auth=auth) == ["t"]
+        assert await ensure_topics(broker.bootstrap_servers, [TopicSpec("t", 2)], auth=auth) == []
         producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap_servers)
         await producer.start()
         try:

@@ -29,15 +29,16 @@ def _alive(pid: int) -> bool:
     return True
 
 
-async def _roundtrip(bootstrap: str, topic: str, value: bytes) -> list[bytes]:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+async def _roundtrip(kafka: KafkaCluster, topic: str, value: bytes) -> list[bytes]:
+    bootstrap, options = kafka.bootstrap_servers, kafka.auth().aiokafka_options()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, **options)
     await producer.start()
     try:
         await producer.send_and_wait(topic, value, key=b"k")
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, **options
     )
     await consumer.start()
     try:
@@ -52,12 +53,12 @@ async def test_a_node_serves_keeps_its_data_across_a_kill_and_stops_with_no_proc
 ) -> None:
     with KafkaCluster(1, data_dir=tmp_path / "kafka") as kafka:
         [node] = kafka.nodes
-        assert await ensure_topics(kafka.bootstrap_servers, [TopicSpec("t", 2)]) == ["t"]
-        assert await _roundtrip(kafka.bootstrap_servers, "t", b"before") == [b"before"]
+        assert await ensure_topics(kafka.bootstrap_servers, [TopicSpec("t", 2)], auth=kafka.auth()) == ["t"]
+        assert await _roundtrip(kafka, "t", b"before") == [b"before"]
         kafka.kill(1)
         assert not kafka.alive(1) and not port_answers(node.host, node.port)
         kafka.restart(1)  # same ports, same log: the record is still there
-        assert await _roundtrip(kafka.bootstrap_servers, "t", b"after") == [b"before", b"after"]
+        assert await _roundtrip(kafka, "t", b"after") == [b"before", b"after"]
         pid = kafka._processes[1].pid
     assert not _alive(pid)
     assert not port_answers(node.host, node.port)
@@ -106,6 +107,8 @@ def test_nodes_die_with_a_killed_parent(tmp_path: Path) -> None:
 async def test_three_nodes_replicate_and_keep_serving_with_one_down(tmp_path: Path) -> None:
     # The session's cluster is shared by the cluster tests; this one checks the quorum on its own.
     with KafkaCluster(3, data_dir=tmp_path / "three") as cluster:
-        await ensure_topics(cluster.bootstrap_servers, [TopicSpec("r", 3)], replication_factor=3)
+        await ensure_topics(
+            cluster.bootstrap_servers, [TopicSpec("r", 3)], replication_factor=3, auth=cluster.auth()
+        )
         cluster.kill(2)
-        assert await _roundtrip(cluster.bootstrap_servers, "r", b"x") == [b"x"]  # acks=all, 2 of 3 in sync
+        assert await _roundtrip(cluster, "r", b"x") == [b"x"]  # acks=all, 2 of 3 in sync

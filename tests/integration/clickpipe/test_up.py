@@ -234,6 +234,9 @@ async def test_up_on_apache_kafka_serves_the_demo_link_and_counts_its_clicks(
 ) -> None:
     terminal, processes = _up(terminals, ports, tmp_path / "up-kafka.log", "--broker", "kafka")
     assert "Apache Kafka, one node" in terminal.text
+    # Secured: the producer and the worker below count the clicks logged in as their own users, with
+    # only what the ACLs grant them (tests/security/test_kafka_acls.py shows what else is refused).
+    assert "SCRAM-SHA-512 and ACLs" in terminal.text
     key = re.search(r"cpk_[A-Za-z0-9_-]+", terminal.text)
     assert key is not None, terminal.text
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports['producer']}") as client:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import stat
 import threading
 from pathlib import Path
 
@@ -127,3 +128,43 @@ def test_nodes_are_started_from_the_main_thread_only(tmp_path: Path) -> None:
     thread.join()
     assert len(errors) == 1 and "main thread" in str(errors[0])
     assert not cluster.alive(1)
+
+
+def test_a_secured_node_takes_only_sasl_and_refuses_what_no_acl_allows() -> None:
+    [node] = _nodes(1)
+    props = _props(node_properties(node, [node], admin_password="s3cret"))  # noqa: S106 - a test password
+    assert props["listeners"] == "SASL_PLAINTEXT://127.0.0.1:10001,CONTROLLER://127.0.0.1:20001"
+    assert "PLAINTEXT:PLAINTEXT" not in props["listener.security.protocol.map"]  # no open listener at all
+    assert props["inter.broker.listener.name"] == "SASL_PLAINTEXT"
+    assert (
+        props["sasl.enabled.mechanisms"] == props["sasl.mechanism.inter.broker.protocol"] == "SCRAM-SHA-512"
+    )
+    assert props["authorizer.class.name"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert props["allow.everyone.if.no.acl.found"] == "false"
+    assert props["super.users"] == "User:admin"
+    assert 'password="s3cret"' in props["listener.name.controller.plain.sasl.jaas.config"]
+
+
+def test_a_secured_cluster_keeps_its_passwords_private_and_gives_each_user_its_login(tmp_path: Path) -> None:
+    cluster = KafkaCluster(1, data_dir=tmp_path, passwords={"producer": "given"})
+    cluster._java, cluster._libs = "/bin/true", tmp_path  # "formats" without Java: the files are what matter
+    cluster._format()
+    assert stat.S_IMODE(cluster.credentials_path.stat().st_mode) == 0o600
+    assert cluster.auth("producer").secret() == "given"
+    worker = cluster.auth("worker")
+    assert worker.username == "worker" and len(worker.secret()) >= 24
+    assert cluster.auth("admin").secret() != worker.secret()
+    settings = cluster.client_settings("worker")
+    assert stat.S_IMODE(settings.stat().st_mode) == 0o600
+    assert f"CLICKPIPE_KAFKA_PASSWORD={worker.secret()}" in settings.read_text()
+    for node in cluster.nodes:
+        assert stat.S_IMODE((node.directory / "server.properties").stat().st_mode) == 0o600
+
+
+def test_an_unsecured_data_dir_is_refused_by_a_secured_cluster(tmp_path: Path) -> None:
+    (tmp_path / "nodes.json").write_text(
+        '[{"node_id": 1, "host": "127.0.0.1", "port": 10001, "controller_port": 20001}]'
+    )
+    with pytest.raises(KafkaSetupError, match="without authentication"):
+        KafkaCluster(1, data_dir=tmp_path)
+    assert KafkaCluster(1, data_dir=tmp_path, secured=False).auth().security_protocol == "PLAINTEXT"
