@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime
@@ -66,6 +67,25 @@ CREATE TABLE IF NOT EXISTS link_destinations (
 _LINK_COLUMNS = "link_id, account_id, slug, default_destination, disabled, expires_at, created_at, updated_at"
 
 
+_WAL_WAIT_SECONDS = 10.0
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (kept in the file: a no-op once done). Changing the mode takes the file
+    whole, and SQLite may answer "database is locked" at once, without waiting, while another process
+    opens it (several producer processes starting together): so wait here, briefly, and ask again."""
+    deadline = time.monotonic() + _WAL_WAIT_SECONDS
+    while True:
+        try:
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 class SqliteStore:
     """LinkStore and KeyStore on a SQLite file. Call ``close`` when done."""
 
@@ -85,9 +105,9 @@ class SqliteStore:
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))  # so SQLite never makes it 0644
         self.path.chmod(0o600)
         db = sqlite3.connect(self.path, isolation_level=None)  # autocommit; explicit transactions below
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
+        _use_wal(db)
+        db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA secure_delete=ON")  # a deleted salt is overwritten, not left in a free page
         db.executescript(SCHEMA)
         self._db = db

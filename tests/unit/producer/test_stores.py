@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import stat
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import pytest
 
@@ -226,3 +228,29 @@ def test_link_states() -> None:
     assert link("a", disabled=True).state(T0) is LinkState.DISABLED
     assert link("a", expires_at=T0).state(T0) is LinkState.EXPIRED
     assert link("a", expires_at=T0 + timedelta(seconds=1)).state(T0) is LinkState.LIVE
+
+
+def _open_together(path: str, barrier: Any, errors: Any) -> None:
+    barrier.wait()
+    try:
+        SqliteStore(Path(path)).close()
+    except StoreError as exc:
+        errors.put(str(exc))
+
+
+def test_processes_opening_a_new_sqlite_file_together_all_open_it(tmp_path: Path) -> None:
+    # Several producer processes (--workers N) start on one fresh file at once: each puts it in WAL mode,
+    # which SQLite may refuse at once ("database is locked") while another process does the same.
+    context = multiprocessing.get_context("fork")
+    for round_ in range(25):  # the race shows within ~10 rounds without the wait
+        barrier, errors = context.Barrier(6), context.Queue()
+        path = tmp_path / f"links-{round_}.db"
+        processes = [
+            context.Process(target=_open_together, args=(str(path), barrier, errors)) for _ in range(6)
+        ]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(30)
+        assert [process.exitcode for process in processes] == [0] * 6
+        assert errors.empty(), errors.get()
