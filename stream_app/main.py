@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gc
 import logging
+from pathlib import Path
 from typing import Any
 
 import faust
 
-from stream_app import native
+from stream_app import local_state, native
 from stream_app.app import create_app
 from stream_app.settings import WorkerSettings
 
@@ -18,6 +19,7 @@ def run_worker(settings: WorkerSettings, logging_config: dict[str, Any] | None =
     settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings.data_dir.chmod(0o700)  # table state holds every tenant's counts, URLs and referers
     app = create_app(settings)
+    kept = local_state.claim(settings.data_dir, Path(app.conf.tabledir))
     worker = faust.Worker(
         app, loglevel=settings.log_level, redirect_stdouts=False, logging_config=logging_config
     )
@@ -27,7 +29,13 @@ def run_worker(settings: WorkerSettings, logging_config: dict[str, Any] | None =
     tune_gc()
     log = logging.getLogger(__name__)
     (log.warning if native.stale() else log.info)("hot modules: %s", native.describe())
-    worker.execute_from_commandline()
+    log.info("local table state %s", "kept from a clean stop" if kept else "new: the changelog is recovered")
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as done:
+        if done.code in (0, None) and worker.crash_reason is None:
+            local_state.mark_clean(settings.data_dir)
+        raise
 
 
 GC_THRESHOLDS = (50_000, 50, 100)

@@ -242,15 +242,6 @@ async def test_restart_mid_stream_counts_every_click_once(
     assert await _top_links(restarted, center) == counted == dict(expected)
 
 
-# On the embedded broker one CI run of this test found 2 of 20,000 clicks missing from minute windows after
-# the SIGKILL (hours exact); five local runs there, and every run on Kafka, were exact. Until that is
-# understood it runs on Apache Kafka only (testcontainers and the cluster in CI).
-AMENDMENTS_ON_KAFKA = pytest.mark.kafka_only(
-    reason="a SIGKILL amid amendments lost 2 minute counts once on the embedded broker"
-)
-
-
-@AMENDMENTS_ON_KAFKA
 @pytest.mark.parametrize(
     "guarantee", ["at_least_once", pytest.param("exactly_once", marks=EXACTLY_ONCE, id="exactly_once")]
 )
