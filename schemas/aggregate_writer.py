@@ -1,4 +1,4 @@
-"""An Avro writer specialised to ``window_aggregate.v2``: the worker emits one record per link and closed
+"""An Avro writer specialised to ``window_aggregate.v3``: the worker emits one record per link and closed
 window, each with up to thousands of cells, and fastavro's writer walks the schema for every field of
 every cell. This writes the fields in the schema's order, with the encoded forms of repeated strings
 (dimension values) cached. ``tests/unit/schemas/test_aggregate_writer.py`` checks it against fastavro.
@@ -36,7 +36,7 @@ def _count(value: int) -> bytes:
 
 
 class AggregateWriter:
-    """Writes ``WindowAggregate`` bodies in the ``window_aggregate.v2`` schema (without the header)."""
+    """Writes ``WindowAggregate`` bodies in the ``window_aggregate.v3`` schema (without the header)."""
 
     def __init__(self) -> None:
         self._strings: dict[str, bytes] = {}
@@ -94,4 +94,5 @@ class AggregateWriter:
         parts.append(b"\x00")
         parts.append(_long(len(aggregate.humans)) + aggregate.humans)
         parts.append(_long(len(aggregate.bots)) + aggregate.bots)
+        parts.append(_long(aggregate.revision))
         return b"".join(parts)

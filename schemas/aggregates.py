@@ -1,5 +1,6 @@
-"""The aggregate topic's record: a link's final counts in one closed window, by every dimension, with its
-unique-visitor sketches (``window_aggregate.v2``; v1 messages still decode, with no cells or sketches)."""
+"""The aggregate topic's record: a link's counts in one closed window, by every dimension, with its
+unique-visitor sketches and its revision (``window_aggregate.v3``; v1 and v2 messages still decode, with no
+cells or sketches, revision 0)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,11 @@ from schemas.avro_schemas import load_schema
 from schemas.codec import MAGIC, AvroCodec, schema_fingerprint
 from schemas.errors import InvalidRecordError
 
-WINDOW_AGGREGATE_VERSIONS: tuple[str, ...] = ("window_aggregate.v1.avsc", "window_aggregate.v2.avsc")
+WINDOW_AGGREGATE_VERSIONS: tuple[str, ...] = (
+    "window_aggregate.v1.avsc",
+    "window_aggregate.v2.avsc",
+    "window_aggregate.v3.avsc",
+)
 
 DIMENSIONS: tuple[str, ...] = (
     "country",
@@ -31,11 +36,14 @@ DIMENSIONS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class WindowAggregate:
-    """The final counts of one link in one closed window.
+    """The counts of one link in one closed window (sent again, with a higher ``revision``, when late
+    clicks amend it).
 
     ``countries`` maps a country (None: unknown) to (clicks, bot); ``cells`` maps dimension values (one per
     ``DIMENSIONS`` entry) to (clicks, bot); ``humans`` and ``bots`` are DataSketches HLL sketches of the
     visitor keys (compact bytes, empty when none), which merge across windows, partitions and workers.
+    ``revision`` grows with every re-send that counts more (the highest source offset in the window's row):
+    a sink keeps, per ``key``, the record of the highest revision.
     """
 
     granularity: str
@@ -50,6 +58,7 @@ class WindowAggregate:
     cells: dict[tuple[str, ...], tuple[int, int]] = field(default_factory=dict)
     humans: bytes = b""
     bots: bytes = b""
+    revision: int = 0
 
     @property
     def human(self) -> int:
@@ -83,6 +92,7 @@ class WindowAggregate:
             ],
             "uniques_human": self.humans,
             "uniques_bot": self.bots,
+            "revision": self.revision,
         }
 
     @classmethod
@@ -104,6 +114,7 @@ class WindowAggregate:
             },
             humans=_bytes(record.get("uniques_human", b"")),
             bots=_bytes(record.get("uniques_bot", b"")),
+            revision=record.get("revision", 0),
         )
 
 
@@ -121,10 +132,11 @@ def _millis(value: datetime | int) -> int:
 
 
 class WindowAggregateCodec:
-    """Single-object Avro codec of the aggregate topic: writes v2, reads v1 and v2.
+    """Single-object Avro codec of the aggregate topic: writes v3, reads v1, v2 and v3.
 
     Args:
-        version: the schema version written (1 for consumers not yet on v2: no cells, no sketches).
+        version: the schema version written (1 or 2 for consumers not yet on v3: 1 has no cells and no
+            sketches, neither has a revision).
     """
 
     def __init__(self, version: int = len(WINDOW_AGGREGATE_VERSIONS)) -> None:

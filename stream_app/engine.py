@@ -338,6 +338,7 @@ class PartitionEngine:
                     cells={cell: (n & CLICK_MASK, n >> BOT_SHIFT) for cell, n in link.cells.items()},
                     humans=b"" if link.humans.is_empty() else link.humans.to_bytes(),
                     bots=b"" if link.bots.is_empty() else link.bots.to_bytes(),
+                    revision=max(0, found.last_offset),  # grows with every amendment of the row
                 )
 
     def _save_meta(self) -> None:

@@ -1,4 +1,4 @@
-"""The specialised v2 writer against fastavro's: the same bytes for randomised aggregates."""
+"""The specialised v3 writer against fastavro's: the same bytes for randomised aggregates."""
 
 import io
 import random
@@ -14,7 +14,7 @@ from schemas.errors import InvalidRecordError
 
 
 def _fastavro(aggregate: WindowAggregate) -> bytes:
-    schema = prepare_schema(load_schema("window_aggregate.v2.avsc"), logical_types=False)
+    schema = prepare_schema(load_schema("window_aggregate.v3.avsc"), logical_types=False)
     out = io.BytesIO()
     schemaless_writer(out, schema, aggregate.to_record())
     return out.getvalue()
@@ -40,6 +40,7 @@ def _random(rng: random.Random) -> WindowAggregate:
         cells,
         bytes(rng.randrange(256) for _ in range(rng.choice([0, 8, 200]))),
         bytes(rng.randrange(256) for _ in range(rng.choice([0, 8]))),
+        rng.choice([0, 1, rng.randrange(2**50)]),
     )
 
 

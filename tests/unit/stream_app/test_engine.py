@@ -95,6 +95,9 @@ def test_a_click_after_its_window_closed_amends_it_and_its_aggregate_is_sent_aga
     out = sent(part, [click(2, T0 + 30_000)], wall_ms=T0)
     assert out.late == [] and (out.amending, out.amended_windows) == (1, 1)
     assert [(a.granularity, a.window_start_ms, a.clicks) for a in out.aggregates] == [("minute", T0, 2)]
+    [first] = [a for a in closing.aggregates if a.granularity == "minute"]
+    again = out.aggregates[0]
+    assert again.key == first.key and again.revision > first.revision  # a sink keeps the higher
     assert minute_totals(part, T0) == {"a": 2}
     part.mark_emitted(out)
     assert sent(part, [click(3, T0 + MINUTE_MS + 2)], wall_ms=T0).aggregates == []  # sent once, not again
