@@ -1,14 +1,7 @@
 from producer.cache import LinkCache
 from producer.links import Link
 from producer.memory_store import InMemoryStore
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.clock import ManualClock
 
 
 class CountingStore(InMemoryStore):
@@ -25,7 +18,7 @@ LINK = Link("id1", "acct", "promo", "https://example.com/")
 
 
 async def test_hits_do_not_read_the_store_until_the_ttl_passes() -> None:
-    store, clock = CountingStore([LINK]), Clock()
+    store, clock = CountingStore([LINK]), ManualClock()
     cache = LinkCache(store, ttl=5, clock=clock)
     assert await cache.get("promo") == LINK
     clock.now = 4.9
@@ -37,7 +30,7 @@ async def test_hits_do_not_read_the_store_until_the_ttl_passes() -> None:
 
 
 async def test_a_change_in_this_process_is_seen_on_the_next_click() -> None:
-    store, clock = CountingStore([LINK]), Clock()
+    store, clock = CountingStore([LINK]), ManualClock()
     cache = LinkCache(store, ttl=60, clock=clock)
     await cache.get("promo")
     changed = Link("id1", "acct", "promo", "https://example.org/new")
@@ -47,7 +40,7 @@ async def test_a_change_in_this_process_is_seen_on_the_next_click() -> None:
 
 
 async def test_misses_are_cached_briefly() -> None:
-    store, clock = CountingStore([]), Clock()
+    store, clock = CountingStore([]), ManualClock()
     cache = LinkCache(store, ttl=60, miss_ttl=1, clock=clock)
     assert await cache.get("nope") is None
     assert await cache.get("nope") is None
@@ -59,7 +52,7 @@ async def test_misses_are_cached_briefly() -> None:
 
 async def test_the_cache_is_bounded() -> None:
     store = CountingStore([Link(f"id{i}", "a", f"s{i}", "https://example.com/") for i in range(10)])
-    cache = LinkCache(store, ttl=60, max_entries=3, clock=Clock())
+    cache = LinkCache(store, ttl=60, max_entries=3, clock=ManualClock())
     for i in range(10):
         await cache.get(f"s{i}")
     store.reads = 0

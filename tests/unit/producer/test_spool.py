@@ -12,6 +12,7 @@ import pytest
 
 from producer.errors import SpoolError
 from producer.spool import FsyncPolicy, Spool, SpoolBatch
+from tests.clock import ManualClock
 
 Record = tuple[bytes, bytes]
 
@@ -44,14 +45,6 @@ class Syncs:
             self.directories += 1
         else:
             self.files += 1
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_order_is_kept_across_appends_and_segments(tmp_path: Path) -> None:
@@ -212,7 +205,7 @@ def test_fsync_always_syncs_every_append_and_each_new_segment_name(tmp_path: Pat
 
 
 def test_fsync_interval_syncs_at_most_once_per_interval_and_on_close(tmp_path: Path) -> None:
-    syncs, clock = Syncs(), Clock()
+    syncs, clock = Syncs(), ManualClock(100.0)
     spool = Spool(tmp_path, fsync="interval", fsync_interval=1.0, _fsync=syncs, _clock=clock)
     spool.append(records(0, 1))
     assert syncs.files == 1  # the first append finds the last fsync long past

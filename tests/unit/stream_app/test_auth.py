@@ -19,6 +19,7 @@ from stream_app.auth import (
     Scope,
 )
 from stream_app.errors import AuthUnavailableError, InvalidKeyError
+from tests.clock import ManualClock
 
 ALICE = Account("acct-alice", "Alice")
 OPERATOR_KEY = "operator-key-0123456789"
@@ -53,17 +54,9 @@ async def test_without_an_operator_key_nothing_sees_everything() -> None:
         await auth.scope("Bearer None")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_answers_are_cached_for_their_ttl_and_outages_are_not() -> None:
     inner = InMemoryKeyResolver({"key-alice": ALICE})
-    clock = Clock()
+    clock = ManualClock(1000.0)
     cache = CachingKeyResolver(inner, ttl=30, negative_ttl=5, clock=clock)
     assert await cache.resolve("key-alice") == ALICE
     assert await cache.resolve("key-alice") == ALICE
@@ -87,7 +80,7 @@ async def test_answers_are_cached_for_their_ttl_and_outages_are_not() -> None:
 
 async def test_the_cache_holds_at_most_max_entries() -> None:
     inner = InMemoryKeyResolver({"key-alice": ALICE})
-    cache = CachingKeyResolver(inner, ttl=30, negative_ttl=30, max_entries=2, clock=Clock())
+    cache = CachingKeyResolver(inner, ttl=30, negative_ttl=30, max_entries=2, clock=ManualClock(1000.0))
     await cache.resolve("key-alice")
     for key in ("x", "y"):
         with pytest.raises(InvalidKeyError):

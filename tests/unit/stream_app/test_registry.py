@@ -20,6 +20,7 @@ from schemas.confluent import (
 from schemas.errors import MalformedMessageError, SerializationError
 from stream_app.decoding import ClickDecoder
 from stream_app.registry import RegistrySchemas
+from tests.clock import ManualClock
 from tests.unit.schemas.test_confluent import CLICK, FakeRegistry, registry, url
 
 __all__ = ["registry"]  # the fixture
@@ -35,14 +36,6 @@ def _decoder(schemas: RegistrySchemas) -> ClickDecoder:
     return ClickDecoder(ConfluentCodec(schemas, "t-value", link_click_schema(), logical_types=False))
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_every_bad_message_is_a_serialization_error_and_bad_ids_are_remembered(
     registry: FakeRegistry,
 ) -> None:
@@ -52,7 +45,7 @@ async def test_every_bad_message_is_a_serialization_error_and_bad_ids_are_rememb
     registry.types[8] = "JSON"
     registry.schemas[9] = json.dumps({"type": "record", "name": "Broken", "fields": [{"name": "x"}]})
     registry.schemas[10] = json.dumps("string")
-    clock = Clock()
+    clock = ManualClock()
     schemas = RegistrySchemas(SchemaRegistryClient(url(registry), negative_ttl=60, clock=clock))
     decoder = _decoder(schemas)
     good = LinkClickCodec(link_click_codec(SchemaRegistryClient(url(registry)), "t", logical_types=False))

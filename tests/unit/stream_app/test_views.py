@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +15,7 @@ from stream_app.app import create_app, faust_config
 from stream_app.auth import Account, Authenticator, InMemoryKeyResolver
 from stream_app.engine import PartitionEngine
 from stream_app.settings import WorkerSettings
+from stream_app.testing import DictRowStore
 from stream_app.views import register_views
 from stream_app.windows import MINUTE_MS, Granularity
 
@@ -26,27 +26,13 @@ RANGE = {"from": "2026-11-28T09:00:00Z", "to": "2026-11-28T11:00:00Z"}
 ALICE, BOB = "Bearer key-alice", "Bearer key-bob"
 
 
-class DictStore:
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-
-    def get(self, key: str) -> Any | None:
-        return self.data.get(key)
-
-    def set(self, key: str, value: Any) -> None:
-        self.data[key] = copy.deepcopy(value)
-
-    def delete(self, key: str) -> None:
-        self.data.pop(key, None)
-
-
 class Rows:
     """One partition holding Alice's link ``a`` (3 clicks) and Bob's link ``b`` (2 clicks)."""
 
     granularities = GRANS
 
     def __init__(self) -> None:
-        self.engine = PartitionEngine(0, DictStore(), GRANS, grace_ms=0, idle_ms=MINUTE_MS, buckets=2)
+        self.engine = PartitionEngine(0, DictRowStore(), GRANS, grace_ms=0, idle_ms=MINUTE_MS, buckets=2)
         clicks = [
             Click(i, T0 + i, "a", "acct-alice", dims(country="DE"), False, "alice-slug") for i in range(3)
         ]
