@@ -11,12 +11,13 @@ Every node is both broker and controller. A cluster of three has replication fac
 Secured (the default), clients authenticate with SASL/SCRAM-SHA-512 and the brokers' authorizer allows only
 what ``clickpipe.kafka_acls`` grants: the users' passwords are made at format time, bootstrapped into the
 cluster's metadata (``--add-scram``) and kept in ``credentials.json`` (0600) beside the nodes; the ACLs are
-added with Kafka's ``AclCommand`` on the first start. The controllers' listener (loopback, brokers only)
+added on the first start (``clickpipe.kafka_acls.grant``). The controllers' listener (loopback, brokers only)
 takes SASL/PLAIN as the admin user: KRaft does not take SCRAM there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -38,7 +39,7 @@ from typing import IO, Self
 
 from clickpipe.broker import free_port, port_answers
 from clickpipe.errors import BrokerStartError, KafkaSetupError
-from clickpipe.kafka_acls import ADMIN, USERS, acl_commands, pipeline_grants
+from clickpipe.kafka_acls import ADMIN, USERS, grant, pipeline_grants
 from clickpipe.process import die_with_parent
 from schemas.broker_auth import BrokerAuth
 
@@ -511,25 +512,22 @@ class KafkaCluster:
         (self.data_dir / _NODES_FILE).write_text(json.dumps(kept))
 
     def _grant(self) -> None:
-        """Add the pipeline's ACLs with Kafka's AclCommand as ``admin``, every command at once."""
-        config = self.data_dir / "admin.properties"
-        _write_private(config, self.auth(ADMIN).java_properties())
-        commands = acl_commands(pipeline_grants(), self.bootstrap_servers, str(config))
-        running = [
-            subprocess.Popen(  # noqa: S603 - our own java command
-                self._command("org.apache.kafka.tools.AclCommand", *args),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            for args in commands
-        ]
-        for args, process in zip(commands, running, strict=True):
-            output, _ = process.communicate(timeout=120)
-            if process.returncode != 0:
-                raise BrokerStartError(f"adding Kafka ACLs ({' '.join(args)}) failed:\n{output[-3000:]}")
-        (self.data_dir / _ACLS_FILE).write_text(f"{len(commands)} grants\n")
-        log.info("Kafka ACLs added: %d grants", len(commands))
+        """Add the pipeline's ACLs as ``admin`` (on a thread of its own: a caller's event loop may run)."""
+        failure: list[BaseException] = []
+
+        def add() -> None:
+            try:
+                added = asyncio.run(grant(self.bootstrap_servers, self.auth(ADMIN), pipeline_grants()))
+                log.info("Kafka ACLs added: %d bindings", added)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
+                failure.append(exc)
+
+        thread = threading.Thread(target=add, name="kafka-acls")
+        thread.start()
+        thread.join()
+        if failure:
+            raise BrokerStartError(f"adding the Kafka ACLs failed: {failure[0]!r}") from failure[0]
+        (self.data_dir / _ACLS_FILE).write_text("added\n")
 
     def _spawn(self, node: KafkaNode) -> None:
         if threading.current_thread() is not threading.main_thread():

@@ -5,14 +5,21 @@ its consumer group, write the topics it produces (dead letters, late clicks, agg
 and transactional ids named after its app id (table changelogs, Faust's leader topic, exactly_once
 transactions); ``admin`` is the brokers' own user and the super user (it creates the topics and grants
 these). Every other client, anonymous ones included, is refused: the brokers' authorizer denies what no ACL
-allows. :func:`acl_commands` turns the grants into the arguments of Kafka's own ``AclCommand``.
+allows. :func:`grant` adds the grants through Kafka's CreateAcls request (aiokafka's protocol classes), so
+any clickpipe process can set a cluster up, in a container without Java too.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError, NoError, for_code
+from aiokafka.protocol.admin import CreateAclsRequest
+
+from schemas.broker_auth import BrokerAuth
 from schemas.topics import AGGREGATES, CLICKS, CLICKS_DLQ, CLICKS_LATE
 
 ADMIN, PRODUCER, WORKER = "admin", "producer", "worker"
@@ -50,26 +57,60 @@ def pipeline_grants(app_id: str = WORKER_APP_ID) -> tuple[Grant, ...]:
     )
 
 
-def acl_commands(grants: tuple[Grant, ...], bootstrap_servers: str, command_config: str) -> list[list[str]]:
-    """``AclCommand`` arguments adding each grant (one command per grant: each is one resource kind)."""
-    commands = []
+# Kafka's codes: org.apache.kafka.common.resource.ResourceType and PatternType, acl.AclOperation and
+# AclPermissionType.
+_RESOURCE_TYPES = {"topic": 2, "group": 3, "cluster": 4, "transactional-id": 5}
+_LITERAL, _PREFIXED = 3, 4
+_OPERATIONS = {"All": 2, "Read": 3, "Write": 4, "Create": 5, "Describe": 8, "DescribeConfigs": 10}
+_ALLOW = 3
+_CLUSTER = "kafka-cluster"
+
+
+def acl_bindings(grants: tuple[Grant, ...]) -> list[tuple[int, str, int, str, str, int, int]]:
+    """Each grant as CreateAcls' bindings: (resource type, name, pattern type, principal, host, operation,
+    permission), one per name and operation, any host."""
+    bindings = []
     for grant in grants:
-        args = [
-            "--bootstrap-server",
-            bootstrap_servers,
-            "--command-config",
-            command_config,
-            "--add",
-            "--allow-principal",
-            f"User:{grant.user}",
-        ]
-        for operation in grant.operations:
-            args += ["--operation", operation]
-        if grant.resource == "cluster":
-            args.append("--cluster")
-        else:
-            for name in grant.names:
-                args += [f"--{grant.resource}", name]
-            args += ["--resource-pattern-type", "prefixed" if grant.prefixed else "literal"]
-        commands.append(args)
-    return commands
+        names = (_CLUSTER,) if grant.resource == "cluster" else grant.names
+        pattern = _PREFIXED if grant.prefixed else _LITERAL
+        for name in names:
+            for operation in grant.operations:
+                bindings.append(
+                    (
+                        _RESOURCE_TYPES[grant.resource],
+                        name,
+                        pattern,
+                        f"User:{grant.user}",
+                        "*",
+                        _OPERATIONS[operation],
+                        _ALLOW,
+                    )
+                )
+    return bindings
+
+
+async def grant(
+    bootstrap_servers: str, auth: BrokerAuth, grants: tuple[Grant, ...], *, wait_seconds: float = 60.0
+) -> int:
+    """Add ``grants`` as ``auth`` (a super user); return the bindings added. Adding one again is a no-op.
+
+    Raises:
+        KafkaError: the cluster could not be reached in ``wait_seconds`` or refused a binding.
+    """
+    client = AIOKafkaClient(
+        bootstrap_servers=bootstrap_servers, client_id="clickpipe-acls", **auth.aiokafka_options()
+    )
+    bindings = acl_bindings(grants)
+    try:
+        async with asyncio.timeout(wait_seconds):
+            await client.bootstrap()
+            for binding in bindings:
+                response = await client.send(client.get_random_node(), CreateAclsRequest(*binding))
+                for error_code, message in response.creation_responses:
+                    if for_code(error_code) is not NoError:
+                        raise for_code(error_code)(f"adding the ACL {binding}: {message}")
+    except TimeoutError as exc:
+        raise KafkaError(f"could not add ACLs on {bootstrap_servers} within {wait_seconds:.0f}s") from exc
+    finally:
+        await client.close()
+    return len(bindings)

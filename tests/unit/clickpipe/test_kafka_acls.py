@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from clickpipe.kafka_acls import PRODUCER, WORKER, acl_commands, pipeline_grants
+from clickpipe.kafka_acls import PRODUCER, WORKER, acl_bindings, pipeline_grants
 from schemas.topics import AGGREGATES, CLICKS
 
 
@@ -27,18 +27,11 @@ def test_the_worker_reads_clicks_writes_its_outputs_and_owns_only_names_of_its_a
     }
 
 
-def test_each_grant_is_one_acl_command_as_admin() -> None:
-    commands = acl_commands(pipeline_grants(), "127.0.0.1:9092", "/k/admin.properties")
-    assert len(commands) == len(pipeline_grants())
-    first = commands[0]
-    assert first[:7] == [
-        "--bootstrap-server",
-        "127.0.0.1:9092",
-        "--command-config",
-        "/k/admin.properties",
-        "--add",
-        "--allow-principal",
-        "User:producer",
-    ]
-    assert first[-4:] == ["--topic", CLICKS, "--resource-pattern-type", "literal"]
-    assert [arg for arg in commands[-1] if arg == "--cluster"] == ["--cluster"]
+def test_grants_become_create_acls_bindings_allowing_one_operation_each() -> None:
+    bindings = acl_bindings(pipeline_grants())
+    topic, literal, allow, write = 2, 3, 3, 4
+    assert (topic, CLICKS, literal, "User:producer", "*", write, allow) in bindings
+    assert not any(b[1] == CLICKS and b[3] == "User:worker" and b[5] == write for b in bindings)
+    assert ("kafka-cluster", "User:worker") in {(b[1], b[3]) for b in bindings if b[0] == 4}
+    assert {b[6] for b in bindings} == {allow}  # nothing is denied: what is not allowed is refused
+    assert len(bindings) == sum(max(1, len(g.names)) * len(g.operations) for g in pipeline_grants())
