@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 from clickpipe.admin import ensure_topics
 from clickpipe.broker import EmbeddedBroker
 from clickpipe.kafka import KafkaCluster
-from clickpipe.kafka_acls import USERS
+from clickpipe.kafka_acls import USERS, WORKER_APP_ID, grant, pipeline_grants
 from clickpipe.logs import logging_config
 from clickpipe.up import BrokerFactory, ExternalBroker, Up, UpOptions, embedded_broker, kafka_broker
+from schemas.broker_auth import BrokerAuth
 from schemas.errors import ClickpipeError
 from schemas.topics import DEFAULT_PARTITIONS, pipeline_topics
 
@@ -86,6 +87,13 @@ def cmd_topics(args: argparse.Namespace) -> int:
     for spec in specs:
         state = "created" if spec.name in created else "exists"
         print(f"{spec.name:<24} {spec.partitions:>3} partitions  {state}")  # noqa: T201
+    if args.acls:
+        grants = pipeline_grants(args.worker_app_id)
+        added = asyncio.run(
+            grant(args.bootstrap_servers, BrokerAuth(), grants, wait_seconds=args.connect_timeout)
+        )
+        users = sorted({each.user for each in grants})
+        print(f"ACLs: {added} bindings for {', '.join(users)} (adding one again changes nothing)")  # noqa: T201
     return 0
 
 
@@ -310,6 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     topics.add_argument(
         "--connect-timeout", type=float, default=30.0, help="Seconds to wait for the broker (%(default)s)."
+    )
+    topics.add_argument(
+        "--acls",
+        action="store_true",
+        help="Also add the ACLs that let the producer and worker users do their part, and no more, on a "
+        "broker that authorizes (log in as a super user with CLICKPIPE_KAFKA_*; compose does this).",
+    )
+    topics.add_argument(
+        "--worker-app-id",
+        default=WORKER_APP_ID,
+        help="With --acls: the worker's app id, whose group, topics and transactions it owns (%(default)s).",
     )
     topics.set_defaults(handler=cmd_topics)
 

@@ -140,6 +140,9 @@ def stack(compose_available: None, tmp_path: Path) -> Iterator[StackFactory]:
             "CLICKPIPE_DB_PASSWORD": secrets.token_hex(16),
             "CLICKPIPE_CLUSTER_SECRET": secrets.token_hex(24),
             "CLICKPIPE_OPERATOR_KEY": secrets.token_hex(24),
+            "KAFKA_ADMIN_PASSWORD": secrets.token_hex(16),
+            "KAFKA_PRODUCER_PASSWORD": secrets.token_hex(16),
+            "KAFKA_WORKER_PASSWORD": secrets.token_hex(16),
         }
         ports = {
             "PRODUCER_HOST_PORT": "",
@@ -228,11 +231,13 @@ def dump(value: object) -> str:
 _READ_TOPIC = """
 import asyncio, collections, json, sys
 from aiokafka import AIOKafkaConsumer
+from schemas.broker_auth import BrokerAuth
 from schemas.codec import LinkClickCodec
 
 async def main(link_id):
-    consumer = AIOKafkaConsumer(  # no group: every partition, from the start
-        "link-clicks", bootstrap_servers="kafka:9092", auto_offset_reset="earliest", enable_auto_commit=False
+    consumer = AIOKafkaConsumer(  # no group: every partition, from the start, as the worker's user
+        "link-clicks", bootstrap_servers="kafka:9092", auto_offset_reset="earliest", enable_auto_commit=False,
+        **BrokerAuth().aiokafka_options(),
     )
     await consumer.start()
     try:

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from producer.settings import ProducerSettings
+from schemas.broker_auth import ENV_NAMES
 from stream_app.settings import WorkerSettings
 
 COMPOSE_DIR = Path(__file__).resolve().parents[3] / "compose"
@@ -44,8 +45,11 @@ def test_every_environment_variable_is_a_setting(service: str, prefix: str, sett
     assert names, f"{service} sets no environment"
     fields = {name.upper() for name in settings.model_fields}
     for name in names:
+        if name in ENV_NAMES:  # the Kafka login, read by every client (schemas.broker_auth)
+            continue
         assert name.startswith(prefix), f"{service}: {name} lacks the {prefix} prefix"
         assert name.removeprefix(prefix) in fields, f"{service}: {name} is not a {settings.__name__} field"
+    assert {"CLICKPIPE_KAFKA_USERNAME", "CLICKPIPE_KAFKA_PASSWORD"} <= set(names)  # it logs in to Kafka
 
 
 def test_services_start_in_order_and_every_one_has_a_health_check_and_restarts() -> None:
@@ -56,16 +60,25 @@ def test_services_start_in_order_and_every_one_has_a_health_check_and_restarts()
         }
     for service in ("worker", "worker-2"):
         assert SERVICES[service]["depends_on"]["topics"] == {"condition": "service_completed_successfully"}
-    brokers = SERVICES["topics"]["depends_on"]
+    assert SERVICES["topics"]["depends_on"] == {
+        "kafka-users": {"condition": "service_completed_successfully"}
+    }
+    assert "--acls" in SERVICES["topics"]["command"]  # the producer's and worker's grants, as admin
+    brokers = SERVICES["kafka-users"]["depends_on"]
     assert set(brokers) == {"kafka", "kafka-1", "kafka-2", "kafka-3"}
     assert all(dep["condition"] == "service_healthy" and dep["required"] is False for dep in brokers.values())
     for broker in ("kafka", "kafka-1", "kafka-2", "kafka-3"):
-        assert "kafka-broker-api-versions.sh" in " ".join(SERVICES[broker]["healthcheck"]["test"])
+        assert "/dev/tcp/127.0.0.1/9092" in " ".join(SERVICES[broker]["healthcheck"]["test"])
+        assert (
+            "PLAINTEXT:PLAINTEXT"
+            not in SERVICES[broker]["environment"]["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"]
+        )
     for service in ("producer", "producer-2", "worker", "worker-2"):
         assert "/readyz" in " ".join(SERVICES[service]["healthcheck"]["test"])
     for name, service in SERVICES.items():
-        assert service["restart"] == ("no" if name == "topics" else "unless-stopped"), name
-        assert name == "topics" or "healthcheck" in service or name == "schema-registry", name
+        assert service["restart"] == ("no" if name in ("topics", "kafka-users") else "unless-stopped"), name
+        one_shot = name in ("topics", "kafka-users")
+        assert one_shot or "healthcheck" in service or name == "schema-registry", name
 
 
 def test_the_cluster_profile_has_three_voters_and_replicates_three_times() -> None:
