@@ -43,9 +43,13 @@ def _given(namespace: argparse.Namespace, *names: str) -> dict[str, Any]:
 def cmd_broker(args: argparse.Namespace) -> int:
     """Run a broker in the foreground: the embedded one, or a real Apache Kafka node."""
     broker: EmbeddedBroker | KafkaCluster
+    if args.tls and (args.no_auth or args.kind != "kafka"):
+        why = "clickpipe broker: --tls is for --kind kafka, with authentication (not --no-auth)"
+        print(why, file=sys.stderr)  # noqa: T201
+        return 2
     if args.kind == "kafka":
         broker = KafkaCluster(
-            1, host=args.host, port=args.port, data_dir=args.data_dir, secured=not args.no_auth
+            1, host=args.host, port=args.port, data_dir=args.data_dir, secured=not args.no_auth, tls=args.tls
         )
         name, keeps = "Apache Kafka", f"data in {args.data_dir}" if args.data_dir else "data removed on stop"
     else:
@@ -65,8 +69,10 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 def _secured_note(broker: KafkaCluster) -> str:
     users = ", ".join(USERS)
+    over = " over TLS" if broker.tls else ""
     lines = [
-        f"SASL/SCRAM-SHA-512 and ACLs: users {users}; no anonymous client. Each user's settings, for a shell:"
+        f"SASL/SCRAM-SHA-512{over} and ACLs: users {users}; no anonymous client. Each user's settings, for a "
+        "shell:"
     ]
     lines += [f"  {user:<9} set -a; . {broker.client_settings(user)}; set +a" for user in USERS]
     lines.append("(admin creates topics: `clickpipe topics`; producer and worker may do only their part)")
@@ -299,6 +305,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="With --kind kafka: PLAINTEXT and no ACLs, anyone may do anything (development only; by default "
         "clients log in with SASL/SCRAM as admin, producer or worker, and ACLs allow each only its part).",
+    )
+    broker.add_argument(
+        "--tls",
+        action="store_true",
+        help="With --kind kafka: SASL over TLS (SASL_SSL), with a self-signed certificate made by the JDK's "
+        "keytool; each user's settings file names the CA file clients check it with.",
     )
     broker.set_defaults(handler=cmd_broker)
 

@@ -37,6 +37,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from pydantic import SecretStr
+
 from clickpipe.broker import free_port, port_answers
 from clickpipe.errors import BrokerStartError, KafkaSetupError
 from clickpipe.kafka_acls import ADMIN, USERS, grant, pipeline_grants
@@ -166,17 +168,32 @@ class KafkaNode:
         return f"{self.host}:{self.controller_port}"
 
 
-def node_properties(node: KafkaNode, nodes: list[KafkaNode], admin_password: str | None = None) -> str:
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """A node's TLS identity: a PKCS12 keystore with its key and certificate, and the CA clients trust."""
+
+    keystore: Path
+    password: str
+    ca: Path  # PEM: the (self-signed) certificate itself
+
+
+def node_properties(
+    node: KafkaNode, nodes: list[KafkaNode], admin_password: str | None = None, tls: TlsFiles | None = None
+) -> str:
     """The ``server.properties`` of ``node`` in a quorum of ``nodes`` (all of them combined nodes).
 
     With ``admin_password`` the node is secured: SASL/SCRAM on the client listener (the brokers talk to each
     other on it as ``admin``), SASL/PLAIN on the controllers' one, and an authorizer that refuses whatever no
-    ACL allows; ``admin`` is the super user.
+    ACL allows; ``admin`` is the super user. With ``tls`` too, the client listener is SASL over TLS
+    (``SASL_SSL``), the brokers' own connections included; the controllers' stays on loopback without it.
     """
     cluster = len(nodes) > 1
     replicas, min_isr = (3, 2) if cluster else (1, 1)
     replicas = min(replicas, len(nodes))
     client = "SASL_PLAINTEXT" if admin_password is not None else "PLAINTEXT"
+    if tls is not None and admin_password is not None:
+        client = "SASL_SSL"
+    controller = "SASL_PLAINTEXT" if admin_password is not None else "PLAINTEXT"
     lines = [
         "process.roles=broker,controller",
         f"node.id={node.node_id}",
@@ -185,7 +202,7 @@ def node_properties(node: KafkaNode, nodes: list[KafkaNode], admin_password: str
         f"advertised.listeners={client}://{node.address},CONTROLLER://{node.controller}",
         f"inter.broker.listener.name={client}",
         "controller.listener.names=CONTROLLER",
-        f"listener.security.protocol.map={client}:{client},CONTROLLER:{client}",
+        f"listener.security.protocol.map={client}:{client},CONTROLLER:{controller}",
         f"log.dirs={node.directory / 'data'}",
         f"default.replication.factor={replicas}",
         f"min.insync.replicas={min_isr}",
@@ -208,7 +225,7 @@ def node_properties(node: KafkaNode, nodes: list[KafkaNode], admin_password: str
         lines += [
             f"sasl.enabled.mechanisms={_SCRAM}",
             f"sasl.mechanism.inter.broker.protocol={_SCRAM}",
-            f'listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config={scram}password="{admin_password}";',
+            f'listener.name.{client.lower()}.scram-sha-512.sasl.jaas.config={scram}password="{admin_password}";',
             "sasl.mechanism.controller.protocol=PLAIN",
             "listener.name.controller.sasl.enabled.mechanisms=PLAIN",
             f'listener.name.controller.plain.sasl.jaas.config={plain}password="{admin_password}" '
@@ -216,6 +233,15 @@ def node_properties(node: KafkaNode, nodes: list[KafkaNode], admin_password: str
             "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
             f"super.users=User:{ADMIN}",
             "allow.everyone.if.no.acl.found=false",
+        ]
+    if tls is not None and admin_password is not None:
+        lines += [
+            "ssl.keystore.type=PKCS12",
+            f"ssl.keystore.location={tls.keystore}",
+            f"ssl.keystore.password={tls.password}",
+            f"ssl.key.password={tls.password}",
+            "ssl.truststore.type=PEM",  # the brokers trust one another's (one) certificate
+            f"ssl.truststore.location={tls.ca}",
         ]
     return "\n".join(lines) + "\n"
 
@@ -232,6 +258,9 @@ class KafkaCluster:
         start_timeout: seconds for every node to accept connections.
         secured: SASL/SCRAM and ACLs (see the module's doc); False: PLAINTEXT, anyone may do anything.
         passwords: each user's password for a new secured cluster (default: random ones).
+        tls: with ``secured``, the client listener takes SASL over TLS (``SASL_SSL``), with a self-signed
+            certificate for the host made with the JDK's keytool (``tls/`` in the data dir; ``auth`` gives
+            clients its CA file).
     """
 
     def __init__(
@@ -244,6 +273,7 @@ class KafkaCluster:
         start_timeout: float = 90.0,
         secured: bool = True,
         passwords: dict[str, str] | None = None,
+        tls: bool = False,
     ) -> None:
         if nodes not in (1, 3):
             raise ValueError("a Kafka cluster here has 1 or 3 nodes")
@@ -255,6 +285,9 @@ class KafkaCluster:
         self.secured = secured
         self._passwords: dict[str, str] = {}
         self._given_passwords = passwords
+        if tls and not secured:
+            raise ValueError("TLS here comes with authentication: secured=True")
+        self.tls = tls
         self.nodes = self._kept_nodes(host, nodes, port) or [
             KafkaNode(n, host, port or free_port(host), free_port(host), self.data_dir / f"node-{n}")
             for n in range(1, nodes + 1)
@@ -297,7 +330,18 @@ class KafkaCluster:
         passwords = self._passwords or _read_credentials(self.credentials_path)
         if user not in passwords:
             raise KafkaSetupError(f"no password for Kafka user {user!r} in {self.credentials_path}")
+        if self.tls:
+            return BrokerAuth(
+                security_protocol="SASL_SSL",
+                username=user,
+                password=SecretStr(passwords[user]),
+                ssl_cafile=self._tls_dir / "ca.pem",
+            )
         return BrokerAuth.scram(user, passwords[user])
+
+    @property
+    def _tls_dir(self) -> Path:
+        return self.data_dir / "tls"
 
     @property
     def running(self) -> bool:
@@ -472,6 +516,7 @@ class KafkaCluster:
                 settings = self.auth(user).environment()
                 _write_private(self.client_settings(user), "".join(f"{k}={v}\n" for k, v in settings.items()))
         admin_password = self._passwords.get(ADMIN)
+        tls = self._certificate() if self.tls else None
         directory_ids = {node.node_id: kafka_uuid() for node in self.nodes}
         voters = ",".join(f"{n.node_id}@{n.controller}:{directory_ids[n.node_id]}" for n in self.nodes)
         cluster_id = kafka_uuid()
@@ -479,7 +524,7 @@ class KafkaCluster:
         for node in self.nodes:
             node.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
             config = node.directory / "server.properties"
-            _write_private(config, node_properties(node, self.nodes, admin_password))
+            _write_private(config, node_properties(node, self.nodes, admin_password, tls))
             if (node.directory / "data" / "meta.properties").is_file():
                 continue  # formatted on an earlier run: keep its data
             quorum = ["--standalone"] if len(self.nodes) == 1 else ["--initial-controllers", voters]
@@ -510,6 +555,34 @@ class KafkaCluster:
             for n in self.nodes
         ]
         (self.data_dir / _NODES_FILE).write_text(json.dumps(kept))
+
+    def _certificate(self) -> TlsFiles:
+        """The nodes' keystore and the CA file clients trust: made once with keytool (kept after)."""
+        directory = self._tls_dir
+        keystore, ca, secret = directory / "keystore.p12", directory / "ca.pem", directory / "password"
+        if keystore.is_file() and ca.is_file() and secret.is_file():
+            return TlsFiles(keystore, secret.read_text().strip(), ca)
+        assert self._java is not None  # noqa: S101 - set by start()
+        keytool = str(Path(self._java).with_name("keytool"))
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        password = secrets.token_urlsafe(24)
+        _write_private(secret, password + "\n")
+        keystore.unlink(missing_ok=True)
+        hosts = sorted({node.host for node in self.nodes})
+        names = ",".join(f"ip:{host}" if host.replace(".", "").isdigit() else f"dns:{host}" for host in hosts)
+        for args in (
+            ["-genkeypair", "-alias", "kafka", "-keyalg", "EC", "-groupname", "secp256r1", "-validity", "825",
+             "-dname", "CN=clickpipe-kafka", "-ext", f"SAN={names}", "-ext", "BC:c=ca:true",
+             "-keystore", str(keystore), "-storetype", "PKCS12",
+             "-storepass", password, "-keypass", password],
+            ["-exportcert", "-rfc", "-alias", "kafka", "-keystore", str(keystore), "-storepass", password,
+             "-file", str(ca)],
+        ):  # fmt: skip
+            done = subprocess.run([keytool, *args], capture_output=True, text=True, check=False)  # noqa: S603
+            if done.returncode != 0:
+                raise KafkaSetupError(f"keytool could not make the nodes' certificate: {done.stderr[-2000:]}")
+        keystore.chmod(0o600)
+        return TlsFiles(keystore, password, ca)
 
     def _grant(self) -> None:
         """Add the pipeline's ACLs as ``admin`` (on a thread of its own: a caller's event loop may run)."""

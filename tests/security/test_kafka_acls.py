@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +25,7 @@ from clickpipe.admin import ensure_topics
 from clickpipe.kafka import KafkaCluster
 from clickpipe.kafka_acls import ADMIN, PRODUCER, WORKER, WORKER_APP_ID
 from schemas.broker_auth import BrokerAuth
-from schemas.topics import AGGREGATES, CLICKS, pipeline_topics
+from schemas.topics import AGGREGATES, CLICKS, TopicSpec, pipeline_topics
 
 pytestmark = pytest.mark.kafka_only(reason="starts a secured Apache Kafka node of its own")
 
@@ -125,3 +126,30 @@ async def test_the_worker_reads_clicks_in_its_group_and_cannot_write_them_or_use
     with pytest.raises(GroupAuthorizationFailedError):
         await _read(kafka, WORKER, group="someone-elses-group")
     await _write(kafka, WORKER, AGGREGATES)  # its own output: allowed
+
+
+async def test_with_tls_clients_log_in_over_tls_only_and_check_the_brokers_certificate(
+    tmp_path: Path,
+) -> None:
+    with KafkaCluster(1, data_dir=tmp_path / "tls", tls=True) as cluster:
+        bootstrap = cluster.bootstrap_servers
+        admin = cluster.auth(ADMIN)
+        assert admin.security_protocol == "SASL_SSL" and admin.ssl_cafile is not None
+        await ensure_topics(bootstrap, [TopicSpec(CLICKS, 1)], auth=admin)
+        login = cluster.auth(PRODUCER)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **login.aiokafka_options())
+        await asyncio.wait_for(producer.start(), WAIT)
+        try:
+            await asyncio.wait_for(producer.send_and_wait(CLICKS, b"over tls", key=b"link"), WAIT)
+        finally:
+            await producer.stop()
+        # The same login without TLS is not spoken to; with TLS but without the CA, the certificate fails.
+        plain = BrokerAuth.scram(PRODUCER, login.secret()).aiokafka_options()
+        untrusted = BrokerAuth(
+            security_protocol="SASL_SSL", username=PRODUCER, password=login.password
+        ).aiokafka_options()
+        for options in (plain, untrusted):
+            client = AIOKafkaProducer(bootstrap_servers=bootstrap, **options)
+            with pytest.raises((KafkaConnectionError, TimeoutError)):
+                await asyncio.wait_for(client.start(), WAIT)
+            await client.stop()
