@@ -37,8 +37,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from pydantic import SecretStr
-
 from clickpipe.broker import free_port, port_answers
 from clickpipe.errors import BrokerStartError, KafkaSetupError
 from clickpipe.kafka_acls import ADMIN, USERS, grant, pipeline_grants
@@ -190,10 +188,9 @@ def node_properties(
     cluster = len(nodes) > 1
     replicas, min_isr = (3, 2) if cluster else (1, 1)
     replicas = min(replicas, len(nodes))
-    client = "SASL_PLAINTEXT" if admin_password is not None else "PLAINTEXT"
-    if tls is not None and admin_password is not None:
-        client = "SASL_SSL"
-    controller = "SASL_PLAINTEXT" if admin_password is not None else "PLAINTEXT"
+    secured = admin_password is not None
+    controller = "SASL_PLAINTEXT" if secured else "PLAINTEXT"
+    client = "SASL_SSL" if secured and tls is not None else controller
     lines = [
         "process.roles=broker,controller",
         f"node.id={node.node_id}",
@@ -219,7 +216,7 @@ def node_properties(
         "num.io.threads=2",
         "auto.create.topics.enable=false",  # clickpipe creates its topics with their partition counts
     ]
-    if admin_password is not None:
+    if secured:
         scram = f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN}" '
         plain = f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{ADMIN}" '
         lines += [
@@ -234,7 +231,7 @@ def node_properties(
             f"super.users=User:{ADMIN}",
             "allow.everyone.if.no.acl.found=false",
         ]
-    if tls is not None and admin_password is not None:
+    if client == "SASL_SSL" and tls is not None:
         lines += [
             "ssl.keystore.type=PKCS12",
             f"ssl.keystore.location={tls.keystore}",
@@ -330,14 +327,7 @@ class KafkaCluster:
         passwords = self._passwords or _read_credentials(self.credentials_path)
         if user not in passwords:
             raise KafkaSetupError(f"no password for Kafka user {user!r} in {self.credentials_path}")
-        if self.tls:
-            return BrokerAuth(
-                security_protocol="SASL_SSL",
-                username=user,
-                password=SecretStr(passwords[user]),
-                ssl_cafile=self._tls_dir / "ca.pem",
-            )
-        return BrokerAuth.scram(user, passwords[user])
+        return BrokerAuth.scram(user, passwords[user], ca_file=self._tls_dir / "ca.pem" if self.tls else None)
 
     @property
     def _tls_dir(self) -> Path:

@@ -74,9 +74,15 @@ class BrokerAuth(BaseSettings):
         return self
 
     @classmethod
-    def scram(cls, username: str, password: str) -> BrokerAuth:
-        """SASL/SCRAM-SHA-512 over plaintext as ``username`` (what clickpipe's own Kafka brokers take)."""
-        return cls(security_protocol="SASL_PLAINTEXT", username=username, password=SecretStr(password))
+    def scram(cls, username: str, password: str, *, ca_file: Path | None = None) -> BrokerAuth:
+        """SASL/SCRAM-SHA-512 as ``username`` (what clickpipe's own Kafka brokers take): over plaintext, or
+        over TLS checked against ``ca_file`` when one is given."""
+        return cls(
+            security_protocol="SASL_PLAINTEXT" if ca_file is None else "SASL_SSL",
+            username=username,
+            password=SecretStr(password),
+            ssl_cafile=ca_file,
+        )
 
     @property
     def sasl(self) -> bool:
